@@ -1,0 +1,86 @@
+-- Meldpunt schema v1 (SQLite). Keep in step with migrations/postgres/0001_init.sql.
+-- Nothing here holds report content in the clear: see DESIGN.md "What stays in the clear".
+
+CREATE TABLE organisation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    recovery_public_key BLOB,
+    setup_token_hash BLOB,
+    setup_expires_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE coordinators (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    sealed_private_key BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE reports (
+    id TEXT PRIMARY KEY,
+    locator_hash BLOB NOT NULL UNIQUE,
+    key_commitment BLOB NOT NULL,
+    received_on TEXT NOT NULL,
+    acknowledged_on TEXT,
+    status TEXT NOT NULL,
+    chain_label TEXT NOT NULL,
+    suggested_chain_label TEXT NOT NULL,
+    category TEXT NOT NULL,
+    subject_role TEXT NOT NULL,
+    unread_for_coordinators INTEGER NOT NULL DEFAULT 0,
+    last_activity_on TEXT NOT NULL
+);
+CREATE INDEX reports_received ON reports (received_on DESC, id);
+
+CREATE TABLE report_fields (
+    report_id TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    field INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (report_id, field)
+);
+
+CREATE TABLE report_wraps (
+    report_id TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('coordinator', 'recovery', 'code')),
+    recipient_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    PRIMARY KEY (report_id, recipient_kind, recipient_id)
+);
+CREATE INDEX report_wraps_recipient ON report_wraps (recipient_kind, recipient_id);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    report_id TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    author_role TEXT NOT NULL CHECK (author_role IN ('reporter', 'coordinator', 'system')),
+    author_id TEXT,
+    kind TEXT NOT NULL,
+    created_on TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    UNIQUE (report_id, seq)
+);
+
+CREATE TABLE sessions (
+    id_hash BLOB PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('coordinator', 'reporter')),
+    subject_id TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+CREATE TABLE audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    coordinator_id TEXT,
+    action TEXT NOT NULL,
+    report_id TEXT
+);
+
+CREATE TABLE used_form_tokens (
+    token_hash BLOB PRIMARY KEY,
+    used_on TEXT NOT NULL
+);

@@ -1,0 +1,117 @@
+//! Opening a report for whoever holds its key: the clear columns, the sealed answers and the
+//! thread, decrypted into view models for a reporter's or a coordinator's page. Decides
+//! nothing about access (callers unwrap the key first) and logs no content.
+
+use crate::crypto::envelope::{Context, Purpose, Role};
+use crate::crypto::ReportKey;
+use crate::i18n::Lang;
+use crate::ids;
+use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
+use crate::storage::{ReportRow, Store};
+
+pub struct ReportView {
+    pub id: String,
+    pub received_on: String,
+    pub acknowledged_on: Option<String>,
+    pub status: String,
+    pub chain_label: String,
+    pub suggested_label: Option<String>,
+    pub category: String,
+    pub subject: String,
+    pub what: String,
+    pub when: String,
+    pub place: String,
+    pub how_known: String,
+    pub anonymity: String,
+    pub contact: String,
+    pub unread: i64,
+}
+
+pub struct MessageView {
+    pub author: String,
+    pub date: String,
+    pub text: String,
+    pub own: bool,
+    pub system: bool,
+}
+
+fn role_code(role: Role) -> &'static str {
+    match role {
+        Role::Reporter => "reporter",
+        Role::Coordinator => "coordinator",
+        Role::System => "system",
+        Role::None => "none",
+    }
+}
+
+pub fn role_of(code: &str) -> Option<Role> {
+    match code {
+        "reporter" => Some(Role::Reporter),
+        "coordinator" => Some(Role::Coordinator),
+        "system" => Some(Role::System),
+        _ => None,
+    }
+}
+
+pub fn role_str(role: Role) -> String {
+    role_code(role).to_string()
+}
+
+/// The context a message of `role` is sealed under.
+pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role) -> Context {
+    Context::new(Purpose::Message).report(rid).record(mid).role(role)
+}
+
+/// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`.
+pub async fn open(store: &Store, row: ReportRow, key: &ReportKey, lang: Lang, viewer: Role) -> anyhow::Result<(ReportView, Vec<MessageView>)> {
+    let t = lang.t();
+    let rid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed report id in database"))?;
+    let mut answers: [String; 7] = Default::default();
+    for (f, sealed) in store.report_fields(&row.id).await? {
+        let ctx = Context::new(Purpose::ReportField).report(rid).role(Role::Reporter).field(f as u16);
+        let plain = key.open(&ctx, &sealed).map_err(|e| anyhow::anyhow!("report field {f}: {e}"))?;
+        if let Some(slot) = answers.get_mut(f as usize) {
+            *slot = String::from_utf8_lossy(&plain).into_owned();
+        }
+    }
+    let mut messages = Vec::new();
+    for m in store.messages(&row.id).await? {
+        let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else { continue };
+        let plain = key
+            .open(&message_context(rid, mid, role), &m.sealed)
+            .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
+        let text = match m.kind.as_str() {
+            "ack" => t.ack_message.to_string(),
+            _ => String::from_utf8_lossy(&plain).into_owned(),
+        };
+        let author = match (role, viewer) {
+            (Role::Reporter, Role::Reporter) => t.author_you,
+            (Role::Reporter, _) => t.author_reporter,
+            (Role::Coordinator, _) => t.author_coordinator,
+            _ => t.author_system,
+        };
+        messages.push(MessageView { author: author.into(), date: m.created_on, text, own: role == viewer, system: role == Role::System });
+    }
+    let suggested = (row.suggested_chain_label != row.chain_label).then(|| ChainLabel::label_of(&row.suggested_chain_label, lang));
+    let mut take = |f: u16| std::mem::take(&mut answers[usize::from(f)]);
+    let (what, when, place) = (take(field::WHAT), take(field::WHEN), take(field::WHERE));
+    let (how_known, anonymity, contact) = (take(field::HOW_KNOWN), take(field::ANONYMITY), take(field::CONTACT));
+    let view = ReportView {
+        id: row.id.clone(),
+        received_on: row.received_on,
+        acknowledged_on: row.acknowledged_on,
+        status: Status::label_of(&row.status, lang),
+        chain_label: ChainLabel::label_of(&row.chain_label, lang),
+        suggested_label: suggested,
+        category: Category::label_of(&row.category, lang),
+        subject: SubjectRole::label_of(&row.subject_role, lang),
+        what,
+        when: if when.is_empty() { t.not_given.into() } else { when },
+        place: if place.is_empty() { t.not_given.into() } else { place },
+        how_known: HowKnown::label_of(&how_known, lang),
+        anonymity: Anonymity::label_of(&anonymity, lang),
+        contact,
+        unread: row.unread_for_coordinators,
+    };
+    Ok((view, messages))
+}

@@ -1,0 +1,117 @@
+//! Coordinator accounts: password rules, the X25519 key pair sealed under Argon2id of the
+//! password, unsealing it at login (the derived public key must match the stored one), and
+//! the one-time set-up token. Never logs passwords or keys.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::crypto::envelope::{Context, Purpose};
+use crate::crypto::kdf::{random_salt, KdfPool};
+use crate::crypto::keys::{self, Argon2Header};
+use crate::crypto::CoordinatorSecret;
+use crate::i18n::Texts;
+use crate::ids;
+use crate::storage::{CoordinatorRow, Store};
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Long passwords that still top the leaked-password lists (lower-cased).
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456789012", "1234567890123", "12345678901234", "123456789123", "qwertyuiopas", "qwertyuiopasdfgh",
+    "passwordpassword", "password1234", "password12345", "password123456", "wachtwoord123", "wachtwoord1234",
+    "welkom123456", "welkomwelkom", "iloveyou1234", "aaaaaaaaaaaa", "000000000000", "111111111111",
+    "abcdefghijkl", "abc123abc123", "qwerty123456", "1q2w3e4r5t6y", "zaq12wsxcde3", "adminadmin12",
+    "administrator", "letmein12345", "changeme1234", "meldpunt1234", "integriteit1", "integriteit123",
+    "voorjaar2026!", "zomer2026zomer", "correcthorsebatterystaple", "trustno1trustno1",
+];
+
+/// Why a chosen password is refused, as a message in the user's language.
+pub fn password_problem<'t>(password: &str, repeat: &str, t: &'t Texts) -> Option<&'t str> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        Some(t.err_password_short)
+    } else if COMMON_PASSWORDS.contains(&password.to_lowercase().as_str()) {
+        Some(t.err_password_common)
+    } else if password != repeat {
+        Some(t.err_password_mismatch)
+    } else {
+        None
+    }
+}
+
+pub fn valid_username(u: &str) -> bool {
+    (3..=40).contains(&u.len()) && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+pub fn valid_display_name(n: &str) -> bool {
+    !n.trim().is_empty() && n.chars().count() <= 100 && !n.chars().any(char::is_control)
+}
+
+fn key_context(id: [u8; 16], public: &[u8; 32]) -> Context {
+    Context::new(Purpose::CoordinatorKey).recipient(id, keys::key_id(public))
+}
+
+/// A new coordinator with a fresh key pair, its private half sealed under the password.
+pub async fn new_coordinator(kdf: &KdfPool, username: &str, display_name: &str, password: &str, status: &str, now: i64) -> anyhow::Result<CoordinatorRow> {
+    let (id, idb) = ids::new_id();
+    let secret = CoordinatorSecret::generate();
+    let public = secret.public_bytes();
+    let header = Argon2Header::new(kdf.params);
+    let kek = kdf.derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params).await?;
+    let sealed = keys::seal_under_derived(&kek, &header, &key_context(idb, &public), secret.to_zeroizing_bytes().as_ref());
+    Ok(CoordinatorRow {
+        id,
+        username: username.to_string(),
+        display_name: display_name.trim().to_string(),
+        public_key: public.to_vec(),
+        sealed_private_key: sealed,
+        status: status.to_string(),
+        created_at: now,
+    })
+}
+
+/// Checks a password by unsealing the private key; `None` for a wrong password or unknown
+/// user, after the same Argon2id cost either way.
+pub async fn unlock(kdf: &KdfPool, row: Option<&CoordinatorRow>, password: &str) -> Option<CoordinatorSecret> {
+    let pw = Zeroizing::new(password.as_bytes().to_vec());
+    let Some(row) = row else {
+        let _ = kdf.derive(pw, random_salt(), kdf.params).await;
+        return None;
+    };
+    let idb = ids::parse(&row.id)?;
+    let public: [u8; 32] = row.public_key.as_slice().try_into().ok()?;
+    let header = Argon2Header::parse(&row.sealed_private_key).ok()?;
+    let kek = kdf.derive(pw, header.salt, header.params).await.ok()?;
+    let raw = keys::open_under_derived(&kek, &key_context(idb, &public), &row.sealed_private_key).ok()?;
+    let secret = CoordinatorSecret::from_slice(&raw).ok()?;
+    (secret.public_bytes() == public).then_some(secret)
+}
+
+/// A fresh one-time set-up token; only its hash is stored.
+pub fn setup_token() -> (Zeroizing<String>, Vec<u8>) {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(raw.as_mut());
+    let token = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
+    let hash = setup_token_hash(&token);
+    (token, hash)
+}
+
+pub fn setup_token_hash(token: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"meldpunt/v1/setup");
+    h.update(token.as_bytes());
+    h.finalize().to_vec()
+}
+
+/// Starts (or restarts) set-up and returns the one-time URL, or `None` when set-up is done.
+pub async fn begin_setup(store: &Store, public_url: &str, now: i64, valid_hours: i64) -> anyhow::Result<Option<Zeroizing<String>>> {
+    let (token, hash) = setup_token();
+    if !store.start_setup(&hash, now + valid_hours * 3600, now).await? {
+        return Ok(None);
+    }
+    let base = public_url.trim_end_matches('/');
+    Ok(Some(Zeroizing::new(format!("{base}{}{}", crate::http::paths::SETUP_PREFIX, token.as_str()))))
+}

@@ -1,0 +1,196 @@
+//! Argon2id with the server pepper, run on a bounded blocking pool so a burst of
+//! submissions or logins queues instead of stalling the async workers. Also owns the
+//! pepper key file. Never logs passwords, codes or derived keys.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use super::{CryptoError, Key32};
+
+/// Argon2id cost parameters; recorded in every blob they protect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// OWASP's floor for Argon2id: 19 MiB, 2 passes, 1 lane. Nothing weaker is accepted,
+    /// neither from the config nor from a stored header.
+    pub const FLOOR: KdfParams = KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
+
+    pub fn meets_floor(&self) -> bool {
+        self.memory_kib >= Self::FLOOR.memory_kib
+            && self.iterations >= Self::FLOOR.iterations
+            && self.parallelism >= 1
+            // Upper bounds keep a forged header from making us allocate gigabytes.
+            && self.memory_kib <= 4 * 1024 * 1024
+            && self.iterations <= 64
+            && self.parallelism <= 16
+    }
+}
+
+/// The server pepper: 32 random bytes in a key file beside the database, mixed into every
+/// Argon2id call as its secret, so a stolen database or backup alone cannot be attacked.
+pub struct Pepper(Key32);
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper(***)")
+    }
+}
+
+impl Pepper {
+    pub fn from_key(key: Key32) -> Self {
+        Pepper(key)
+    }
+
+    /// Reads the key file, or creates it (mode 0600) when `may_create` says the database
+    /// holds nothing the pepper would be needed for.
+    pub fn load_or_create(path: &Path, may_create: bool) -> anyhow::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let key = Key32::from_slice(&bytes).map_err(|_| {
+                    anyhow::anyhow!("pepper file {} is not 32 bytes long", path.display())
+                })?;
+                Ok(Pepper(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !may_create {
+                    anyhow::bail!(
+                        "the pepper file {} is missing but the database already holds accounts; \
+                         restore it from the copy kept with the recovery key",
+                        path.display()
+                    );
+                }
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let key = Key32::random();
+                write_private_file(path, key.as_bytes())?;
+                tracing::info!(path = %path.display(), "created a new pepper file; keep a copy with the recovery key");
+                Ok(Pepper(key))
+            }
+            Err(e) => Err(anyhow::anyhow!("cannot read pepper file {}: {e}", path.display())),
+        }
+    }
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Runs Argon2id on at most `size` blocking threads at a time.
+#[derive(Clone)]
+pub struct KdfPool {
+    permits: Arc<Semaphore>,
+    pepper: Arc<Pepper>,
+    pub params: KdfParams,
+}
+
+impl KdfPool {
+    pub fn new(pepper: Pepper, params: KdfParams, size: usize) -> Self {
+        KdfPool { permits: Arc::new(Semaphore::new(size.max(1))), pepper: Arc::new(pepper), params }
+    }
+
+    /// Derives a 32-byte key from `secret` and `salt`, with the given (stored) parameters.
+    pub async fn derive(&self, secret: Zeroizing<Vec<u8>>, salt: [u8; 16], params: KdfParams) -> Result<Key32, CryptoError> {
+        if !params.meets_floor() {
+            return Err(CryptoError::Kdf("parameters outside the accepted range".into()));
+        }
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CryptoError::Kdf("pool closed".into()))?;
+        let pepper = self.pepper.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _entered = span.enter();
+            derive_blocking(&pepper, &secret, &salt, params)
+        })
+        .await
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?
+    }
+}
+
+fn derive_blocking(pepper: &Pepper, secret: &[u8], salt: &[u8; 16], p: KdfParams) -> Result<Key32, CryptoError> {
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    let argon = Argon2::new_with_secret(pepper.0.as_bytes(), Algorithm::Argon2id, Version::V0x13, params)
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(secret, salt, out.as_mut())
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    Ok(Key32::from_bytes(*out))
+}
+
+/// A random 16-byte salt.
+pub fn random_salt() -> [u8; 16] {
+    let mut s = [0u8; 16];
+    OsRng.fill_bytes(&mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn derivation_depends_on_secret_salt_and_pepper() {
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 2);
+        let other = KdfPool::new(Pepper(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 2);
+        let s = || Zeroizing::new(b"correct horse battery".to_vec());
+        let a = pool.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        let b = pool.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        assert_eq!(a.as_bytes(), b.as_bytes());
+        let c = pool.derive(s(), [1; 16], KdfParams::FLOOR).await.unwrap();
+        assert_ne!(a.as_bytes(), c.as_bytes());
+        let d = other.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        assert_ne!(a.as_bytes(), d.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn parameters_below_the_floor_are_refused() {
+        let pool = KdfPool::new(Pepper(Key32::random()), KdfParams::FLOOR, 1);
+        let weak = KdfParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        assert!(pool.derive(Zeroizing::new(vec![1]), [0; 16], weak).await.is_err());
+    }
+
+    #[test]
+    fn pepper_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/pepper.key");
+        assert!(Pepper::load_or_create(&path, false).is_err());
+        let p = Pepper::load_or_create(&path, true).unwrap();
+        let q = Pepper::load_or_create(&path, false).unwrap();
+        assert_eq!(p.0.as_bytes(), q.0.as_bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Strict parsing of `application/x-www-form-urlencoded` bodies and bounded body reading.
+//! Unlike serde's lossy decoding it notices invalid UTF-8 and repeated fields, so the user
+//! can be told, while every readable value is kept to show back in the form.
+
+use actix_web::web;
+use futures_util::StreamExt;
+use percent_encoding::percent_decode;
+
+#[derive(Debug, Default)]
+pub struct Form {
+    values: Vec<(String, String)>,
+    /// Fields whose bytes were not valid UTF-8 (their value is kept, lossily decoded).
+    pub invalid: Vec<String>,
+    /// Fields sent more than once (the first value is kept).
+    pub repeated: Vec<String>,
+}
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Form {
+        let mut form = Form::default();
+        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            let (key, key_ok) = decode(k);
+            let (value, value_ok) = decode(v);
+            if !key_ok {
+                // A name we cannot read is no field of ours.
+                continue;
+            }
+            if !value_ok && !form.invalid.contains(&key) {
+                form.invalid.push(key.clone());
+            }
+            if form.values.iter().any(|(k, _)| *k == key) {
+                if !form.repeated.contains(&key) {
+                    form.repeated.push(key);
+                }
+                continue;
+            }
+            // Browsers send CRLF line ends; count and store a line end as one character.
+            form.values.push((key, value.replace("\r\n", "\n")));
+        }
+        form
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The value, or an empty string.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().to_string()
+    }
+}
+
+fn decode(raw: &[u8]) -> (String, bool) {
+    let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let bytes: Vec<u8> = percent_decode(&plus).collect();
+    match String::from_utf8(bytes) {
+        Ok(s) => (s, true),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    }
+}
+
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads at most `limit` bytes. Past the limit the rest is read and dropped (up to a hard
+/// cap) so the browser receives our page rather than a reset connection.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, BodyError> {
+    const DRAIN_CAP: usize = 64 * 1024 * 1024;
+    let mut body = web::BytesMut::new();
+    let mut seen = 0usize;
+    let mut over = false;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        seen += chunk.len();
+        if over || body.len() + chunk.len() > limit {
+            over = true;
+            body.clear();
+            if seen > DRAIN_CAP {
+                break;
+            }
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if over {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(body.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_percent_and_crlf() {
+        let f = Form::parse(b"a=een+twee%21&b=x%0D%0Ay&c");
+        assert_eq!(f.get("a"), Some("een twee!"));
+        assert_eq!(f.get("b"), Some("x\ny"));
+        assert_eq!(f.get("c"), Some(""));
+        assert!(f.invalid.is_empty() && f.repeated.is_empty());
+    }
+
+    #[test]
+    fn notices_invalid_utf8_and_keeps_the_rest() {
+        let f = Form::parse(b"a=ok%FFok&b=fine");
+        assert_eq!(f.invalid, vec!["a".to_string()]);
+        assert_eq!(f.get("a"), Some("ok\u{FFFD}ok"));
+        assert_eq!(f.get("b"), Some("fine"));
+    }
+
+    #[test]
+    fn notices_repeated_fields_and_keeps_the_first() {
+        let f = Form::parse(b"a=1&a=2");
+        assert_eq!(f.repeated, vec!["a".to_string()]);
+        assert_eq!(f.get("a"), Some("1"));
+    }
+}

@@ -1,0 +1,274 @@
+//! HTTP wiring every domain shares: application state, route paths, page context and
+//! rendering, error pages, security headers, the Origin check on posts, the access log
+//! (method, route template, status, duration: never an address or a header), and the
+//! public pages that belong to no domain (home, accessibility, security.txt, health).
+
+pub mod form;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::clock::Clock;
+use crate::crypto::kdf::KdfPool;
+use crate::i18n::{Lang, Texts};
+use crate::settings::Settings;
+use crate::storage::Store;
+use crate::throttle::Throttle;
+
+/// Route paths, shared by handlers, templates and tests so a renamed route leaves no dead link.
+pub mod paths {
+    pub const HOME: &str = "/";
+    pub const REPORT: &str = "/melden";
+    pub const FOLLOW_UP: &str = "/opvolgen";
+    pub const FOLLOW_UP_REPLY: &str = "/opvolgen/bericht";
+    pub const FOLLOW_UP_CLOSE: &str = "/opvolgen/sluiten";
+    pub const ACCESSIBILITY: &str = "/toegankelijkheid";
+    pub const ADMIN: &str = "/beheer";
+    pub const LOGIN: &str = "/beheer/inloggen";
+    pub const LOGOUT: &str = "/beheer/uitloggen";
+    pub const SETUP_PREFIX: &str = "/beheer/inrichten/";
+    pub const ADMIN_REPORT_PREFIX: &str = "/beheer/melding/";
+    pub const STYLE: &str = "/static/style.css";
+
+    pub fn admin_report(id: &str) -> String {
+        format!("{ADMIN_REPORT_PREFIX}{id}")
+    }
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub kdf: KdfPool,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
+    pub code_throttle: Throttle,
+    pub login_throttle: Throttle,
+}
+
+pub type State = web::Data<AppState>;
+
+/// What every page template needs: language, texts, organisation, the language switch.
+pub struct Page {
+    pub lang: Lang,
+    pub t: &'static Texts,
+    pub org: String,
+    pub switch_href: String,
+}
+
+impl Page {
+    pub fn new(state: &AppState, lang: Lang, path: &str) -> Page {
+        Page { lang, t: lang.t(), org: state.settings.organisation.name.clone(), switch_href: lang.other().href(path) }
+    }
+}
+
+/// The language asked for in the query string (`?lang=en`).
+pub fn query_lang(req: &HttpRequest) -> Lang {
+    let q = req.query_string();
+    Lang::from_code(q.split('&').find_map(|p| p.strip_prefix("lang=")))
+}
+
+/// Renders a template as an HTML response with the given status.
+pub fn render<T: Template>(status: StatusCode, tpl: &T) -> HttpResponse {
+    match tpl.render() {
+        Ok(body) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("500")
+        }
+    }
+}
+
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub page: Page,
+    pub title: String,
+    pub paragraphs: Vec<String>,
+    pub links: Vec<(String, String)>,
+}
+
+/// A page with a title and a few paragraphs: errors, refusals and notices.
+pub fn message_page(state: &AppState, lang: Lang, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    let page = Page::new(state, lang, paths::HOME);
+    let home = (lang.href(paths::HOME), lang.t().site_title.to_string());
+    render(status, &MessagePage { page, title: title.into(), paragraphs: vec![text.into()], links: vec![home] })
+}
+
+/// An unexpected failure: the user sees a short page in their language, the log gets the
+/// cause chain (which never holds content: values reach SQL only as bound parameters).
+#[derive(Debug)]
+pub struct AppError {
+    pub lang: Lang,
+    pub cause: anyhow::Error,
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.cause)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %format!("{:#}", self.cause), "request failed");
+        let t = self.lang.t();
+        let body = format!(
+            "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
+             <link rel=\"stylesheet\" href=\"{}\"></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",
+            t.html_lang, t.error_title, paths::STYLE, t.error_title, t.error_text
+        );
+        HttpResponse::InternalServerError().content_type("text/html; charset=utf-8").body(body)
+    }
+}
+
+pub trait OrAppError<T> {
+    fn or_500(self, lang: Lang) -> Result<T, AppError>;
+}
+
+impl<T, E: Into<anyhow::Error>> OrAppError<T> for Result<T, E> {
+    fn or_500(self, lang: Lang) -> Result<T, AppError> {
+        self.map_err(|e| AppError { lang, cause: e.into() })
+    }
+}
+
+pub type PageResult = Result<HttpResponse, AppError>;
+
+// ---- middleware ------------------------------------------------------------------------
+
+/// Access log: method, route template, status and duration. Never the path with its ids,
+/// the query, an address, a User-Agent or any other header.
+pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".into());
+    let res = next.call(req).await?.map_into_boxed_body();
+    tracing::info!(
+        target: "meldpunt::access",
+        %method,
+        route = %route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(res)
+}
+
+/// Refuses a state-changing request that a browser says came from another site, so nobody
+/// can post into a victim's session or log a victim into an attacker's report.
+pub async fn same_origin_posts(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let cross_site = matches!(site, Some(s) if s != "same-origin" && s != "none");
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let foreign_origin = match (origin, req.app_data::<State>()) {
+            (Some(o), Some(state)) => !origin_allowed(o, &state.settings, &req),
+            _ => false,
+        };
+        if cross_site || foreign_origin {
+            let lang = query_lang(req.request());
+            let state = req.app_data::<State>().cloned();
+            let res = match state {
+                Some(s) => message_page(&s, lang, StatusCode::FORBIDDEN, lang.t().forbidden_title, lang.t().forbidden_text),
+                None => HttpResponse::Forbidden().finish(),
+            };
+            return Ok(req.into_response(res));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+fn origin_allowed(origin: &str, settings: &Settings, req: &ServiceRequest) -> bool {
+    if origin == settings.public_origin() {
+        return true;
+    }
+    // Behind a proxy that keeps the Host header, the page's own origin is also fine.
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"))
+}
+
+/// Headers on every response: no sniffing, no framing, no referrer, a strict CSP with no
+/// script at all, and no caching of pages that may hold report content.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
+        .add((header::CACHE_CONTROL, "no-store"))
+}
+
+// ---- public pages ----------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Page,
+}
+
+pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
+    let lang = query_lang(&req);
+    render(StatusCode::OK, &HomePage { page: Page::new(&state, lang, paths::HOME) })
+}
+
+pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
+    let lang = query_lang(&req);
+    let t = lang.t();
+    let page = Page::new(&state, lang, paths::ACCESSIBILITY);
+    let paragraphs = t.a11y_text.iter().map(|s| s.to_string()).collect();
+    render(StatusCode::OK, &MessagePage { page, title: t.a11y_title.into(), paragraphs, links: vec![] })
+}
+
+pub async fn security_txt(state: State) -> HttpResponse {
+    let expires = chrono::DateTime::from_timestamp(state.clock.now() + 180 * 86400, 0).unwrap_or_default();
+    let body = format!(
+        "Contact: {}\nExpires: {}\nPreferred-Languages: nl, en\n",
+        state.settings.organisation.security_contact,
+        expires.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+}
+
+pub async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
+        .body(include_str!("../../web/static/style.css"))
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+pub async fn readyz(state: State) -> HttpResponse {
+    if state.store.ping().await {
+        HttpResponse::Ok().content_type("text/plain").body("ready")
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
+    }
+}
+
+pub async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
+    let lang = query_lang(&req);
+    message_page(&state, lang, StatusCode::NOT_FOUND, lang.t().not_found_title, lang.t().not_found_text)
+}

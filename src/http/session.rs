@@ -1,0 +1,168 @@
+//! Server-side sessions for coordinators and reporters: a fresh 256-bit token per login in a
+//! `__Host-` cookie; the row id is SHA-256(token) and what the session keeps (a private key
+//! or a report key) is sealed under HKDF(token), so the database alone opens nothing.
+//! Also derives the CSRF token from the session token. Never logs tokens.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::crypto::envelope::{self, Context, Purpose};
+use crate::crypto::Key32;
+
+use super::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Coordinator,
+    Reporter,
+}
+
+impl SessionKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            SessionKind::Coordinator => "coordinator",
+            SessionKind::Reporter => "reporter",
+        }
+    }
+
+    /// `__Host-` binds the cookie to this exact origin; browsers only accept it with Secure.
+    pub fn cookie_name(self, secure: bool) -> &'static str {
+        match (self, secure) {
+            (SessionKind::Coordinator, true) => "__Host-meldpunt-beheer",
+            (SessionKind::Coordinator, false) => "meldpunt-beheer",
+            (SessionKind::Reporter, true) => "__Host-meldpunt-melder",
+            (SessionKind::Reporter, false) => "meldpunt-melder",
+        }
+    }
+
+    fn idle_seconds(self, state: &AppState) -> i64 {
+        match self {
+            SessionKind::Coordinator => state.settings.sessions.coordinator_idle_minutes * 60,
+            SessionKind::Reporter => state.settings.sessions.reporter_idle_minutes * 60,
+        }
+    }
+
+    fn max_seconds(self, state: &AppState) -> i64 {
+        match self {
+            SessionKind::Coordinator => state.settings.sessions.coordinator_max_hours * 3600,
+            // A reporter's session is short: long enough to read and answer.
+            SessionKind::Reporter => 2 * 3600,
+        }
+    }
+}
+
+/// The secret in the cookie. Redacted in `Debug`, zeroized on drop.
+#[derive(Debug)]
+pub struct SessionToken(Key32);
+
+impl SessionToken {
+    fn mint() -> Self {
+        SessionToken(Key32::random())
+    }
+
+    fn from_cookie(value: &str) -> Option<Self> {
+        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(value).ok()?);
+        Key32::from_slice(&bytes).ok().map(SessionToken)
+    }
+
+    fn cookie_value(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+    }
+
+    fn id_hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
+    fn seal(&self, secret: &[u8]) -> Vec<u8> {
+        envelope::seal_content(&self.0, &Context::new(Purpose::Session), secret)
+    }
+
+    fn open(&self, blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        envelope::open_content(&self.0, &Context::new(Purpose::Session), blob).ok()
+    }
+
+    /// The CSRF token for forms of this session: derived, so nothing extra is stored.
+    pub fn csrf(&self) -> String {
+        let k = envelope::derive(self.0.as_bytes(), None, &Context::new(Purpose::Csrf));
+        URL_SAFE_NO_PAD.encode(k.as_bytes())
+    }
+
+    pub fn csrf_matches(&self, given: Option<&str>) -> bool {
+        let expected = self.csrf();
+        given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
+    }
+}
+
+/// A live session with the secret it keeps, unsealed for this request only.
+#[derive(Debug)]
+pub struct ActiveSession {
+    pub token: SessionToken,
+    pub subject_id: String,
+    pub secret: Zeroizing<Vec<u8>>,
+    id_hash: Vec<u8>,
+}
+
+fn build_cookie(kind: SessionKind, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(kind.cookie_name(secure), value)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+/// A cookie that makes the browser forget the session.
+pub fn removal_cookie(kind: SessionKind, secure: bool) -> Cookie<'static> {
+    let mut c = build_cookie(kind, String::new(), secure);
+    c.make_removal();
+    c
+}
+
+/// Starts a session keeping `secret`; returns the cookie to set and the CSRF token.
+pub async fn start(state: &AppState, kind: SessionKind, subject_id: &str, secret: &[u8]) -> Result<(Cookie<'static>, String), sqlx::Error> {
+    let token = SessionToken::mint();
+    let now = state.clock.now();
+    state
+        .store
+        .insert_session(&token.id_hash(), kind.code(), subject_id, &token.seal(secret), now, now + kind.max_seconds(state))
+        .await?;
+    let csrf = token.csrf();
+    Ok((build_cookie(kind, token.cookie_value(), state.settings.http.secure_cookies), csrf))
+}
+
+/// The request's session of `kind`, if it has a live one. Stale rows are deleted on sight.
+pub async fn current(state: &AppState, req: &HttpRequest, kind: SessionKind) -> Result<Option<ActiveSession>, sqlx::Error> {
+    let Some(cookie) = req.cookie(kind.cookie_name(state.settings.http.secure_cookies)) else {
+        return Ok(None);
+    };
+    let Some(token) = SessionToken::from_cookie(cookie.value()) else {
+        return Ok(None);
+    };
+    let id_hash = token.id_hash();
+    let Some(row) = state.store.session(&id_hash, kind.code()).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if row.expires_at <= now || row.last_seen_at + kind.idle_seconds(state) <= now {
+        state.store.delete_session(&id_hash).await?;
+        return Ok(None);
+    }
+    let Some(secret) = token.open(&row.sealed_secret) else {
+        return Ok(None);
+    };
+    // Only write when a minute has passed: most page views then cost no write.
+    if now - row.last_seen_at >= 60 {
+        state.store.touch_session(&id_hash, now).await?;
+    }
+    Ok(Some(ActiveSession { token, subject_id: row.subject_id, secret, id_hash }))
+}
+
+/// Ends a session: the row goes, so the cookie opens nothing any more.
+pub async fn end(state: &AppState, session: &ActiveSession) -> Result<(), sqlx::Error> {
+    state.store.delete_session(&session.id_hash).await
+}

@@ -1,0 +1,306 @@
+//! Intake: the report form (`/melden`), turning what the browser sent into a valid report
+//! or a page that shows every problem with the typed text kept, and sealing and storing the
+//! report with its wraps in one transaction before the meldcode is shown. Never logs or
+//! stores a word of the report in the clear.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::envelope::{Context, Purpose, Role};
+use crate::crypto::keys::{self, Argon2Header, ReportKey};
+use crate::http::form::{read_body, BodyError, Form};
+use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
+use crate::i18n::{Lang, Texts};
+use crate::ids;
+use crate::meldcode::Meldcode;
+use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
+use crate::storage::{NewReport, ReportInsert};
+
+/// One choice in a select or radio group.
+pub struct Opt {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+fn options<T: Copy>(all: &[T], code: fn(T) -> &'static str, label: impl Fn(T) -> &'static str, chosen: &str) -> Vec<Opt> {
+    all.iter()
+        .map(|&v| Opt { code: code(v), label: label(v), selected: code(v) == chosen })
+        .collect()
+}
+
+/// What the reporter typed, exactly, to show back after an error.
+#[derive(Default)]
+pub struct Draft {
+    pub what: String,
+    pub when: String,
+    pub place: String,
+    pub subject: String,
+    pub category: String,
+    pub about: String,
+    pub how_known: String,
+    pub anonymity: String,
+    pub contact: String,
+}
+
+impl Draft {
+    fn from_form(f: &Form) -> Draft {
+        Draft {
+            what: f.text("what"),
+            when: f.text("when"),
+            place: f.text("where"),
+            subject: f.text("subject"),
+            category: f.text("category"),
+            about: f.text("about"),
+            how_known: f.text("how_known"),
+            anonymity: f.text("anonymity"),
+            contact: f.text("contact"),
+        }
+    }
+}
+
+/// A report that passed every check; only this can be sealed and stored.
+pub struct ValidReport {
+    what: String,
+    when: String,
+    place: String,
+    subject: SubjectRole,
+    category: Category,
+    about: ChainLabel,
+    how_known: HowKnown,
+    anonymity: Anonymity,
+    contact: String,
+}
+
+pub type FieldErrors = Vec<(&'static str, String)>;
+
+/// Checks a free-text field against the limit; `required` refuses an empty one.
+pub fn check_text(errors: &mut FieldErrors, name: &'static str, value: &str, limit: usize, required: Option<&str>, t: &Texts) {
+    if let Some(missing) = required {
+        if value.trim().is_empty() {
+            errors.push((name, missing.to_string()));
+            return;
+        }
+    }
+    if value.chars().count() > limit {
+        errors.push((name, t.too_long(limit)));
+    }
+}
+
+fn choice<T>(errors: &mut FieldErrors, name: &'static str, value: &str, parse: fn(&str) -> Option<T>, t: &Texts) -> Option<T> {
+    let parsed = parse(value);
+    if parsed.is_none() {
+        errors.push((name, t.err_choice.to_string()));
+    }
+    parsed
+}
+
+impl ValidReport {
+    pub fn parse(f: &Form, limit: usize, lang: Lang) -> Result<ValidReport, FieldErrors> {
+        let t = lang.t();
+        let d = Draft::from_form(f);
+        let mut errors = FieldErrors::new();
+        for name in &f.invalid {
+            if let Some(known) = FIELDS.iter().find(|n| **n == name) {
+                errors.push((known, t.err_encoding.to_string()));
+            }
+        }
+        for name in &f.repeated {
+            if let Some(known) = FIELDS.iter().find(|n| **n == name) {
+                errors.push((known, t.err_duplicate_field.to_string()));
+            }
+        }
+        check_text(&mut errors, "what", &d.what, limit, Some(t.err_what_missing), t);
+        check_text(&mut errors, "when", &d.when, limit, None, t);
+        check_text(&mut errors, "where", &d.place, limit, None, t);
+        check_text(&mut errors, "contact", &d.contact, limit, None, t);
+        let subject = choice(&mut errors, "subject", &d.subject, SubjectRole::parse, t);
+        let category = choice(&mut errors, "category", &d.category, Category::parse, t);
+        let about = choice(&mut errors, "about", &d.about, ChainLabel::parse, t);
+        let how_known = choice(&mut errors, "how_known", &d.how_known, HowKnown::parse, t);
+        let anonymity = choice(&mut errors, "anonymity", &d.anonymity, Anonymity::parse, t);
+        match anonymity {
+            Some(Anonymity::Anoniem) if !d.contact.trim().is_empty() => {
+                errors.push(("contact", t.err_contact_anonymous.to_string()))
+            }
+            Some(Anonymity::Vertrouwelijk) if d.contact.trim().is_empty() => {
+                errors.push(("contact", t.err_contact_missing.to_string()))
+            }
+            _ => {}
+        }
+        match (subject, category, about, how_known, anonymity) {
+            (Some(subject), Some(category), Some(about), Some(how_known), Some(anonymity)) if errors.is_empty() => Ok(ValidReport {
+                what: d.what,
+                when: d.when,
+                place: d.place,
+                subject,
+                category,
+                about,
+                how_known,
+                anonymity,
+                contact: d.contact,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Names of the form's fields, in the order errors are listed.
+const FIELDS: &[&str] = &["what", "when", "where", "subject", "category", "about", "how_known", "anonymity", "contact"];
+
+#[derive(Template)]
+#[template(path = "report_form.html")]
+struct FormPage {
+    page: Page,
+    d: Draft,
+    errors: FieldErrors,
+    form_token: String,
+    limit: usize,
+    subjects: Vec<Opt>,
+    categories: Vec<Opt>,
+    abouts: Vec<Opt>,
+    how_knowns: Vec<Opt>,
+    anonymities: Vec<Opt>,
+}
+
+impl FormPage {
+    fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
+        let mut token = [0u8; 32];
+        OsRng.fill_bytes(&mut token);
+        let anonymity = if d.anonymity.is_empty() { Anonymity::Anoniem.code() } else { d.anonymity.as_str() };
+        FormPage {
+            page: Page::new(state, lang, paths::REPORT),
+            subjects: options(SubjectRole::ALL, SubjectRole::code, |v| v.label(lang), &d.subject),
+            categories: options(Category::ALL, Category::code, |v| v.label(lang), &d.category),
+            abouts: options(ChainLabel::ALL, ChainLabel::code, |v| v.about(lang), &d.about),
+            how_knowns: options(HowKnown::ALL, HowKnown::code, |v| v.label(lang), &d.how_known),
+            anonymities: options(Anonymity::ALL, Anonymity::code, |v| v.label(lang), anonymity),
+            d,
+            errors,
+            form_token: URL_SAFE_NO_PAD.encode(token),
+        }
+    }
+
+    fn err(&self, name: &str) -> Option<&str> {
+        self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
+    }
+}
+
+pub async fn form_page(state: State, req: HttpRequest) -> HttpResponse {
+    let lang = query_lang(&req);
+    render(StatusCode::OK, &FormPage::new(&state, lang, Draft::default(), vec![]))
+}
+
+/// Upper bound on a form body: every text field at its limit, each character as a
+/// percent-encoded 4-byte sequence, plus room for the choices.
+pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
+    field_chars * 12 * text_fields + 16 * 1024
+}
+
+#[derive(Template)]
+#[template(path = "report_done.html")]
+struct DonePage {
+    page: Page,
+    code: String,
+}
+
+pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let mut lang = query_lang(&req);
+    let limit = state.settings.limits.field_chars;
+    let body = match read_body(payload, body_limit(limit, 4)).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return Ok(message_page(&state, lang, StatusCode::PAYLOAD_TOO_LARGE, lang.t().err_too_large_title, lang.t().err_too_large))
+        }
+        Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
+    };
+    let form = Form::parse(&body);
+    if form.get("lang").is_some() {
+        lang = Lang::from_code(form.get("lang"));
+    }
+    let t = lang.t();
+    let report = match ValidReport::parse(&form, limit, lang) {
+        Ok(r) => r,
+        Err(errors) => {
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &FormPage::new(&state, lang, Draft::from_form(&form), errors)))
+        }
+    };
+    let token = form.get("form_token").and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok()).filter(|b| b.len() == 32);
+    let Some(token) = token else {
+        let errors = vec![("what", t.err_form_expired.to_string())];
+        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &FormPage::new(&state, lang, Draft::from_form(&form), errors)));
+    };
+
+    let recovery = state.store.recovery_public_key().await.or_500(lang)?;
+    let coordinators = state.store.active_coordinator_keys().await.or_500(lang)?;
+    let Some(recovery) = recovery.filter(|_| !coordinators.is_empty()) else {
+        // Nobody could read a report yet: say so before anything is stored.
+        return Ok(message_page(&state, lang, StatusCode::SERVICE_UNAVAILABLE, t.error_title, t.err_store));
+    };
+
+    let (report_id, rid) = ids::new_id();
+    let key = ReportKey::generate();
+    let mut code = Meldcode::generate();
+
+    let header = Argon2Header::new(state.kdf.params);
+    let kek = state.kdf.derive(code.secret_bytes(), header.salt, header.params).await.or_500(lang)?;
+    let code_ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
+    let mut wraps = vec![("code".to_string(), "reporter".to_string(), keys::seal_under_derived(&kek, &header, &code_ctx, key.key().as_bytes()))];
+    let recovery_ctx = Context::new(Purpose::WrapRecovery).report(rid).recipient([0xFF; 16], keys::key_id(&recovery));
+    wraps.push(("recovery".into(), "recovery".into(), keys::wrap_to_public(&key, &recovery, &recovery_ctx).or_500(lang)?));
+    for (cid, public) in &coordinators {
+        let (Some(cbytes), Ok(public)) = (ids::parse(cid), <[u8; 32]>::try_from(public.as_slice())) else { continue };
+        let ctx = Context::new(Purpose::WrapCoordinator).report(rid).recipient(cbytes, keys::key_id(&public));
+        wraps.push(("coordinator".into(), cid.clone(), keys::wrap_to_public(&key, &public, &ctx).or_500(lang)?));
+    }
+
+    let seal = |f: u16, text: &str| (i64::from(f), key.seal(&Context::new(Purpose::ReportField).report(rid).role(Role::Reporter).field(f), text.as_bytes()));
+    let fields = vec![
+        seal(field::WHAT, &report.what),
+        seal(field::WHEN, &report.when),
+        seal(field::WHERE, &report.place),
+        seal(field::HOW_KNOWN, report.how_known.code()),
+        seal(field::ANONYMITY, report.anonymity.code()),
+        seal(field::CONTACT, &report.contact),
+    ];
+    let new = NewReport {
+        id: report_id,
+        key_commitment: key.commitment(rid).to_vec(),
+        received_on: state.clock.today_string(),
+        chain_label: report.about.code().into(),
+        category: report.category.code().into(),
+        subject_role: report.subject.code().into(),
+        fields,
+        wraps,
+        form_token_hash: Sha256::digest(&token).to_vec(),
+    };
+    let stored = state
+        .store
+        .insert_report(&new, |collided| {
+            if collided {
+                code = code.with_new_locator();
+            }
+            code.locator_hash()
+        })
+        .await;
+    match stored {
+        Ok(ReportInsert::Stored) => {}
+        Ok(ReportInsert::DuplicateForm) => {
+            return Ok(message_page(&state, lang, StatusCode::CONFLICT, t.duplicate_title, t.duplicate_text));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storing a report failed; nothing was kept");
+            let errors = vec![("what", t.err_store.to_string())];
+            return Ok(render(StatusCode::SERVICE_UNAVAILABLE, &FormPage::new(&state, lang, Draft::from_form(&form), errors)));
+        }
+    }
+    tracing::info!("report received");
+    let page = Page::new(&state, lang, paths::REPORT);
+    Ok(render(StatusCode::OK, &DonePage { page, code: code.display().to_string() }))
+}

@@ -1,0 +1,19 @@
+//! Meldpunt: an anonymous integrity-reporting service. This file only lists the modules.
+
+pub mod casefile;
+pub mod cli;
+pub mod clock;
+pub mod coordinator;
+pub mod crypto;
+pub mod followup;
+pub mod http;
+pub mod i18n;
+pub mod ids;
+pub mod intake;
+pub mod meldcode;
+pub mod report;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod throttle;

@@ -1,0 +1,166 @@
+//! Settings: the embedded `config/default.toml`, an optional file, then
+//! `MELDPUNT_<SECTION>__<KEY>` environment variables; and the start-up checks that refuse
+//! weak or unusable values. Holds no secret itself (the pepper lives in its own file).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::crypto::kdf::KdfParams;
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub security: SecuritySettings,
+    pub organisation: OrganisationSettings,
+    pub limits: LimitSettings,
+    pub sessions: SessionSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecuritySettings {
+    pub pepper_file: PathBuf,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub kdf_threads: usize,
+    pub setup_link_hours: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrganisationSettings {
+    pub name: String,
+    pub security_contact: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub field_chars: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub coordinator_idle_minutes: i64,
+    pub coordinator_max_hours: i64,
+    pub reporter_idle_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub filter: String,
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                Environment::with_prefix("MELDPUNT")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The defaults alone, for tests and tools that adjust a few fields.
+    pub fn defaults() -> anyhow::Result<Settings> {
+        use config::{Config, File, FileFormat};
+        Ok(Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?)
+    }
+
+    /// Refuses values that would make the service unsafe or unusable, saying which key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.kdf_params().meets_floor() {
+            anyhow::bail!(
+                "security.argon2_*: Argon2id parameters are below the floor of {} KiB and {} iterations (or absurdly high)",
+                KdfParams::FLOOR.memory_kib,
+                KdfParams::FLOOR.iterations
+            );
+        }
+        let url = url::Url::parse(&self.http.public_url)
+            .map_err(|e| anyhow::anyhow!("http.public_url is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            anyhow::bail!("http.public_url must start with http:// or https://");
+        }
+        if self.limits.field_chars == 0 || self.limits.field_chars > 1_000_000 {
+            anyhow::bail!("limits.field_chars must be between 1 and 1000000");
+        }
+        if self.sessions.coordinator_idle_minutes <= 0 || self.sessions.coordinator_max_hours <= 0 || self.sessions.reporter_idle_minutes <= 0 {
+            anyhow::bail!("sessions.*: durations must be positive");
+        }
+        crate::storage::Backend::from_url(&self.database.url)?;
+        Ok(())
+    }
+
+    pub fn kdf_params(&self) -> KdfParams {
+        KdfParams {
+            memory_kib: self.security.argon2_memory_kib,
+            iterations: self.security.argon2_iterations,
+            parallelism: self.security.argon2_parallelism,
+        }
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.http.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_are_valid() {
+        let s = Settings::defaults().unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.http.bind, "127.0.0.1:8080");
+        assert_eq!(s.database.url, "sqlite://data/meldpunt.db");
+    }
+
+    #[test]
+    fn weak_argon2_is_refused() {
+        let mut s = Settings::defaults().unwrap();
+        s.security.argon2_memory_kib = 4096;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("security.argon2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_refused() {
+        let mut s = Settings::defaults().unwrap();
+        s.database.url = "mysql://x".into();
+        assert!(s.validate().unwrap_err().to_string().contains("mysql"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Building and running the web application: storage, pepper, Argon2id pool, routes and
+//! middleware. Binds the listener first so tests can ask for port 0 and read the real port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::coordinator::{self, account};
+use crate::crypto::kdf::{KdfPool, Pepper};
+use crate::http::{self, paths, AppState};
+use crate::settings::Settings;
+use crate::storage::Store;
+use crate::throttle::Throttle;
+use crate::{followup, intake};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    /// Path of the one-time set-up link when the organisation is not set up yet.
+    pub setup_path: Option<Zeroizing<String>>,
+}
+
+/// Opens storage and the pepper for the CLI and the server alike. The pepper may only be
+/// created while no coordinator exists: after that, a missing pepper file is an error.
+pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
+    let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
+    let fresh = store.coordinators().await?.is_empty();
+    let pepper = Pepper::load_or_create(&settings.security.pepper_file, fresh)?;
+    let threads = match settings.security.kdf_threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    Ok((store, KdfPool::new(pepper, settings.kdf_params(), threads)))
+}
+
+impl Application {
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        let (store, kdf) = open_store_and_kdf(&settings).await?;
+        let listener = TcpListener::bind(&settings.http.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on http.bind = {}: {e}", settings.http.bind))?;
+        let port = listener.local_addr()?.port();
+
+        let setup_url = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours).await?;
+        let state = web::Data::new(AppState {
+            store,
+            kdf,
+            settings: Arc::new(settings),
+            clock,
+            // Ten wrong codes per locator, five hundred in all, per quarter of an hour.
+            code_throttle: Throttle::new(10, 500, 900),
+            login_throttle: Throttle::new(10, 500, 900),
+        });
+        let server = build_server(listener, state.clone())?;
+        Ok(Application { port, server, state, setup_path: setup_url })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped, deleting expired sessions once a minute.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = &state.settings.sessions;
+                if let Err(e) = state.store.delete_stale_sessions(state.clock.now(), s.coordinator_idle_minutes * 60, s.reporter_idle_minutes * 60).await {
+                    tracing::warn!(error = %e, "could not delete stale sessions");
+                }
+            }
+        });
+        let result = self.server.await;
+        sweeper.abort();
+        result
+    }
+}
+
+fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(http::same_origin_posts))
+            .wrap(http::security_headers())
+            .wrap(from_fn(http::access_log))
+            .route(paths::HOME, web::get().to(http::home))
+            .route(paths::REPORT, web::get().to(intake::form_page))
+            .route(paths::REPORT, web::post().to(intake::submit))
+            .route(paths::FOLLOW_UP, web::get().to(followup::show))
+            .route(paths::FOLLOW_UP, web::post().to(followup::enter_code))
+            .route(paths::FOLLOW_UP_REPLY, web::post().to(followup::reply))
+            .route(paths::FOLLOW_UP_CLOSE, web::post().to(followup::close))
+            .route(paths::ACCESSIBILITY, web::get().to(http::accessibility))
+            .route("/.well-known/security.txt", web::get().to(http::security_txt))
+            .route(paths::STYLE, web::get().to(http::style))
+            .route("/healthz", web::get().to(http::healthz))
+            .route("/readyz", web::get().to(http::readyz))
+            .route(paths::ADMIN, web::get().to(coordinator::inbox))
+            .route(paths::LOGIN, web::get().to(coordinator::login_page))
+            .route(paths::LOGIN, web::post().to(coordinator::login))
+            .route(paths::LOGOUT, web::post().to(coordinator::logout))
+            .route("/beheer/inrichten/{token}", web::get().to(coordinator::setup_page))
+            .route("/beheer/inrichten/{token}", web::post().to(coordinator::setup_submit))
+            .route("/beheer/melding/{id}", web::get().to(coordinator::show_report))
+            .route("/beheer/melding/{id}/ontvangst", web::post().to(coordinator::acknowledge))
+            .route("/beheer/melding/{id}/bericht", web::post().to(coordinator::reply))
+            .default_service(web::to(http::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,406 @@
+//! The queries Meldpunt runs, written once for both backends. Every multi-row change runs
+//! in one transaction that starts with a write, so SQLite takes its lock up front and
+//! nothing half-written is ever left behind.
+
+use super::{on_pool, Store};
+
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrganisationRow {
+    pub recovery_public_key: Option<Vec<u8>>,
+    pub setup_token_hash: Option<Vec<u8>>,
+    pub setup_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CoordinatorRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub id: String,
+    pub key_commitment: Vec<u8>,
+    pub received_on: String,
+    pub chain_label: String,
+    pub category: String,
+    pub subject_role: String,
+    /// (field id, sealed value)
+    pub fields: Vec<(i64, Vec<u8>)>,
+    /// (recipient kind, recipient id, wrapped report key)
+    pub wraps: Vec<(String, String, Vec<u8>)>,
+    pub form_token_hash: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReportInsert {
+    Stored,
+    /// The form's one-time token was used before: the same form was sent twice.
+    DuplicateForm,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReportRow {
+    pub id: String,
+    pub key_commitment: Vec<u8>,
+    pub received_on: String,
+    pub acknowledged_on: Option<String>,
+    pub status: String,
+    pub chain_label: String,
+    pub suggested_chain_label: String,
+    pub category: String,
+    pub subject_role: String,
+    pub unread_for_coordinators: i64,
+    pub last_activity_on: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: String,
+    pub received_on: String,
+    pub acknowledged_on: Option<String>,
+    pub status: String,
+    pub chain_label: String,
+    pub category: String,
+    pub subject_role: String,
+    pub unread_for_coordinators: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub seq: i64,
+    pub author_role: String,
+    pub author_id: Option<String>,
+    pub kind: String,
+    pub created_on: String,
+    pub sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub report_id: String,
+    pub author_role: String,
+    pub author_id: Option<String>,
+    pub kind: String,
+    pub created_on: String,
+    pub sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub subject_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, report_id, seq, author_role, author_id, kind, created_on, sealed) \
+     VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE report_id = $2), $3, $4, $5, $6, $7)";
+
+impl Store {
+    // ---- organisation and set-up -------------------------------------------------------
+
+    pub async fn organisation(&self) -> DbResult<Option<OrganisationRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OrganisationRow>(
+            "SELECT recovery_public_key, setup_token_hash, setup_expires_at FROM organisation WHERE id = 1")
+            .fetch_optional(pool).await)
+    }
+
+    /// Creates the organisation if needed and (re)places its one-time set-up token.
+    /// Refused (false) once set-up has completed.
+    pub async fn start_setup(&self, token_hash: &[u8], expires_at: i64, now: i64) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO organisation (id, created_at) VALUES (1, $1) ON CONFLICT DO NOTHING")
+                .bind(now).execute(&mut *tx).await?;
+            let done = sqlx::query("UPDATE organisation SET setup_token_hash = $1, setup_expires_at = $2 \
+                                    WHERE id = 1 AND recovery_public_key IS NULL")
+                .bind(token_hash).bind(expires_at).execute(&mut *tx).await?.rows_affected() == 1;
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    /// Completes set-up: the first coordinator (active) and the recovery public key, in one
+    /// transaction, only while `token_hash` is the valid set-up token.
+    pub async fn complete_setup(&self, token_hash: &[u8], now: i64, recovery_public: &[u8], first: &CoordinatorRow) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let claimed = sqlx::query("UPDATE organisation SET recovery_public_key = $1, setup_token_hash = NULL, setup_expires_at = NULL \
+                                       WHERE id = 1 AND recovery_public_key IS NULL AND setup_token_hash = $2 AND setup_expires_at > $3")
+                .bind(recovery_public).bind(token_hash).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if !claimed {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_coordinator_q(first).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    pub async fn recovery_public_key(&self) -> DbResult<Option<[u8; 32]>> {
+        let org = self.organisation().await?;
+        Ok(org.and_then(|o| o.recovery_public_key).and_then(|k| k.try_into().ok()))
+    }
+
+    // ---- coordinators -------------------------------------------------------------------
+
+    pub async fn insert_coordinator(&self, c: &CoordinatorRow) -> DbResult<()> {
+        on_pool!(self, pool => insert_coordinator_q(c).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn coordinators(&self) -> DbResult<Vec<CoordinatorRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators ORDER BY username")
+            .fetch_all(pool).await)
+    }
+
+    pub async fn coordinator_by_username(&self, username: &str) -> DbResult<Option<CoordinatorRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators WHERE username = $1")
+            .bind(username).fetch_optional(pool).await)
+    }
+
+    pub async fn coordinator(&self, id: &str) -> DbResult<Option<CoordinatorRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)
+    }
+
+    /// Removes a coordinator with their wraps and sessions. False if there was none.
+    pub async fn remove_coordinator(&self, username: &str) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<(String,)> = sqlx::query_as("DELETE FROM coordinators WHERE username = $1 RETURNING id")
+                .bind(username).fetch_optional(&mut *tx).await?;
+            let Some((id,)) = id else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            sqlx::query("DELETE FROM report_wraps WHERE recipient_kind = 'coordinator' AND recipient_id = $1")
+                .bind(&id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE kind = 'coordinator' AND subject_id = $1")
+                .bind(&id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Active coordinators: the ones new reports are wrapped to.
+    pub async fn active_coordinator_keys(&self) -> DbResult<Vec<(String, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>)>(
+            "SELECT id, public_key FROM coordinators WHERE status = 'active' ORDER BY id")
+            .fetch_all(pool).await)
+    }
+
+    // ---- reports ------------------------------------------------------------------------
+
+    /// Stores a report with its fields and wraps in one transaction, after the form token
+    /// and a unique locator hash. `locator` yields a fresh locator hash when one collides.
+    pub async fn insert_report(&self, r: &NewReport, mut locator: impl FnMut(bool) -> Vec<u8>) -> DbResult<ReportInsert> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let fresh = sqlx::query("INSERT INTO used_form_tokens (token_hash, used_on) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&r.form_token_hash).bind(&r.received_on).execute(&mut *tx).await?.rows_affected() == 1;
+            if !fresh {
+                tx.rollback().await?;
+                return Ok(ReportInsert::DuplicateForm);
+            }
+            let mut hash = locator(false);
+            loop {
+                let inserted = sqlx::query(
+                    "INSERT INTO reports (id, locator_hash, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on) \
+                     VALUES ($1, $2, $3, $4, 'nieuw', $5, $5, $6, $7, $4) ON CONFLICT DO NOTHING")
+                    .bind(&r.id).bind(&hash).bind(&r.key_commitment).bind(&r.received_on)
+                    .bind(&r.chain_label).bind(&r.category).bind(&r.subject_role)
+                    .execute(&mut *tx).await?.rows_affected();
+                if inserted == 1 {
+                    break;
+                }
+                hash = locator(true);
+            }
+            for (field, sealed) in &r.fields {
+                sqlx::query("INSERT INTO report_fields (report_id, field, sealed) VALUES ($1, $2, $3)")
+                    .bind(&r.id).bind(field).bind(sealed).execute(&mut *tx).await?;
+            }
+            for (kind, recipient, wrapped) in &r.wraps {
+                sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, $2, $3, $4)")
+                    .bind(&r.id).bind(kind).bind(recipient).bind(wrapped).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(ReportInsert::Stored)
+        })
+    }
+
+    /// The report a locator names, with its code wrap, for opening with the meldcode.
+    pub async fn report_by_locator(&self, locator_hash: &[u8]) -> DbResult<Option<(String, Vec<u8>, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(
+            "SELECT r.id, r.key_commitment, w.wrapped FROM reports r \
+             JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'code' \
+             WHERE r.locator_hash = $1")
+            .bind(locator_hash).fetch_optional(pool).await)
+    }
+
+    pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
+            "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
+                    unread_for_coordinators, last_activity_on FROM reports WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)
+    }
+
+    pub async fn report_fields(&self, id: &str) -> DbResult<Vec<(i64, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (i64, Vec<u8>)>(
+            "SELECT field, sealed FROM report_fields WHERE report_id = $1 ORDER BY field")
+            .bind(id).fetch_all(pool).await)
+    }
+
+    pub async fn wrap(&self, report_id: &str, kind: &str, recipient_id: &str) -> DbResult<Option<Vec<u8>>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT wrapped FROM report_wraps WHERE report_id = $1 AND recipient_kind = $2 AND recipient_id = $3")
+            .bind(report_id).bind(kind).bind(recipient_id).fetch_optional(pool).await)
+    }
+
+    /// Reports a coordinator holds a wrap for, newest first. Reads no sealed column.
+    pub async fn inbox(&self, coordinator_id: &str) -> DbResult<Vec<InboxRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, InboxRow>(
+            "SELECT r.id, r.received_on, r.acknowledged_on, r.status, r.chain_label, r.category, r.subject_role, r.unread_for_coordinators \
+             FROM reports r JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1 \
+             ORDER BY r.received_on DESC, r.id")
+            .bind(coordinator_id).fetch_all(pool).await)
+    }
+
+    pub async fn messages(&self, report_id: &str) -> DbResult<Vec<MessageRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, MessageRow>(
+            "SELECT id, seq, author_role, author_id, kind, created_on, sealed FROM messages WHERE report_id = $1 ORDER BY seq")
+            .bind(report_id).fetch_all(pool).await)
+    }
+
+    /// Adds a message; a reporter's raises the unread count and the activity date.
+    pub async fn insert_message(&self, m: &NewMessage) -> DbResult<()> {
+        let from_reporter = i64::from(m.author_role == "reporter");
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE reports SET unread_for_coordinators = unread_for_coordinators + $1, last_activity_on = $2 WHERE id = $3")
+                .bind(from_reporter).bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?;
+            insert_message_q(m).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Records the acknowledgement of receipt (once) with its message to the reporter.
+    /// False if the report was acknowledged already.
+    pub async fn acknowledge(&self, m: &NewMessage) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let first = sqlx::query("UPDATE reports SET acknowledged_on = $1, last_activity_on = $1, \
+                                     status = CASE WHEN status = 'nieuw' THEN 'in_behandeling' ELSE status END \
+                                     WHERE id = $2 AND acknowledged_on IS NULL")
+                .bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?.rows_affected() == 1;
+            if !first {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_message_q(m).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    pub async fn mark_read(&self, report_id: &str) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE reports SET unread_for_coordinators = 0 WHERE id = $1 AND unread_for_coordinators <> 0")
+            .bind(report_id).execute(pool).await.map(|_| ()))
+    }
+
+    // ---- sessions -----------------------------------------------------------------------
+
+    pub async fn insert_session(&self, id_hash: &[u8], kind: &str, subject_id: &str, sealed: &[u8], now: i64, expires_at: i64) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO sessions (id_hash, kind, subject_id, sealed_secret, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id_hash).bind(kind).bind(subject_id).bind(sealed).bind(now).bind(expires_at)
+            .execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn session(&self, id_hash: &[u8], kind: &str) -> DbResult<Option<SessionRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, SessionRow>(
+            "SELECT subject_id, sealed_secret, last_seen_at, expires_at FROM sessions WHERE id_hash = $1 AND kind = $2")
+            .bind(id_hash).bind(kind).fetch_optional(pool).await)
+    }
+
+    pub async fn touch_session(&self, id_hash: &[u8], now: i64) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now).bind(id_hash).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash).execute(pool).await.map(|_| ()))
+    }
+
+    /// Deletes sessions past their absolute end or idle for longer than the kind allows.
+    pub async fn delete_stale_sessions(&self, now: i64, coordinator_idle: i64, reporter_idle: i64) -> DbResult<u64> {
+        on_pool!(self, pool => sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= $1 \
+             OR (kind = 'coordinator' AND last_seen_at <= $1 - $2) OR (kind = 'reporter' AND last_seen_at <= $1 - $3)")
+            .bind(now).bind(coordinator_idle).bind(reporter_idle).execute(pool).await.map(|r| r.rows_affected()))
+    }
+
+    // ---- audit --------------------------------------------------------------------------
+
+    /// Appends an audit event. Never carries content or reporter data.
+    pub async fn audit(&self, at: i64, coordinator_id: Option<&str>, action: &str, report_id: Option<&str>) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("INSERT INTO audit_events (at, coordinator_id, action, report_id) VALUES ($1, $2, $3, $4)")
+            .bind(at).bind(coordinator_id).bind(action).bind(report_id).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn audit_events(&self, limit: i64) -> DbResult<Vec<(i64, Option<String>, String, Option<String>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (i64, Option<String>, String, Option<String>)>(
+            "SELECT at, coordinator_id, action, report_id FROM audit_events ORDER BY id DESC LIMIT $1")
+            .bind(limit).fetch_all(pool).await)
+    }
+}
+
+fn insert_coordinator_q<DB: sqlx::Database>(c: &CoordinatorRow) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO coordinators (id, username, display_name, public_key, sealed_private_key, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(c.id.clone())
+    .bind(c.username.clone())
+    .bind(c.display_name.clone())
+    .bind(c.public_key.clone())
+    .bind(c.sealed_private_key.clone())
+    .bind(c.status.clone())
+    .bind(c.created_at)
+}
+
+fn insert_message_q<DB: sqlx::Database>(m: &NewMessage) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(INSERT_MESSAGE)
+        .bind(m.id.clone())
+        .bind(m.report_id.clone())
+        .bind(m.author_role.clone())
+        .bind(m.author_id.clone())
+        .bind(m.kind.clone())
+        .bind(m.created_on.clone())
+        .bind(m.sealed.clone())
+}
