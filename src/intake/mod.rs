@@ -161,7 +161,6 @@ struct FormPage {
     d: Draft,
     errors: FieldErrors,
     form_token: String,
-    limit: usize,
     subjects: Vec<Opt>,
     categories: Vec<Opt>,
     abouts: Vec<Opt>,
