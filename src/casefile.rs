@@ -9,6 +9,33 @@ use crate::ids;
 use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
 use crate::storage::{ReportRow, Store};
 
+/// How a thread page is shown: plainly (perhaps with a notice), or with a refused reply kept.
+pub struct ReplyState {
+    pub status: actix_web::http::StatusCode,
+    pub reply: String,
+    pub errors: crate::intake::FieldErrors,
+    pub notice: Option<String>,
+}
+
+impl ReplyState {
+    pub fn shown(notice: Option<String>) -> Self {
+        ReplyState {
+            status: actix_web::http::StatusCode::OK,
+            reply: String::new(),
+            errors: vec![],
+            notice,
+        }
+    }
+    pub fn refused(reply: String, errors: crate::intake::FieldErrors) -> Self {
+        ReplyState {
+            status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            reply,
+            errors,
+            notice: None,
+        }
+    }
+}
+
 pub struct ReportView {
     pub id: String,
     pub received_on: String,
@@ -63,20 +90,33 @@ pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role) -> Context {
 }
 
 /// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`.
-pub async fn open(store: &Store, row: ReportRow, key: &ReportKey, lang: Lang, viewer: Role) -> anyhow::Result<(ReportView, Vec<MessageView>)> {
+pub async fn open(
+    store: &Store,
+    row: ReportRow,
+    key: &ReportKey,
+    lang: Lang,
+    viewer: Role,
+) -> anyhow::Result<(ReportView, Vec<MessageView>)> {
     let t = lang.t();
     let rid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed report id in database"))?;
     let mut answers: [String; 7] = Default::default();
     for (f, sealed) in store.report_fields(&row.id).await? {
-        let ctx = Context::new(Purpose::ReportField).report(rid).role(Role::Reporter).field(f as u16);
-        let plain = key.open(&ctx, &sealed).map_err(|e| anyhow::anyhow!("report field {f}: {e}"))?;
+        let ctx = Context::new(Purpose::ReportField)
+            .report(rid)
+            .role(Role::Reporter)
+            .field(f as u16);
+        let plain = key
+            .open(&ctx, &sealed)
+            .map_err(|e| anyhow::anyhow!("report field {f}: {e}"))?;
         if let Some(slot) = answers.get_mut(f as usize) {
             *slot = String::from_utf8_lossy(&plain).into_owned();
         }
     }
     let mut messages = Vec::new();
     for m in store.messages(&row.id).await? {
-        let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else { continue };
+        let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else {
+            continue;
+        };
         let plain = key
             .open(&message_context(rid, mid, role), &m.sealed)
             .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
@@ -90,9 +130,16 @@ pub async fn open(store: &Store, row: ReportRow, key: &ReportKey, lang: Lang, vi
             (Role::Coordinator, _) => t.author_coordinator,
             _ => t.author_system,
         };
-        messages.push(MessageView { author: author.into(), date: m.created_on, text, own: role == viewer, system: role == Role::System });
+        messages.push(MessageView {
+            author: author.into(),
+            date: m.created_on,
+            text,
+            own: role == viewer,
+            system: role == Role::System,
+        });
     }
-    let suggested = (row.suggested_chain_label != row.chain_label).then(|| ChainLabel::label_of(&row.suggested_chain_label, lang));
+    let suggested =
+        (row.suggested_chain_label != row.chain_label).then(|| ChainLabel::label_of(&row.suggested_chain_label, lang));
     let mut take = |f: u16| std::mem::take(&mut answers[usize::from(f)]);
     let (what, when, place) = (take(field::WHAT), take(field::WHEN), take(field::WHERE));
     let (how_known, anonymity, contact) = (take(field::HOW_KNOWN), take(field::ANONYMITY), take(field::CONTACT));

@@ -16,7 +16,11 @@ use crate::settings::Settings;
 use crate::startup::{open_store_and_kdf, Application};
 
 #[derive(Parser, Debug)]
-#[command(name = "meldpunt", version, about = "Anonymous integrity-reporting service (meldpunt integriteit)")]
+#[command(
+    name = "meldpunt",
+    version,
+    about = "Anonymous integrity-reporting service (meldpunt integriteit)"
+)]
 pub struct Cli {
     /// Configuration file (TOML); MELDPUNT_<SECTION>__<KEY> variables override it.
     #[arg(long, global = true, env = "MELDPUNT_CONFIG")]
@@ -84,7 +88,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings, Clock::system()).await?;
     if let Some(path) = &app.setup_path {
         // Printed, not logged: the link is a one-time credential for the first coordinator.
-        println!("Meldpunt is not set up yet. Open this one-time link to set it up:\n\n    {public_url}{}\n", path.as_str());
+        println!(
+            "Meldpunt is not set up yet. Open this one-time link to set it up:\n\n    {public_url}{}\n",
+            path.as_str()
+        );
     }
     tracing::info!(port = app.port(), "meldpunt is listening");
     app.run_until_stopped().await?;
@@ -93,10 +100,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn init(settings: Settings) -> anyhow::Result<()> {
     let (store, _kdf) = open_store_and_kdf(&settings).await?;
-    let url = account::begin_setup(&store, &settings.http.public_url, Clock::system().now(), settings.security.setup_link_hours).await?;
+    let url = account::begin_setup(
+        &store,
+        &settings.http.public_url,
+        Clock::system().now(),
+        settings.security.setup_link_hours,
+    )
+    .await?;
     match url {
         Some(url) => {
-            println!("Open this one-time link to set up Meldpunt (valid {} hours):\n\n    {}\n", settings.security.setup_link_hours, url.as_str());
+            println!(
+                "Open this one-time link to set up Meldpunt (valid {} hours):\n\n    {}\n",
+                settings.security.setup_link_hours,
+                url.as_str()
+            );
             println!("The recovery key is shown in the browser, once, at the end of set-up.");
             Ok(())
         }
@@ -125,7 +142,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Zeroizing<String>> {
 async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Result<()> {
     let (store, kdf) = open_store_and_kdf(&settings).await?;
     match cmd {
-        CoordinatorCommand::Add { username, name, password_stdin } => {
+        CoordinatorCommand::Add {
+            username,
+            name,
+            password_stdin,
+        } => {
             if !account::valid_username(&username) {
                 anyhow::bail!("{}", Lang::En.t().err_username);
             }
@@ -151,7 +172,9 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             if !store.remove_coordinator(&username).await? {
                 anyhow::bail!("no coordinator named '{username}'");
             }
-            store.audit(Clock::system().now(), None, "coordinator_removed_cli", None).await?;
+            store
+                .audit(Clock::system().now(), None, "coordinator_removed_cli", None)
+                .await?;
             println!("Removed '{username}', with their access to reports and their sessions.");
         }
     }
@@ -161,13 +184,19 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
 
 async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {
     let (store, _) = open_store_and_kdf(&settings).await?;
-    let stored = store.recovery_public_key().await?.ok_or_else(|| anyhow::anyhow!("this Meldpunt has no recovery key yet"))?;
+    let stored = store
+        .recovery_public_key()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("this Meldpunt has no recovery key yet"))?;
     eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
     let mut typed = Zeroizing::new(String::new());
     std::io::stdin().read_to_string(&mut typed)?;
     let key = recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))?;
     if key.public_bytes() == stored {
-        println!("OK: this recovery key matches (fingerprint {}).", recovery::fingerprint(&stored));
+        println!(
+            "OK: this recovery key matches (fingerprint {}).",
+            recovery::fingerprint(&stored)
+        );
         Ok(())
     } else {
         anyhow::bail!("this is a valid recovery key, but not the one of this Meldpunt")

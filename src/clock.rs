@@ -18,7 +18,9 @@ impl Clock {
 
     /// A clock that stands still at `unix` seconds until moved with [`Clock::set`].
     pub fn fixed(unix: i64) -> Self {
-        Clock { fixed: Some(Arc::new(AtomicI64::new(unix))) }
+        Clock {
+            fixed: Some(Arc::new(AtomicI64::new(unix))),
+        }
     }
 
     pub fn set(&self, unix: i64) {

@@ -100,6 +100,8 @@ pub struct Texts {
     pub duplicate_title: &'static str,
     pub duplicate_text: &'static str,
     pub err_store: &'static str,
+    pub unavailable_title: &'static str,
+    pub unavailable_text: &'static str,
 
     pub done_title: &'static str,
     pub done_code_label: &'static str,
@@ -259,6 +261,8 @@ pub static NL: Texts = Texts {
     duplicate_title: "Dit formulier is al verstuurd",
     duplicate_text: "Deze melding was al ontvangen; we hebben haar niet nog een keer opgeslagen. De meldcode stond op de pagina na de eerste keer versturen. Heeft u die niet gezien of niet opgeschreven? Dan kunt u de eerdere melding niet meer openen: doe een nieuwe melding en schrijf erbij dat het een herhaling is.",
     err_store: "Uw melding kon nu niet worden opgeslagen. Er is niets bewaard. Probeer het over een paar minuten opnieuw; uw tekst staat nog in het formulier.",
+    unavailable_title: "Het meldpunt is nog niet in gebruik",
+    unavailable_text: "Er is nog niemand die meldingen kan lezen, dus er is niets opgeslagen. U kunt terecht bij een van de externe meldpunten die op de beginpagina staan.",
 
     done_title: "Uw melding is ontvangen",
     done_code_label: "Uw meldcode",
@@ -423,6 +427,8 @@ pub static EN: Texts = Texts {
     duplicate_title: "This form was already sent",
     duplicate_text: "This report had already been received; we did not store it a second time. The report code was on the page after the first sending. Did you not see it or not write it down? Then you cannot open the earlier report any more: make a new report and mention that it is a repeat.",
     err_store: "Your report could not be stored right now. Nothing was kept. Please try again in a few minutes; your text is still in the form.",
+    unavailable_title: "The reporting point is not in use yet",
+    unavailable_text: "There is nobody yet who can read reports, so nothing was stored. You can turn to one of the external reporting points listed on the home page.",
 
     done_title: "Your report has been received",
     done_code_label: "Your report code",

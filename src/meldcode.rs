@@ -37,7 +37,10 @@ pub enum CodeError {
 impl Meldcode {
     pub fn generate() -> Self {
         let mut rng = OsRng;
-        let mut code = Meldcode { locator: [0; LOCATOR_LEN], secret: [0; SECRET_LEN] };
+        let mut code = Meldcode {
+            locator: [0; LOCATOR_LEN],
+            secret: [0; SECRET_LEN],
+        };
         code.locator.iter_mut().for_each(|v| *v = rng.gen_range(0..32));
         code.secret.iter_mut().for_each(|v| *v = rng.gen_range(0..32));
         code
@@ -59,7 +62,10 @@ impl Meldcode {
         if luhn_check(body) != check[0] {
             return Err(CodeError::Mistyped);
         }
-        let mut code = Meldcode { locator: [0; LOCATOR_LEN], secret: [0; SECRET_LEN] };
+        let mut code = Meldcode {
+            locator: [0; LOCATOR_LEN],
+            secret: [0; SECRET_LEN],
+        };
         code.locator.copy_from_slice(&body[..LOCATOR_LEN]);
         code.secret.copy_from_slice(&body[LOCATOR_LEN..]);
         Ok(code)
@@ -126,7 +132,13 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_malformed() {
-        for bad in ["", "ABCDE", "ABCDE-FGHJK-MNPQR-STVWX-YZ01U", "ABCDE-FGHJK-MNPQR-STVWX-YZ0123", "<script>"] {
+        for bad in [
+            "",
+            "ABCDE",
+            "ABCDE-FGHJK-MNPQR-STVWX-YZ01U",
+            "ABCDE-FGHJK-MNPQR-STVWX-YZ0123",
+            "<script>",
+        ] {
             assert_eq!(Meldcode::parse(bad).unwrap_err(), CodeError::Malformed, "{bad}");
         }
     }

@@ -43,16 +43,30 @@ impl ChainLabel {
     /// The answer to "what is your report about?" that suggests this label.
     pub fn about(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (ChainLabel::ProActie, Lang::Nl) => "Een risico of kwetsbaarheid in de organisatie die bij de bron moet worden weggenomen",
-            (ChainLabel::ProActie, Lang::En) => "A risk or weakness in the organisation that should be removed at its source",
-            (ChainLabel::Preventie, Lang::Nl) => "Een regel, gedragscode, screening of controle die ontbreekt of niet werkt",
-            (ChainLabel::Preventie, Lang::En) => "A rule, code of conduct, screening or check that is missing or does not work",
+            (ChainLabel::ProActie, Lang::Nl) => {
+                "Een risico of kwetsbaarheid in de organisatie die bij de bron moet worden weggenomen"
+            }
+            (ChainLabel::ProActie, Lang::En) => {
+                "A risk or weakness in the organisation that should be removed at its source"
+            }
+            (ChainLabel::Preventie, Lang::Nl) => {
+                "Een regel, gedragscode, screening of controle die ontbreekt of niet werkt"
+            }
+            (ChainLabel::Preventie, Lang::En) => {
+                "A rule, code of conduct, screening or check that is missing or does not work"
+            }
             (ChainLabel::Preparatie, Lang::Nl) => "Er is geen plan of protocol voor als er iets misgaat",
             (ChainLabel::Preparatie, Lang::En) => "There is no plan or protocol for when something goes wrong",
-            (ChainLabel::Repressie, Lang::Nl) => "Een (vermoedelijke) integriteitsschending waarop gereageerd of die onderzocht moet worden",
-            (ChainLabel::Repressie, Lang::En) => "A (suspected) integrity violation that needs a response or an investigation",
+            (ChainLabel::Repressie, Lang::Nl) => {
+                "Een (vermoedelijke) integriteitsschending waarop gereageerd of die onderzocht moet worden"
+            }
+            (ChainLabel::Repressie, Lang::En) => {
+                "A (suspected) integrity violation that needs a response or an investigation"
+            }
             (ChainLabel::Nazorg, Lang::Nl) => "Nazorg: steun na een incident, voor mij, betrokkenen of collega's",
-            (ChainLabel::Nazorg, Lang::En) => "Aftercare: support after an incident, for me, those involved or colleagues",
+            (ChainLabel::Nazorg, Lang::En) => {
+                "Aftercare: support after an incident, for me, those involved or colleagues"
+            }
         }
     }
 }

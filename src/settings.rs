@@ -106,15 +106,18 @@ impl Settings {
                 KdfParams::FLOOR.iterations
             );
         }
-        let url = url::Url::parse(&self.http.public_url)
-            .map_err(|e| anyhow::anyhow!("http.public_url is not a URL: {e}"))?;
+        let url =
+            url::Url::parse(&self.http.public_url).map_err(|e| anyhow::anyhow!("http.public_url is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             anyhow::bail!("http.public_url must start with http:// or https://");
         }
         if self.limits.field_chars == 0 || self.limits.field_chars > 1_000_000 {
             anyhow::bail!("limits.field_chars must be between 1 and 1000000");
         }
-        if self.sessions.coordinator_idle_minutes <= 0 || self.sessions.coordinator_max_hours <= 0 || self.sessions.reporter_idle_minutes <= 0 {
+        if self.sessions.coordinator_idle_minutes <= 0
+            || self.sessions.coordinator_max_hours <= 0
+            || self.sessions.reporter_idle_minutes <= 0
+        {
             anyhow::bail!("sessions.*: durations must be positive");
         }
         crate::storage::Backend::from_url(&self.database.url)?;

@@ -58,7 +58,12 @@ impl Application {
             login_throttle: Throttle::new(10, 500, 900),
         });
         let server = build_server(listener, state.clone())?;
-        Ok(Application { port, server, state, setup_path: setup_url })
+        Ok(Application {
+            port,
+            server,
+            state,
+            setup_path: setup_url,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -77,7 +82,15 @@ impl Application {
             loop {
                 tick.tick().await;
                 let s = &state.settings.sessions;
-                if let Err(e) = state.store.delete_stale_sessions(state.clock.now(), s.coordinator_idle_minutes * 60, s.reporter_idle_minutes * 60).await {
+                if let Err(e) = state
+                    .store
+                    .delete_stale_sessions(
+                        state.clock.now(),
+                        s.coordinator_idle_minutes * 60,
+                        s.reporter_idle_minutes * 60,
+                    )
+                    .await
+                {
                     tracing::warn!(error = %e, "could not delete stale sessions");
                 }
             }
@@ -114,7 +127,10 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route("/beheer/inrichten/{token}", web::get().to(coordinator::setup_page))
             .route("/beheer/inrichten/{token}", web::post().to(coordinator::setup_submit))
             .route("/beheer/melding/{id}", web::get().to(coordinator::show_report))
-            .route("/beheer/melding/{id}/ontvangst", web::post().to(coordinator::acknowledge))
+            .route(
+                "/beheer/melding/{id}/ontvangst",
+                web::post().to(coordinator::acknowledge),
+            )
             .route("/beheer/melding/{id}/bericht", web::post().to(coordinator::reply))
             .default_service(web::to(http::not_found))
     })

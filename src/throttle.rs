@@ -20,7 +20,12 @@ struct State {
 impl Throttle {
     /// At most `per_key_max` failures per key and `global_max` in all per `window` seconds.
     pub fn new(per_key_max: u32, global_max: u32, window: i64) -> Self {
-        Throttle { per_key_max, global_max, window, state: Mutex::new(State::default()) }
+        Throttle {
+            per_key_max,
+            global_max,
+            window,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// Whether another attempt on `key` may be made now.

@@ -21,12 +21,40 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// Long passwords that still top the leaked-password lists (lower-cased).
 const COMMON_PASSWORDS: &[&str] = &[
-    "123456789012", "1234567890123", "12345678901234", "123456789123", "qwertyuiopas", "qwertyuiopasdfgh",
-    "passwordpassword", "password1234", "password12345", "password123456", "wachtwoord123", "wachtwoord1234",
-    "welkom123456", "welkomwelkom", "iloveyou1234", "aaaaaaaaaaaa", "000000000000", "111111111111",
-    "abcdefghijkl", "abc123abc123", "qwerty123456", "1q2w3e4r5t6y", "zaq12wsxcde3", "adminadmin12",
-    "administrator", "letmein12345", "changeme1234", "meldpunt1234", "integriteit1", "integriteit123",
-    "voorjaar2026!", "zomer2026zomer", "correcthorsebatterystaple", "trustno1trustno1",
+    "123456789012",
+    "1234567890123",
+    "12345678901234",
+    "123456789123",
+    "qwertyuiopas",
+    "qwertyuiopasdfgh",
+    "passwordpassword",
+    "password1234",
+    "password12345",
+    "password123456",
+    "wachtwoord123",
+    "wachtwoord1234",
+    "welkom123456",
+    "welkomwelkom",
+    "iloveyou1234",
+    "aaaaaaaaaaaa",
+    "000000000000",
+    "111111111111",
+    "abcdefghijkl",
+    "abc123abc123",
+    "qwerty123456",
+    "1q2w3e4r5t6y",
+    "zaq12wsxcde3",
+    "adminadmin12",
+    "administrator",
+    "letmein12345",
+    "changeme1234",
+    "meldpunt1234",
+    "integriteit1",
+    "integriteit123",
+    "voorjaar2026!",
+    "zomer2026zomer",
+    "correcthorsebatterystaple",
+    "trustno1trustno1",
 ];
 
 /// Why a chosen password is refused, as a message in the user's language.
@@ -43,7 +71,9 @@ pub fn password_problem<'t>(password: &str, repeat: &str, t: &'t Texts) -> Optio
 }
 
 pub fn valid_username(u: &str) -> bool {
-    (3..=40).contains(&u.len()) && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    (3..=40).contains(&u.len())
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 pub fn valid_display_name(n: &str) -> bool {
@@ -55,13 +85,27 @@ fn key_context(id: [u8; 16], public: &[u8; 32]) -> Context {
 }
 
 /// A new coordinator with a fresh key pair, its private half sealed under the password.
-pub async fn new_coordinator(kdf: &KdfPool, username: &str, display_name: &str, password: &str, status: &str, now: i64) -> anyhow::Result<CoordinatorRow> {
+pub async fn new_coordinator(
+    kdf: &KdfPool,
+    username: &str,
+    display_name: &str,
+    password: &str,
+    status: &str,
+    now: i64,
+) -> anyhow::Result<CoordinatorRow> {
     let (id, idb) = ids::new_id();
     let secret = CoordinatorSecret::generate();
     let public = secret.public_bytes();
     let header = Argon2Header::new(kdf.params);
-    let kek = kdf.derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params).await?;
-    let sealed = keys::seal_under_derived(&kek, &header, &key_context(idb, &public), secret.to_zeroizing_bytes().as_ref());
+    let kek = kdf
+        .derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params)
+        .await?;
+    let sealed = keys::seal_under_derived(
+        &kek,
+        &header,
+        &key_context(idb, &public),
+        secret.to_zeroizing_bytes().as_ref(),
+    );
     Ok(CoordinatorRow {
         id,
         username: username.to_string(),
@@ -107,11 +151,20 @@ pub fn setup_token_hash(token: &str) -> Vec<u8> {
 }
 
 /// Starts (or restarts) set-up and returns the one-time URL, or `None` when set-up is done.
-pub async fn begin_setup(store: &Store, public_url: &str, now: i64, valid_hours: i64) -> anyhow::Result<Option<Zeroizing<String>>> {
+pub async fn begin_setup(
+    store: &Store,
+    public_url: &str,
+    now: i64,
+    valid_hours: i64,
+) -> anyhow::Result<Option<Zeroizing<String>>> {
     let (token, hash) = setup_token();
     if !store.start_setup(&hash, now + valid_hours * 3600, now).await? {
         return Ok(None);
     }
     let base = public_url.trim_end_matches('/');
-    Ok(Some(Zeroizing::new(format!("{base}{}{}", crate::http::paths::SETUP_PREFIX, token.as_str()))))
+    Ok(Some(Zeroizing::new(format!(
+        "{base}{}{}",
+        crate::http::paths::SETUP_PREFIX,
+        token.as_str()
+    ))))
 }

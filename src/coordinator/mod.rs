@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use zeroize::Zeroizing;
 
-use crate::casefile::{self, MessageView, ReportView};
+use crate::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
@@ -31,7 +31,10 @@ pub struct Coordinator {
 }
 
 async fn current(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<Coordinator>, AppError> {
-    let Some(s) = session::current(state, req, SessionKind::Coordinator).await.or_500(lang)? else {
+    let Some(s) = session::current(state, req, SessionKind::Coordinator)
+        .await
+        .or_500(lang)?
+    else {
         return Ok(None);
     };
     let Some(row) = state.store.coordinator(&s.subject_id).await.or_500(lang)? else {
@@ -43,7 +46,11 @@ async fn current(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<
     if secret.public_bytes().as_slice() != row.public_key.as_slice() {
         return Ok(None);
     }
-    Ok(Some(Coordinator { session: s, secret, row }))
+    Ok(Some(Coordinator {
+        session: s,
+        secret,
+        row,
+    }))
 }
 
 fn to_login(lang: Lang) -> HttpResponse {
@@ -97,28 +104,64 @@ async fn setup_token_valid(state: &State, token: &str, lang: Lang) -> Result<boo
     }))
 }
 
-fn setup_form(state: &State, lang: Lang, token: &str, username: String, display_name: String, errors: FieldErrors) -> SetupPage {
+fn setup_form(
+    state: &State,
+    lang: Lang,
+    token: &str,
+    username: String,
+    display_name: String,
+    errors: FieldErrors,
+) -> SetupPage {
     let path = format!("{}{}", paths::SETUP_PREFIX, token);
-    SetupPage { page: Page::new(state, lang, &path), action: lang.href(&path), username, display_name, errors }
+    SetupPage {
+        page: Page::new(state, lang, &path),
+        action: lang.href(&path),
+        username,
+        display_name,
+        errors,
+    }
 }
 
 pub async fn setup_page(state: State, req: HttpRequest, token: web::Path<String>) -> PageResult {
     let lang = query_lang(&req);
     if !setup_token_valid(&state, &token, lang).await? {
-        return Ok(message_page(&state, lang, StatusCode::NOT_FOUND, lang.t().setup_title, lang.t().err_setup_link));
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            lang.t().setup_title,
+            lang.t().err_setup_link,
+        ));
     }
-    Ok(render(StatusCode::OK, &setup_form(&state, lang, &token, String::new(), String::new(), vec![])))
+    Ok(render(
+        StatusCode::OK,
+        &setup_form(&state, lang, &token, String::new(), String::new(), vec![]),
+    ))
 }
 
-pub async fn setup_submit(state: State, req: HttpRequest, token: web::Path<String>, payload: web::Payload) -> PageResult {
+pub async fn setup_submit(
+    state: State,
+    req: HttpRequest,
+    token: web::Path<String>,
+    payload: web::Payload,
+) -> PageResult {
     let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
     let t = lang.t();
     if !setup_token_valid(&state, &token, lang).await? {
-        return Ok(message_page(&state, lang, StatusCode::NOT_FOUND, t.setup_title, t.err_setup_link));
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            t.setup_title,
+            t.err_setup_link,
+        ));
     }
     let (username, display_name) = (form.text("username").trim().to_string(), form.text("display_name"));
-    let (password, repeat) = (Zeroizing::new(form.text("password")), Zeroizing::new(form.text("password_repeat")));
+    let (password, repeat) = (
+        Zeroizing::new(form.text("password")),
+        Zeroizing::new(form.text("password_repeat")),
+    );
     let mut errors = FieldErrors::new();
     if !account::valid_display_name(&display_name) {
         errors.push(("display_name", t.err_display_name.into()));
@@ -130,23 +173,60 @@ pub async fn setup_submit(state: State, req: HttpRequest, token: web::Path<Strin
         errors.push(("password", problem.into()));
     }
     if !errors.is_empty() {
-        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &setup_form(&state, lang, &token, username, display_name, errors)));
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &setup_form(&state, lang, &token, username, display_name, errors),
+        ));
     }
     let now = state.clock.now();
-    let first = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now).await.or_500(lang)?;
+    let first = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
+        .await
+        .or_500(lang)?;
     let recovery_key = CoordinatorSecret::generate();
     let recovery_public = recovery_key.public_bytes();
     let hash = account::setup_token_hash(&token);
-    if !state.store.complete_setup(&hash, now, &recovery_public, &first).await.or_500(lang)? {
-        return Ok(message_page(&state, lang, StatusCode::NOT_FOUND, t.setup_title, t.err_setup_link));
+    if !state
+        .store
+        .complete_setup(&hash, now, &recovery_public, &first)
+        .await
+        .or_500(lang)?
+    {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            t.setup_title,
+            t.err_setup_link,
+        ));
     }
-    state.store.audit(now, Some(&first.id), "setup_completed", None).await.or_500(lang)?;
+    state
+        .store
+        .audit(now, Some(&first.id), "setup_completed", None)
+        .await
+        .or_500(lang)?;
     tracing::info!("set-up completed; the recovery key was shown once");
-    let secret = account::unlock(&state.kdf, Some(&first), &password).await.ok_or_else(|| anyhow::anyhow!("new key does not open")).or_500(lang)?;
-    let (cookie, _) = session::start(&state, SessionKind::Coordinator, &first.id, secret.to_zeroizing_bytes().as_ref()).await.or_500(lang)?;
+    let secret = account::unlock(&state.kdf, Some(&first), &password)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("new key does not open"))
+        .or_500(lang)?;
+    let (cookie, _) = session::start(
+        &state,
+        SessionKind::Coordinator,
+        &first.id,
+        secret.to_zeroizing_bytes().as_ref(),
+    )
+    .await
+    .or_500(lang)?;
     let page = Page::new(&state, lang, paths::ADMIN);
     let lines = recovery::encode(&recovery_key).to_vec();
-    let mut res = render(StatusCode::OK, &RecoveryPage { page, lines, fingerprint: recovery::fingerprint(&recovery_public) });
+    let mut res = render(
+        StatusCode::OK,
+        &RecoveryPage {
+            page,
+            lines,
+            fingerprint: recovery::fingerprint(&recovery_public),
+        },
+    );
     res.add_cookie(&cookie).or_500(lang)?;
     Ok(res)
 }
@@ -163,7 +243,14 @@ struct LoginPage {
 
 pub async fn login_page(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
-    render(StatusCode::OK, &LoginPage { page: Page::new(&state, lang, paths::LOGIN), username: String::new(), error: None })
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            page: Page::new(&state, lang, paths::LOGIN),
+            username: String::new(),
+            error: None,
+        },
+    )
 }
 
 pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
@@ -176,19 +263,44 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let throttle_key = format!("login:{}", username.to_lowercase());
     let refuse = |status, msg: &str| {
         let page = Page::new(&state, lang, paths::LOGIN);
-        render(status, &LoginPage { page, username: username.clone(), error: Some(msg.to_string()) })
+        render(
+            status,
+            &LoginPage {
+                page,
+                username: username.clone(),
+                error: Some(msg.to_string()),
+            },
+        )
     };
     if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, t.err_busy));
     }
-    let row = state.store.coordinator_by_username(&username).await.or_500(lang)?.filter(|r| r.status == "active");
+    let row = state
+        .store
+        .coordinator_by_username(&username)
+        .await
+        .or_500(lang)?
+        .filter(|r| r.status == "active");
     let Some(secret) = account::unlock(&state.kdf, row.as_ref(), &password).await else {
         state.login_throttle.failed(throttle_key.as_bytes(), now);
         return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
     };
-    let Some(row) = row else { return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login)) };
-    let (cookie, _) = session::start(&state, SessionKind::Coordinator, &row.id, secret.to_zeroizing_bytes().as_ref()).await.or_500(lang)?;
-    state.store.audit(now, Some(&row.id), "login", None).await.or_500(lang)?;
+    let Some(row) = row else {
+        return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
+    };
+    let (cookie, _) = session::start(
+        &state,
+        SessionKind::Coordinator,
+        &row.id,
+        secret.to_zeroizing_bytes().as_ref(),
+    )
+    .await
+    .or_500(lang)?;
+    state
+        .store
+        .audit(now, Some(&row.id), "login", None)
+        .await
+        .or_500(lang)?;
     let mut res = redirect(&lang.href(paths::ADMIN));
     res.add_cookie(&cookie).or_500(lang)?;
     Ok(res)
@@ -196,12 +308,23 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
 
 pub async fn logout(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    if let Some(s) = session::current(&state, &req, SessionKind::Coordinator).await.or_500(lang)? {
+    if let Some(s) = session::current(&state, &req, SessionKind::Coordinator)
+        .await
+        .or_500(lang)?
+    {
         session::end(&state, &s).await.or_500(lang)?;
-        state.store.audit(state.clock.now(), Some(&s.subject_id), "logout", None).await.or_500(lang)?;
+        state
+            .store
+            .audit(state.clock.now(), Some(&s.subject_id), "logout", None)
+            .await
+            .or_500(lang)?;
     }
     let mut res = to_login(lang);
-    res.add_removal_cookie(&session::removal_cookie(SessionKind::Coordinator, state.settings.http.secure_cookies)).or_500(lang)?;
+    res.add_removal_cookie(&session::removal_cookie(
+        SessionKind::Coordinator,
+        state.settings.http.secure_cookies,
+    ))
+    .or_500(lang)?;
     Ok(res)
 }
 
@@ -229,7 +352,9 @@ struct InboxPage {
 
 pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    let Some(me) = current(&state, &req, lang).await? else { return Ok(to_login(lang)) };
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
     let rows = state.store.inbox(&me.row.id).await.or_500(lang)?;
     let items = rows
         .into_iter()
@@ -245,7 +370,15 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         })
         .collect();
     let page = Page::new(&state, lang, paths::ADMIN);
-    Ok(render(StatusCode::OK, &InboxPage { page, name: me.row.display_name.clone(), csrf: me.session.token.csrf(), items }))
+    Ok(render(
+        StatusCode::OK,
+        &InboxPage {
+            page,
+            name: me.row.display_name.clone(),
+            csrf: me.session.token.csrf(),
+            items,
+        },
+    ))
 }
 
 // ---- one report ------------------------------------------------------------------------
@@ -270,35 +403,83 @@ impl ReportPage {
 }
 
 /// The report key, if this coordinator holds a wrap for the report.
-async fn unlock_report(state: &State, me: &Coordinator, id: &str, lang: Lang) -> Result<Option<(ReportKey, ReportRow)>, AppError> {
-    let (Some(rid), Some(cid)) = (ids::parse(id), ids::parse(&me.row.id)) else { return Ok(None) };
-    let Some(wrapped) = state.store.wrap(id, "coordinator", &me.row.id).await.or_500(lang)? else { return Ok(None) };
-    let Some(row) = state.store.report(id).await.or_500(lang)? else { return Ok(None) };
+async fn unlock_report(
+    state: &State,
+    me: &Coordinator,
+    id: &str,
+    lang: Lang,
+) -> Result<Option<(ReportKey, ReportRow)>, AppError> {
+    let (Some(rid), Some(cid)) = (ids::parse(id), ids::parse(&me.row.id)) else {
+        return Ok(None);
+    };
+    let Some(wrapped) = state.store.wrap(id, "coordinator", &me.row.id).await.or_500(lang)? else {
+        return Ok(None);
+    };
+    let Some(row) = state.store.report(id).await.or_500(lang)? else {
+        return Ok(None);
+    };
     let public = me.secret.public_bytes();
-    let ctx = Context::new(Purpose::WrapCoordinator).report(rid).recipient(cid, keys::key_id(&public));
+    let ctx = Context::new(Purpose::WrapCoordinator)
+        .report(rid)
+        .recipient(cid, keys::key_id(&public));
     let key = unwrap_with_secret(&wrapped, &me.secret, &ctx).or_500(lang)?;
     key.check_commitment(rid, &row.key_commitment).or_500(lang)?;
     Ok(Some((key, row)))
 }
 
-async fn report_page(state: &State, lang: Lang, me: &Coordinator, key: ReportKey, row: ReportRow, status: StatusCode, reply: String, errors: FieldErrors, notice: Option<String>) -> PageResult {
+async fn report_page(
+    state: &State,
+    lang: Lang,
+    me: &Coordinator,
+    key: ReportKey,
+    row: ReportRow,
+    shown: ReplyState,
+) -> PageResult {
     let id = row.id.clone();
-    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Coordinator).await.or_500(lang)?;
+    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Coordinator)
+        .await
+        .or_500(lang)?;
     let path = paths::admin_report(&id);
     let page = Page::new(state, lang, &path);
-    Ok(render(status, &ReportPage { page, report, messages, csrf: me.session.token.csrf(), action_base: path, reply, errors, notice }))
+    Ok(render(
+        shown.status,
+        &ReportPage {
+            page,
+            report,
+            messages,
+            csrf: me.session.token.csrf(),
+            action_base: path,
+            reply: shown.reply,
+            errors: shown.errors,
+            notice: shown.notice,
+        },
+    ))
 }
 
 fn not_found(state: &State, lang: Lang) -> HttpResponse {
-    message_page(state, lang, StatusCode::NOT_FOUND, lang.t().not_found_title, lang.t().not_found_text)
+    message_page(
+        state,
+        lang,
+        StatusCode::NOT_FOUND,
+        lang.t().not_found_title,
+        lang.t().not_found_text,
+    )
 }
 
 pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) -> PageResult {
     let lang = query_lang(&req);
-    let Some(me) = current(&state, &req, lang).await? else { return Ok(to_login(lang)) };
-    let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else { return Ok(not_found(&state, lang)) };
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
+        return Ok(not_found(&state, lang));
+    };
     let now = state.clock.now();
-    state.store.audit(now, Some(&me.row.id), "report_opened", Some(&row.id)).await.or_500(lang)?;
+    state
+        .store
+        .audit(now, Some(&me.row.id), "report_opened", Some(&row.id))
+        .await
+        .or_500(lang)?;
     state.store.mark_read(&row.id).await.or_500(lang)?;
     let t = lang.t();
     let notice = match req.query_string() {
@@ -306,24 +487,46 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         q if q.contains("done=sent") => Some(t.message_sent.to_string()),
         _ => None,
     };
-    report_page(&state, lang, &me, key, row, StatusCode::OK, String::new(), vec![], notice).await
+    report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await
 }
 
 /// Shared start of every post on a report: session, CSRF and access.
-async fn report_post(state: &State, req: &HttpRequest, id: &str, payload: web::Payload, limit: usize) -> Result<Result<(Lang, Form, Coordinator, ReportKey, ReportRow), HttpResponse>, AppError> {
+async fn report_post(
+    state: &State,
+    req: &HttpRequest,
+    id: &str,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Result<(Lang, Form, Coordinator, ReportKey, ReportRow), HttpResponse>, AppError> {
     let form = match read_form(payload, limit).await {
         Ok(f) => f,
         Err(_) => {
             let lang = query_lang(req);
-            return Ok(Err(message_page(state, lang, StatusCode::PAYLOAD_TOO_LARGE, lang.t().err_too_large_title, lang.t().err_too_large)));
+            return Ok(Err(message_page(
+                state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
+            )));
         }
     };
     let lang = lang_of(req, &form);
-    let Some(me) = current(state, req, lang).await? else { return Ok(Err(to_login(lang))) };
+    let Some(me) = current(state, req, lang).await? else {
+        return Ok(Err(to_login(lang)));
+    };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(Err(message_page(state, lang, StatusCode::FORBIDDEN, lang.t().forbidden_title, lang.t().forbidden_text)));
+        return Ok(Err(message_page(
+            state,
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden_title,
+            lang.t().forbidden_text,
+        )));
     }
-    let Some((key, row)) = unlock_report(state, &me, id, lang).await? else { return Ok(Err(not_found(state, lang))) };
+    let Some((key, row)) = unlock_report(state, &me, id, lang).await? else {
+        return Ok(Err(not_found(state, lang)));
+    };
     Ok(Ok((lang, form, me, key, row)))
 }
 
@@ -334,9 +537,20 @@ pub async fn acknowledge(state: State, req: HttpRequest, id: web::Path<String>, 
     };
     let m = seal_message(&state, &key, &row.id, Role::System, Some(me.row.id.clone()), "ack", "").or_500(lang)?;
     if state.store.acknowledge(&m).await.or_500(lang)? {
-        state.store.audit(state.clock.now(), Some(&me.row.id), "receipt_acknowledged", Some(&row.id)).await.or_500(lang)?;
+        state
+            .store
+            .audit(
+                state.clock.now(),
+                Some(&me.row.id),
+                "receipt_acknowledged",
+                Some(&row.id),
+            )
+            .await
+            .or_500(lang)?;
     }
-    Ok(redirect(&lang.href(&format!("{}?done=ack", paths::admin_report(&row.id)))))
+    Ok(redirect(
+        &lang.href(&format!("{}?done=ack", paths::admin_report(&row.id))),
+    ))
 }
 
 pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
@@ -353,10 +567,25 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
     }
     check_text(&mut errors, "message", &text, limit, Some(t.err_reply_empty), t);
     if !errors.is_empty() {
-        return report_page(&state, lang, &me, key, row, StatusCode::UNPROCESSABLE_ENTITY, text, errors, None).await;
+        return report_page(&state, lang, &me, key, row, ReplyState::refused(text, errors)).await;
     }
-    let m = seal_message(&state, &key, &row.id, Role::Coordinator, Some(me.row.id.clone()), "message", &text).or_500(lang)?;
+    let m = seal_message(
+        &state,
+        &key,
+        &row.id,
+        Role::Coordinator,
+        Some(me.row.id.clone()),
+        "message",
+        &text,
+    )
+    .or_500(lang)?;
     state.store.insert_message(&m).await.or_500(lang)?;
-    state.store.audit(state.clock.now(), Some(&me.row.id), "message_sent", Some(&row.id)).await.or_500(lang)?;
-    Ok(redirect(&lang.href(&format!("{}?done=sent", paths::admin_report(&row.id)))))
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "message_sent", Some(&row.id))
+        .await
+        .or_500(lang)?;
+    Ok(redirect(
+        &lang.href(&format!("{}?done=sent", paths::admin_report(&row.id))),
+    ))
 }

@@ -145,7 +145,13 @@ pub fn seal_raw(key: &Key32, header: &[u8], ctx: &Context, plaintext: &[u8]) -> 
     let ad = aad(header, ctx);
     // Encryption with an in-memory buffer only fails on absurd lengths (> 256 GiB).
     let ct = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad: &ad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: &ad,
+            },
+        )
         .unwrap_or_default();
     let mut out = Vec::with_capacity(header.len() + NONCE_LEN + ct.len());
     out.extend_from_slice(header);
@@ -155,12 +161,7 @@ pub fn seal_raw(key: &Key32, header: &[u8], ctx: &Context, plaintext: &[u8]) -> 
 }
 
 /// Opens what [`seal_raw`] made; `header_len` says where the nonce starts.
-pub fn open_raw(
-    key: &Key32,
-    blob: &[u8],
-    header_len: usize,
-    ctx: &Context,
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open_raw(key: &Key32, blob: &[u8], header_len: usize, ctx: &Context) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if blob.len() < header_len + NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Format);
     }
@@ -192,11 +193,7 @@ pub fn seal_content(root: &Key32, ctx: &Context, plaintext: &[u8]) -> Vec<u8> {
     seal_raw(&subkey, &SUBKEY_HEADER, ctx, &padded)
 }
 
-pub fn open_content(
-    root: &Key32,
-    ctx: &Context,
-    blob: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open_content(root: &Key32, ctx: &Context, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     check_header(blob, KeySource::Subkey)?;
     let subkey = derive(root.as_bytes(), None, ctx);
     let padded = open_raw(&subkey, blob, SUBKEY_HEADER.len(), ctx)?;
@@ -277,7 +274,10 @@ mod tests {
             ctx().field(2),
             ctx().role(Role::Coordinator),
             ctx().record([1; 16]),
-            Context { purpose: Purpose::Message, ..ctx() },
+            Context {
+                purpose: Purpose::Message,
+                ..ctx()
+            },
         ] {
             assert_eq!(open_content(&key, &other, &blob), Err(CryptoError::Open));
         }

@@ -24,7 +24,11 @@ pub struct KdfParams {
 impl KdfParams {
     /// OWASP's floor for Argon2id: 19 MiB, 2 passes, 1 lane. Nothing weaker is accepted,
     /// neither from the config nor from a stored header.
-    pub const FLOOR: KdfParams = KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
+    pub const FLOOR: KdfParams = KdfParams {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
 
     pub fn meets_floor(&self) -> bool {
         self.memory_kib >= Self::FLOOR.memory_kib
@@ -58,9 +62,8 @@ impl Pepper {
         match std::fs::read(path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                let key = Key32::from_slice(&bytes).map_err(|_| {
-                    anyhow::anyhow!("pepper file {} is not 32 bytes long", path.display())
-                })?;
+                let key = Key32::from_slice(&bytes)
+                    .map_err(|_| anyhow::anyhow!("pepper file {} is not 32 bytes long", path.display()))?;
                 Ok(Pepper(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -108,11 +111,20 @@ pub struct KdfPool {
 
 impl KdfPool {
     pub fn new(pepper: Pepper, params: KdfParams, size: usize) -> Self {
-        KdfPool { permits: Arc::new(Semaphore::new(size.max(1))), pepper: Arc::new(pepper), params }
+        KdfPool {
+            permits: Arc::new(Semaphore::new(size.max(1))),
+            pepper: Arc::new(pepper),
+            params,
+        }
     }
 
     /// Derives a 32-byte key from `secret` and `salt`, with the given (stored) parameters.
-    pub async fn derive(&self, secret: Zeroizing<Vec<u8>>, salt: [u8; 16], params: KdfParams) -> Result<Key32, CryptoError> {
+    pub async fn derive(
+        &self,
+        secret: Zeroizing<Vec<u8>>,
+        salt: [u8; 16],
+        params: KdfParams,
+    ) -> Result<Key32, CryptoError> {
         if !params.meets_floor() {
             return Err(CryptoError::Kdf("parameters outside the accepted range".into()));
         }
@@ -174,7 +186,11 @@ mod tests {
     #[tokio::test]
     async fn parameters_below_the_floor_are_refused() {
         let pool = KdfPool::new(Pepper(Key32::random()), KdfParams::FLOOR, 1);
-        let weak = KdfParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let weak = KdfParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
         assert!(pool.derive(Zeroizing::new(vec![1]), [0; 16], weak).await.is_err());
     }
 

@@ -196,7 +196,11 @@ impl Argon2Header {
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&h[15..31]);
         Ok(Argon2Header {
-            params: KdfParams { memory_kib: u(3), iterations: u(7), parallelism: u(11) },
+            params: KdfParams {
+                memory_kib: u(3),
+                iterations: u(7),
+                parallelism: u(11),
+            },
             salt,
         })
     }
@@ -232,7 +236,10 @@ mod tests {
         let blob = wrap_to_public(&key, &alice.public_bytes(), &ctx).unwrap();
         let back = unwrap_with_secret(&blob, &alice, &ctx).unwrap();
         assert_eq!(back.key().as_bytes(), key.key().as_bytes());
-        assert_eq!(unwrap_with_secret(&blob, &mallory, &ctx).unwrap_err(), CryptoError::Open);
+        assert_eq!(
+            unwrap_with_secret(&blob, &mallory, &ctx).unwrap_err(),
+            CryptoError::Open
+        );
         let moved = ctx.report([9; 16]);
         assert!(unwrap_with_secret(&blob, &alice, &moved).is_err());
     }

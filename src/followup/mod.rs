@@ -8,10 +8,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use zeroize::Zeroizing;
 
-use crate::casefile::{self, message_context, MessageView, ReportView};
+use crate::casefile::{self, message_context, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
-use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::kdf::random_salt;
+use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{Key32, ReportKey};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
@@ -50,11 +50,22 @@ impl ThreadPage {
 
 fn code_page(state: &State, lang: Lang, status: StatusCode, code: String, error: Option<&str>) -> HttpResponse {
     let page = Page::new(state, lang, paths::FOLLOW_UP);
-    render(status, &CodePage { page, code, error: error.map(str::to_string) })
+    render(
+        status,
+        &CodePage {
+            page,
+            code,
+            error: error.map(str::to_string),
+        },
+    )
 }
 
 /// The reporter's open report: the session's sealed report key, checked against the commitment.
-async fn open_session(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<(session::ActiveSession, ReportKey, crate::storage::ReportRow)>, crate::http::AppError> {
+async fn open_session(
+    state: &State,
+    req: &HttpRequest,
+    lang: Lang,
+) -> Result<Option<(session::ActiveSession, ReportKey, crate::storage::ReportRow)>, crate::http::AppError> {
     let Some(active) = session::current(state, req, SessionKind::Reporter).await.or_500(lang)? else {
         return Ok(None);
     };
@@ -71,19 +82,40 @@ async fn open_session(state: &State, req: &HttpRequest, lang: Lang) -> Result<Op
     Ok(Some((active, key, row)))
 }
 
-async fn thread_page(state: &State, lang: Lang, status: StatusCode, opened: (session::ActiveSession, ReportKey, crate::storage::ReportRow), reply: String, errors: FieldErrors, notice: Option<String>) -> PageResult {
+async fn thread_page(
+    state: &State,
+    lang: Lang,
+    opened: (session::ActiveSession, ReportKey, crate::storage::ReportRow),
+    shown: ReplyState,
+) -> PageResult {
     let (active, key, row) = opened;
-    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Reporter).await.or_500(lang)?;
+    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Reporter)
+        .await
+        .or_500(lang)?;
     let page = Page::new(state, lang, paths::FOLLOW_UP);
-    Ok(render(status, &ThreadPage { page, report, messages, csrf: active.token.csrf(), reply, errors, notice }))
+    Ok(render(
+        shown.status,
+        &ThreadPage {
+            page,
+            report,
+            messages,
+            csrf: active.token.csrf(),
+            reply: shown.reply,
+            errors: shown.errors,
+            notice: shown.notice,
+        },
+    ))
 }
 
 pub async fn show(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     match open_session(&state, &req, lang).await? {
         Some(opened) => {
-            let notice = req.query_string().contains("sent=1").then(|| lang.t().reply_sent.to_string());
-            thread_page(&state, lang, StatusCode::OK, opened, String::new(), vec![], notice).await
+            let notice = req
+                .query_string()
+                .contains("sent=1")
+                .then(|| lang.t().reply_sent.to_string());
+            thread_page(&state, lang, opened, ReplyState::shown(notice)).await
         }
         None => Ok(code_page(&state, lang, StatusCode::OK, String::new(), None)),
     }
@@ -94,7 +126,15 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     let mut lang = query_lang(&req);
     let body = match read_body(payload, 4096).await {
         Ok(b) => b,
-        Err(_) => return Ok(code_page(&state, lang, StatusCode::PAYLOAD_TOO_LARGE, String::new(), Some(lang.t().err_code_malformed))),
+        Err(_) => {
+            return Ok(code_page(
+                &state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                String::new(),
+                Some(lang.t().err_code_malformed),
+            ))
+        }
     };
     let form = Form::parse(&body);
     if form.get("lang").is_some() {
@@ -104,30 +144,65 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     let typed = form.text("code");
     let code = match Meldcode::parse(&typed) {
         Ok(c) => c,
-        Err(CodeError::Malformed) => return Ok(code_page(&state, lang, StatusCode::UNPROCESSABLE_ENTITY, typed, Some(t.err_code_malformed))),
-        Err(CodeError::Mistyped) => return Ok(code_page(&state, lang, StatusCode::UNPROCESSABLE_ENTITY, typed, Some(t.err_code_mistyped))),
+        Err(CodeError::Malformed) => {
+            return Ok(code_page(
+                &state,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                typed,
+                Some(t.err_code_malformed),
+            ))
+        }
+        Err(CodeError::Mistyped) => {
+            return Ok(code_page(
+                &state,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                typed,
+                Some(t.err_code_mistyped),
+            ))
+        }
     };
     let locator = code.locator_hash();
     let now = state.clock.now();
     if !state.code_throttle.allows(&locator, now) {
-        return Ok(code_page(&state, lang, StatusCode::TOO_MANY_REQUESTS, String::new(), Some(t.err_busy)));
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            String::new(),
+            Some(t.err_busy),
+        ));
     }
     let found = state.store.report_by_locator(&locator).await.or_500(lang)?;
     let key = match found {
-        Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped).await.map(|k| (id, k)),
+        Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped)
+            .await
+            .map(|k| (id, k)),
         None => {
             // The same Argon2id cost as a real attempt, so timing does not tell whether the
             // locator exists.
-            let _ = state.kdf.derive(code.secret_bytes(), random_salt(), state.kdf.params).await;
+            let _ = state
+                .kdf
+                .derive(code.secret_bytes(), random_salt(), state.kdf.params)
+                .await;
             None
         }
     };
     let Some((report_id, key)) = key else {
         state.code_throttle.failed(&locator, now);
-        return Ok(code_page(&state, lang, StatusCode::UNPROCESSABLE_ENTITY, String::new(), Some(t.err_code_unknown)));
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::new(),
+            Some(t.err_code_unknown),
+        ));
     };
     let secret = Zeroizing::new(key.key().as_bytes().to_vec());
-    let (cookie, _) = session::start(&state, SessionKind::Reporter, &report_id, &secret).await.or_500(lang)?;
+    let (cookie, _) = session::start(&state, SessionKind::Reporter, &report_id, &secret)
+        .await
+        .or_500(lang)?;
     let mut res = redirect(&lang.href(paths::FOLLOW_UP));
     res.add_cookie(&cookie).or_500(lang)?;
     Ok(res)
@@ -136,7 +211,11 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
 async fn try_open(state: &State, code: &Meldcode, id: &str, commitment: &[u8], wrapped: &[u8]) -> Option<ReportKey> {
     let rid = ids::parse(id)?;
     let header = Argon2Header::parse(wrapped).ok()?;
-    let kek = state.kdf.derive(code.secret_bytes(), header.salt, header.params).await.ok()?;
+    let kek = state
+        .kdf
+        .derive(code.secret_bytes(), header.salt, header.params)
+        .await
+        .ok()?;
     let ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
     let raw = keys::open_under_derived(&kek, &ctx, wrapped).ok()?;
     let key = ReportKey::from_key(Key32::from_slice(&raw).ok()?);
@@ -151,7 +230,13 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let body = match read_body(payload, body_limit(limit, 1)).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return Ok(message_page(&state, lang, StatusCode::PAYLOAD_TOO_LARGE, lang.t().err_too_large_title, lang.t().err_too_large))
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
+            ))
         }
         Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
     };
@@ -161,10 +246,22 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     }
     let t = lang.t();
     let Some(opened) = open_session(&state, &req, lang).await? else {
-        return Ok(code_page(&state, lang, StatusCode::UNAUTHORIZED, String::new(), Some(t.session_ended)));
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            Some(t.session_ended),
+        ));
     };
     if !opened.0.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(&state, lang, StatusCode::FORBIDDEN, t.forbidden_title, t.forbidden_text));
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            t.forbidden_title,
+            t.forbidden_text,
+        ));
     }
     let text = form.text("message");
     let mut errors = FieldErrors::new();
@@ -173,7 +270,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     }
     check_text(&mut errors, "message", &text, limit, Some(t.err_reply_empty), t);
     if !errors.is_empty() {
-        return thread_page(&state, lang, StatusCode::UNPROCESSABLE_ENTITY, opened, text, errors, None).await;
+        return thread_page(&state, lang, opened, ReplyState::refused(text, errors)).await;
     }
     let (_, key, row) = &opened;
     let m = seal_message(&state, key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
@@ -182,7 +279,15 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
 }
 
 /// Seals one message of the thread, ready to store.
-pub fn seal_message(state: &State, key: &ReportKey, report_id: &str, role: Role, author_id: Option<String>, kind: &str, text: &str) -> anyhow::Result<NewMessage> {
+pub fn seal_message(
+    state: &State,
+    key: &ReportKey,
+    report_id: &str,
+    role: Role,
+    author_id: Option<String>,
+    kind: &str,
+    text: &str,
+) -> anyhow::Result<NewMessage> {
     let rid = ids::parse(report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
     let (id, mid) = ids::new_id();
     let m = NewMessage {
@@ -200,10 +305,17 @@ pub fn seal_message(state: &State, key: &ReportKey, report_id: &str, role: Role,
 /// `POST /opvolgen/sluiten`: forget the open report in this browser.
 pub async fn close(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    if let Some(active) = session::current(&state, &req, SessionKind::Reporter).await.or_500(lang)? {
+    if let Some(active) = session::current(&state, &req, SessionKind::Reporter)
+        .await
+        .or_500(lang)?
+    {
         session::end(&state, &active).await.or_500(lang)?;
     }
     let mut res = redirect(&lang.href(paths::FOLLOW_UP));
-    res.add_removal_cookie(&session::removal_cookie(SessionKind::Reporter, state.settings.http.secure_cookies)).or_500(lang)?;
+    res.add_removal_cookie(&session::removal_cookie(
+        SessionKind::Reporter,
+        state.settings.http.secure_cookies,
+    ))
+    .or_500(lang)?;
     Ok(res)
 }

@@ -65,7 +65,12 @@ pub struct Page {
 
 impl Page {
     pub fn new(state: &AppState, lang: Lang, path: &str) -> Page {
-        Page { lang, t: lang.t(), org: state.settings.organisation.name.clone(), switch_href: lang.other().href(path) }
+        Page {
+            lang,
+            t: lang.t(),
+            org: state.settings.organisation.name.clone(),
+            switch_href: lang.other().href(path),
+        }
     }
 }
 
@@ -78,16 +83,22 @@ pub fn query_lang(req: &HttpRequest) -> Lang {
 /// Renders a template as an HTML response with the given status.
 pub fn render<T: Template>(status: StatusCode, tpl: &T) -> HttpResponse {
     match tpl.render() {
-        Ok(body) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body),
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
         Err(e) => {
             tracing::error!(error = %e, "template failed to render");
-            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("500")
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("500")
         }
     }
 }
 
 pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_string())).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .finish()
 }
 
 #[derive(Template)]
@@ -103,7 +114,15 @@ pub struct MessagePage {
 pub fn message_page(state: &AppState, lang: Lang, status: StatusCode, title: &str, text: &str) -> HttpResponse {
     let page = Page::new(state, lang, paths::HOME);
     let home = (lang.href(paths::HOME), lang.t().site_title.to_string());
-    render(status, &MessagePage { page, title: title.into(), paragraphs: vec![text.into()], links: vec![home] })
+    render(
+        status,
+        &MessagePage {
+            page,
+            title: title.into(),
+            paragraphs: vec![text.into()],
+            links: vec![home],
+        },
+    )
 }
 
 /// An unexpected failure: the user sees a short page in their language, the log gets the
@@ -130,9 +149,15 @@ impl ResponseError for AppError {
         let body = format!(
             "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
              <link rel=\"stylesheet\" href=\"{}\"></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",
-            t.html_lang, t.error_title, paths::STYLE, t.error_title, t.error_text
+            t.html_lang,
+            t.error_title,
+            paths::STYLE,
+            t.error_title,
+            t.error_text
         );
-        HttpResponse::InternalServerError().content_type("text/html; charset=utf-8").body(body)
+        HttpResponse::InternalServerError()
+            .content_type("text/html; charset=utf-8")
+            .body(body)
     }
 }
 
@@ -152,7 +177,10 @@ pub type PageResult = Result<HttpResponse, AppError>;
 
 /// Access log: method, route template, status and duration. Never the path with its ids,
 /// the query, an address, a User-Agent or any other header.
-pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".into());
@@ -170,7 +198,10 @@ pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody + 'stat
 
 /// Refuses a state-changing request that a browser says came from another site, so nobody
 /// can post into a victim's session or log a victim into an attacker's report.
-pub async fn same_origin_posts(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn same_origin_posts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let cross_site = matches!(site, Some(s) if s != "same-origin" && s != "none");
@@ -183,7 +214,13 @@ pub async fn same_origin_posts(req: ServiceRequest, next: Next<impl MessageBody 
             let lang = query_lang(req.request());
             let state = req.app_data::<State>().cloned();
             let res = match state {
-                Some(s) => message_page(&s, lang, StatusCode::FORBIDDEN, lang.t().forbidden_title, lang.t().forbidden_text),
+                Some(s) => message_page(
+                    &s,
+                    lang,
+                    StatusCode::FORBIDDEN,
+                    lang.t().forbidden_title,
+                    lang.t().forbidden_text,
+                ),
                 None => HttpResponse::Forbidden().finish(),
             };
             return Ok(req.into_response(res));
@@ -228,7 +265,12 @@ struct HomePage {
 
 pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
-    render(StatusCode::OK, &HomePage { page: Page::new(&state, lang, paths::HOME) })
+    render(
+        StatusCode::OK,
+        &HomePage {
+            page: Page::new(&state, lang, paths::HOME),
+        },
+    )
 }
 
 pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
@@ -236,7 +278,15 @@ pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
     let t = lang.t();
     let page = Page::new(&state, lang, paths::ACCESSIBILITY);
     let paragraphs = t.a11y_text.iter().map(|s| s.to_string()).collect();
-    render(StatusCode::OK, &MessagePage { page, title: t.a11y_title.into(), paragraphs, links: vec![] })
+    render(
+        StatusCode::OK,
+        &MessagePage {
+            page,
+            title: t.a11y_title.into(),
+            paragraphs,
+            links: vec![],
+        },
+    )
 }
 
 pub async fn security_txt(state: State) -> HttpResponse {
@@ -264,11 +314,19 @@ pub async fn readyz(state: State) -> HttpResponse {
     if state.store.ping().await {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {
-        HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unavailable")
     }
 }
 
 pub async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
-    message_page(&state, lang, StatusCode::NOT_FOUND, lang.t().not_found_title, lang.t().not_found_text)
+    message_page(
+        &state,
+        lang,
+        StatusCode::NOT_FOUND,
+        lang.t().not_found_title,
+        lang.t().not_found_text,
+    )
 }

@@ -124,19 +124,38 @@ pub fn removal_cookie(kind: SessionKind, secure: bool) -> Cookie<'static> {
 }
 
 /// Starts a session keeping `secret`; returns the cookie to set and the CSRF token.
-pub async fn start(state: &AppState, kind: SessionKind, subject_id: &str, secret: &[u8]) -> Result<(Cookie<'static>, String), sqlx::Error> {
+pub async fn start(
+    state: &AppState,
+    kind: SessionKind,
+    subject_id: &str,
+    secret: &[u8],
+) -> Result<(Cookie<'static>, String), sqlx::Error> {
     let token = SessionToken::mint();
     let now = state.clock.now();
     state
         .store
-        .insert_session(&token.id_hash(), kind.code(), subject_id, &token.seal(secret), now, now + kind.max_seconds(state))
+        .insert_session(
+            &token.id_hash(),
+            kind.code(),
+            subject_id,
+            &token.seal(secret),
+            now,
+            now + kind.max_seconds(state),
+        )
         .await?;
     let csrf = token.csrf();
-    Ok((build_cookie(kind, token.cookie_value(), state.settings.http.secure_cookies), csrf))
+    Ok((
+        build_cookie(kind, token.cookie_value(), state.settings.http.secure_cookies),
+        csrf,
+    ))
 }
 
 /// The request's session of `kind`, if it has a live one. Stale rows are deleted on sight.
-pub async fn current(state: &AppState, req: &HttpRequest, kind: SessionKind) -> Result<Option<ActiveSession>, sqlx::Error> {
+pub async fn current(
+    state: &AppState,
+    req: &HttpRequest,
+    kind: SessionKind,
+) -> Result<Option<ActiveSession>, sqlx::Error> {
     let Some(cookie) = req.cookie(kind.cookie_name(state.settings.http.secure_cookies)) else {
         return Ok(None);
     };
@@ -159,7 +178,12 @@ pub async fn current(state: &AppState, req: &HttpRequest, kind: SessionKind) -> 
     if now - row.last_seen_at >= 60 {
         state.store.touch_session(&id_hash, now).await?;
     }
-    Ok(Some(ActiveSession { token, subject_id: row.subject_id, secret, id_hash }))
+    Ok(Some(ActiveSession {
+        token,
+        subject_id: row.subject_id,
+        secret,
+        id_hash,
+    }))
 }
 
 /// Ends a session: the row goes, so the cookie opens nothing any more.

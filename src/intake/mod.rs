@@ -29,9 +29,18 @@ pub struct Opt {
     pub selected: bool,
 }
 
-fn options<T: Copy>(all: &[T], code: fn(T) -> &'static str, label: impl Fn(T) -> &'static str, chosen: &str) -> Vec<Opt> {
+fn options<T: Copy>(
+    all: &[T],
+    code: fn(T) -> &'static str,
+    label: impl Fn(T) -> &'static str,
+    chosen: &str,
+) -> Vec<Opt> {
     all.iter()
-        .map(|&v| Opt { code: code(v), label: label(v), selected: code(v) == chosen })
+        .map(|&v| Opt {
+            code: code(v),
+            label: label(v),
+            selected: code(v) == chosen,
+        })
         .collect()
 }
 
@@ -81,7 +90,14 @@ pub struct ValidReport {
 pub type FieldErrors = Vec<(&'static str, String)>;
 
 /// Checks a free-text field against the limit; `required` refuses an empty one.
-pub fn check_text(errors: &mut FieldErrors, name: &'static str, value: &str, limit: usize, required: Option<&str>, t: &Texts) {
+pub fn check_text(
+    errors: &mut FieldErrors,
+    name: &'static str,
+    value: &str,
+    limit: usize,
+    required: Option<&str>,
+    t: &Texts,
+) {
     if let Some(missing) = required {
         if value.trim().is_empty() {
             errors.push((name, missing.to_string()));
@@ -93,7 +109,13 @@ pub fn check_text(errors: &mut FieldErrors, name: &'static str, value: &str, lim
     }
 }
 
-fn choice<T>(errors: &mut FieldErrors, name: &'static str, value: &str, parse: fn(&str) -> Option<T>, t: &Texts) -> Option<T> {
+fn choice<T>(
+    errors: &mut FieldErrors,
+    name: &'static str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+    t: &Texts,
+) -> Option<T> {
     let parsed = parse(value);
     if parsed.is_none() {
         errors.push((name, t.err_choice.to_string()));
@@ -135,24 +157,36 @@ impl ValidReport {
             _ => {}
         }
         match (subject, category, about, how_known, anonymity) {
-            (Some(subject), Some(category), Some(about), Some(how_known), Some(anonymity)) if errors.is_empty() => Ok(ValidReport {
-                what: d.what,
-                when: d.when,
-                place: d.place,
-                subject,
-                category,
-                about,
-                how_known,
-                anonymity,
-                contact: d.contact,
-            }),
+            (Some(subject), Some(category), Some(about), Some(how_known), Some(anonymity)) if errors.is_empty() => {
+                Ok(ValidReport {
+                    what: d.what,
+                    when: d.when,
+                    place: d.place,
+                    subject,
+                    category,
+                    about,
+                    how_known,
+                    anonymity,
+                    contact: d.contact,
+                })
+            }
             _ => Err(errors),
         }
     }
 }
 
 /// Names of the form's fields, in the order errors are listed.
-const FIELDS: &[&str] = &["what", "when", "where", "subject", "category", "about", "how_known", "anonymity", "contact"];
+const FIELDS: &[&str] = &[
+    "what",
+    "when",
+    "where",
+    "subject",
+    "category",
+    "about",
+    "how_known",
+    "anonymity",
+    "contact",
+];
 
 #[derive(Template)]
 #[template(path = "report_form.html")]
@@ -172,7 +206,11 @@ impl FormPage {
     fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
         let mut token = [0u8; 32];
         OsRng.fill_bytes(&mut token);
-        let anonymity = if d.anonymity.is_empty() { Anonymity::Anoniem.code() } else { d.anonymity.as_str() };
+        let anonymity = if d.anonymity.is_empty() {
+            Anonymity::Anoniem.code()
+        } else {
+            d.anonymity.as_str()
+        };
         FormPage {
             page: Page::new(state, lang, paths::REPORT),
             subjects: options(SubjectRole::ALL, SubjectRole::code, |v| v.label(lang), &d.subject),
@@ -215,7 +253,13 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let body = match read_body(payload, body_limit(limit, 4)).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return Ok(message_page(&state, lang, StatusCode::PAYLOAD_TOO_LARGE, lang.t().err_too_large_title, lang.t().err_too_large))
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
+            ))
         }
         Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
     };
@@ -227,20 +271,35 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let report = match ValidReport::parse(&form, limit, lang) {
         Ok(r) => r,
         Err(errors) => {
-            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &FormPage::new(&state, lang, Draft::from_form(&form), errors)))
+            return Ok(render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+            ))
         }
     };
-    let token = form.get("form_token").and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok()).filter(|b| b.len() == 32);
+    let token = form
+        .get("form_token")
+        .and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok())
+        .filter(|b| b.len() == 32);
     let Some(token) = token else {
         let errors = vec![("what", t.err_form_expired.to_string())];
-        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &FormPage::new(&state, lang, Draft::from_form(&form), errors)));
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+        ));
     };
 
     let recovery = state.store.recovery_public_key().await.or_500(lang)?;
     let coordinators = state.store.active_coordinator_keys().await.or_500(lang)?;
     let Some(recovery) = recovery.filter(|_| !coordinators.is_empty()) else {
         // Nobody could read a report yet: say so before anything is stored.
-        return Ok(message_page(&state, lang, StatusCode::SERVICE_UNAVAILABLE, t.error_title, t.err_store));
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            t.unavailable_title,
+            t.unavailable_text,
+        ));
     };
 
     let (report_id, rid) = ids::new_id();
@@ -248,18 +307,51 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let mut code = Meldcode::generate();
 
     let header = Argon2Header::new(state.kdf.params);
-    let kek = state.kdf.derive(code.secret_bytes(), header.salt, header.params).await.or_500(lang)?;
+    let kek = state
+        .kdf
+        .derive(code.secret_bytes(), header.salt, header.params)
+        .await
+        .or_500(lang)?;
     let code_ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
-    let mut wraps = vec![("code".to_string(), "reporter".to_string(), keys::seal_under_derived(&kek, &header, &code_ctx, key.key().as_bytes()))];
-    let recovery_ctx = Context::new(Purpose::WrapRecovery).report(rid).recipient([0xFF; 16], keys::key_id(&recovery));
-    wraps.push(("recovery".into(), "recovery".into(), keys::wrap_to_public(&key, &recovery, &recovery_ctx).or_500(lang)?));
+    let mut wraps = vec![(
+        "code".to_string(),
+        "reporter".to_string(),
+        keys::seal_under_derived(&kek, &header, &code_ctx, key.key().as_bytes()),
+    )];
+    let recovery_ctx = Context::new(Purpose::WrapRecovery)
+        .report(rid)
+        .recipient([0xFF; 16], keys::key_id(&recovery));
+    wraps.push((
+        "recovery".into(),
+        "recovery".into(),
+        keys::wrap_to_public(&key, &recovery, &recovery_ctx).or_500(lang)?,
+    ));
     for (cid, public) in &coordinators {
-        let (Some(cbytes), Ok(public)) = (ids::parse(cid), <[u8; 32]>::try_from(public.as_slice())) else { continue };
-        let ctx = Context::new(Purpose::WrapCoordinator).report(rid).recipient(cbytes, keys::key_id(&public));
-        wraps.push(("coordinator".into(), cid.clone(), keys::wrap_to_public(&key, &public, &ctx).or_500(lang)?));
+        let (Some(cbytes), Ok(public)) = (ids::parse(cid), <[u8; 32]>::try_from(public.as_slice())) else {
+            continue;
+        };
+        let ctx = Context::new(Purpose::WrapCoordinator)
+            .report(rid)
+            .recipient(cbytes, keys::key_id(&public));
+        wraps.push((
+            "coordinator".into(),
+            cid.clone(),
+            keys::wrap_to_public(&key, &public, &ctx).or_500(lang)?,
+        ));
     }
 
-    let seal = |f: u16, text: &str| (i64::from(f), key.seal(&Context::new(Purpose::ReportField).report(rid).role(Role::Reporter).field(f), text.as_bytes()));
+    let seal = |f: u16, text: &str| {
+        (
+            i64::from(f),
+            key.seal(
+                &Context::new(Purpose::ReportField)
+                    .report(rid)
+                    .role(Role::Reporter)
+                    .field(f),
+                text.as_bytes(),
+            ),
+        )
+    };
     let fields = vec![
         seal(field::WHAT, &report.what),
         seal(field::WHEN, &report.when),
@@ -291,15 +383,30 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     match stored {
         Ok(ReportInsert::Stored) => {}
         Ok(ReportInsert::DuplicateForm) => {
-            return Ok(message_page(&state, lang, StatusCode::CONFLICT, t.duplicate_title, t.duplicate_text));
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::CONFLICT,
+                t.duplicate_title,
+                t.duplicate_text,
+            ));
         }
         Err(e) => {
             tracing::error!(error = %e, "storing a report failed; nothing was kept");
             let errors = vec![("what", t.err_store.to_string())];
-            return Ok(render(StatusCode::SERVICE_UNAVAILABLE, &FormPage::new(&state, lang, Draft::from_form(&form), errors)));
+            return Ok(render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+            ));
         }
     }
     tracing::info!("report received");
     let page = Page::new(&state, lang, paths::REPORT);
-    Ok(render(StatusCode::OK, &DonePage { page, code: code.display().to_string() }))
+    Ok(render(
+        StatusCode::OK,
+        &DonePage {
+            page,
+            code: code.display().to_string(),
+        },
+    ))
 }

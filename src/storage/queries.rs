@@ -103,7 +103,8 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, report_id, seq, author_role, author_id, kind, created_on, sealed) \
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (id, report_id, seq, author_role, author_id, kind, created_on, sealed) \
      VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE report_id = $2), $3, $4, $5, $6, $7)";
 
 impl Store {
@@ -132,7 +133,13 @@ impl Store {
 
     /// Completes set-up: the first coordinator (active) and the recovery public key, in one
     /// transaction, only while `token_hash` is the valid set-up token.
-    pub async fn complete_setup(&self, token_hash: &[u8], now: i64, recovery_public: &[u8], first: &CoordinatorRow) -> DbResult<bool> {
+    pub async fn complete_setup(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        recovery_public: &[u8],
+        first: &CoordinatorRow,
+    ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let claimed = sqlx::query("UPDATE organisation SET recovery_public_key = $1, setup_token_hash = NULL, setup_expires_at = NULL \
@@ -207,7 +214,11 @@ impl Store {
 
     /// Stores a report with its fields and wraps in one transaction, after the form token
     /// and a unique locator hash. `locator` yields a fresh locator hash when one collides.
-    pub async fn insert_report(&self, r: &NewReport, mut locator: impl FnMut(bool) -> Vec<u8>) -> DbResult<ReportInsert> {
+    pub async fn insert_report(
+        &self,
+        r: &NewReport,
+        mut locator: impl FnMut(bool) -> Vec<u8>,
+    ) -> DbResult<ReportInsert> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let fresh = sqlx::query("INSERT INTO used_form_tokens (token_hash, used_on) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -324,7 +335,15 @@ impl Store {
 
     // ---- sessions -----------------------------------------------------------------------
 
-    pub async fn insert_session(&self, id_hash: &[u8], kind: &str, subject_id: &str, sealed: &[u8], now: i64, expires_at: i64) -> DbResult<()> {
+    pub async fn insert_session(
+        &self,
+        id_hash: &[u8],
+        kind: &str,
+        subject_id: &str,
+        sealed: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> DbResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO sessions (id_hash, kind, subject_id, sealed_secret, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id_hash).bind(kind).bind(subject_id).bind(sealed).bind(now).bind(expires_at)
@@ -358,7 +377,13 @@ impl Store {
     // ---- audit --------------------------------------------------------------------------
 
     /// Appends an audit event. Never carries content or reporter data.
-    pub async fn audit(&self, at: i64, coordinator_id: Option<&str>, action: &str, report_id: Option<&str>) -> DbResult<()> {
+    pub async fn audit(
+        &self,
+        at: i64,
+        coordinator_id: Option<&str>,
+        action: &str,
+        report_id: Option<&str>,
+    ) -> DbResult<()> {
         on_pool!(self, pool => sqlx::query("INSERT INTO audit_events (at, coordinator_id, action, report_id) VALUES ($1, $2, $3, $4)")
             .bind(at).bind(coordinator_id).bind(action).bind(report_id).execute(pool).await.map(|_| ()))
     }
@@ -370,7 +395,9 @@ impl Store {
     }
 }
 
-fn insert_coordinator_q<DB: sqlx::Database>(c: &CoordinatorRow) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+fn insert_coordinator_q<DB: sqlx::Database>(
+    c: &CoordinatorRow,
+) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
 where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -389,7 +416,9 @@ where
     .bind(c.created_at)
 }
 
-fn insert_message_q<DB: sqlx::Database>(m: &NewMessage) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+fn insert_message_q<DB: sqlx::Database>(
+    m: &NewMessage,
+) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
 where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

@@ -1,0 +1,155 @@
+//! A stolen database reveals nothing: after a journey with marker strings everywhere, the
+//! raw SQLite files (with WAL) or every PostgreSQL table's bytes hold no marker, meldcode,
+//! password, session token or key.
+
+use meldpunt::coordinator::account;
+use meldpunt::crypto::recovery;
+
+use crate::both_backends;
+use crate::helpers::{between, hidden, marker, spawn_app, Backend, TestApp, PASSWORD};
+
+both_backends!(database_holds_nothing_in_the_clear);
+
+/// Everything the database could be made to say, as one haystack of bytes.
+async fn raw_database(app: &TestApp) -> Vec<u8> {
+    if let Some(path) = &app.sqlite_path {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let p = format!("{}{}", path.display(), suffix);
+            if let Ok(bytes) = std::fs::read(&p) {
+                all.extend(bytes);
+            }
+        }
+        assert!(all.len() > 4096, "the database files were read");
+        return all;
+    }
+    let url = app.pg_url.as_ref().expect("one backend");
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let tables: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_all(&pool)
+        .await
+        .expect("tables");
+    assert!(tables.len() >= 8, "{tables:?}");
+    let mut all = Vec::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(x AS TEXT) FROM {t} x"))
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+        for r in rows {
+            all.extend(r.into_bytes());
+            all.push(b'\n');
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The needle as it would appear raw, hex-encoded (bytea text) or in upper-case hex.
+fn assert_absent(hay: &[u8], needle: &[u8], what: &str) {
+    for form in [
+        needle.to_vec(),
+        hex::encode(needle).into_bytes(),
+        hex::encode_upper(needle).into_bytes(),
+    ] {
+        assert!(!contains(hay, &form), "{what} found in the database");
+    }
+}
+
+async fn database_holds_nothing_in_the_clear(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, recovery_lines) = app.setup("anna").await;
+    let reporter = app.browser();
+
+    let what = marker("what");
+    let when = marker("when");
+    let place = marker("where");
+    let contact = marker("contact");
+    let form = reporter.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let done = reporter
+        .post(
+            "/melden",
+            &[
+                ("what", what.as_str()),
+                ("when", when.as_str()),
+                ("where", place.as_str()),
+                ("subject", "raadslid"),
+                ("category", "informatie"),
+                ("about", "preventie"),
+                ("how_known", "documenten"),
+                ("anonymity", "vertrouwelijk"),
+                ("contact", contact.as_str()),
+                ("form_token", token.as_str()),
+            ],
+        )
+        .await;
+    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code");
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    let answer = marker("answer");
+    let csrf_r = hidden(&thread.body, "csrf").expect("csrf");
+    reporter
+        .post(
+            "/opvolgen/bericht",
+            &[("csrf", csrf_r.as_str()), ("message", answer.as_str())],
+        )
+        .await;
+
+    let inbox = coord.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = coord.get(&href).await;
+    assert!(
+        page.body.contains(&contact),
+        "the coordinator reads the confidential contact"
+    );
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let question = marker("question");
+    coord
+        .post(
+            &format!("{href}/bericht"),
+            &[("csrf", csrf.as_str()), ("message", question.as_str())],
+        )
+        .await;
+
+    let hay = raw_database(&app).await;
+    for (m, name) in [
+        (&what, "report text"),
+        (&when, "when"),
+        (&place, "where"),
+        (&contact, "contact"),
+        (&answer, "reply"),
+        (&question, "question"),
+    ] {
+        assert_absent(&hay, m.as_bytes(), name);
+    }
+    // The clear columns are there, so the haystack is the real one.
+    assert!(contains(&hay, b"preventie") && contains(&hay, b"raadslid"));
+
+    assert_absent(&hay, code.as_bytes(), "meldcode");
+    let bare = code.replace('-', "");
+    assert_absent(&hay, bare.as_bytes(), "meldcode without hyphens");
+    assert_absent(&hay, &bare.as_bytes()[8..24], "meldcode secret");
+    assert_absent(&hay, PASSWORD.as_bytes(), "password");
+    for (_, v) in reporter.cookies().into_iter().chain(coord.cookies()) {
+        assert_absent(&hay, v.as_bytes(), "session token");
+    }
+    let recovery_key = recovery::decode(&recovery_lines).expect("recovery key reads back");
+    assert_absent(&hay, recovery_key.to_zeroizing_bytes().as_ref(), "recovery private key");
+    for line in recovery_lines.lines() {
+        assert_absent(&hay, line.as_bytes(), "recovery key line");
+    }
+    let row = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna");
+    let secret = account::unlock(&app.state.kdf, Some(&row), PASSWORD)
+        .await
+        .expect("password opens key");
+    assert_absent(&hay, secret.to_zeroizing_bytes().as_ref(), "coordinator private key");
+}

@@ -1,0 +1,220 @@
+//! Bad input gets a clear page in the user's language, keeps what was typed, and stores
+//! nothing: missing, oversized, malformed, hostile and duplicate input, and bad meldcodes.
+
+use meldpunt::crypto::crockford::{luhn_check, normalize, symbol};
+use meldpunt::meldcode::Meldcode;
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{hidden, marker, report_fields, spawn_app, Backend};
+
+both_backends!(
+    missing_fields_keep_the_text,
+    too_long_field_is_refused_with_the_limit,
+    oversized_body_gets_a_413_page,
+    invalid_utf8_and_repeated_fields,
+    hostile_text_is_escaped_and_forged_choices_refused,
+    the_same_form_sent_twice_is_stored_once,
+    bad_meldcodes,
+);
+
+async fn missing_fields_keep_the_text(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let when = marker("when");
+    let res = b
+        .post(
+            "/melden",
+            &[("what", "   "), ("when", when.as_str()), ("form_token", "x")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Uw melding is nog niet verstuurd"));
+    assert!(res.body.contains("Beschrijf wat er is gebeurd."));
+    assert!(res.body.contains("Kies een van de mogelijkheden."));
+    assert!(res.body.contains(&format!("value=\"{when}\"")), "typed text kept");
+    assert_eq!(app.count("reports").await, 0);
+
+    let res = b.post("/melden?lang=en", &[("what", ""), ("lang", "en")]).await;
+    assert!(
+        res.body.contains("Describe what happened."),
+        "English errors for an English form"
+    );
+
+    // A missing form token is refused with the text kept, too.
+    let mut fields = report_fields("tekst zonder token", "");
+    fields.retain(|(k, _)| *k != "form_token");
+    let res = b.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("tekst zonder token"));
+    assert_eq!(app.count("reports").await, 0);
+
+    // Anonymous with contact details, or confidential without them, is asked about.
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields("tekst", &token);
+    fields.retain(|(k, _)| *k != "contact");
+    fields.push(("contact", "06-12345678"));
+    let res = b.post("/melden", &fields).await;
+    assert!(res
+        .body
+        .contains("U koos voor anoniem blijven maar vulde contactgegevens in"));
+    assert!(res.body.contains("06-12345678"));
+    assert_eq!(app.count("reports").await, 0);
+}
+
+async fn too_long_field_is_refused_with_the_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let long = "é".repeat(20_001);
+    let res = b.post("/melden", &report_fields(&long, &token)).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("hoogstens 20000 tekens"));
+    assert!(res.body.contains(&long), "the long text is kept to shorten");
+    assert_eq!(app.count("reports").await, 0);
+    // Exactly at the limit is fine.
+    let ok = "é".repeat(20_000);
+    let code = app.submit_report(&b, &ok).await;
+    assert!(!code.is_empty());
+}
+
+async fn oversized_body_gets_a_413_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let mut body = b"what=".to_vec();
+    body.extend(std::iter::repeat_n(b'a', 3 * 1024 * 1024));
+    let res = b.post_raw("/melden", body).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.body.contains("Uw bericht is te groot"));
+    assert_eq!(app.count("reports").await, 0);
+}
+
+async fn invalid_utf8_and_repeated_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let body = format!("what=kapot%FF%FEtekst&when=gisteren&where=hier&subject=ambtenaar&category=fraude&about=repressie&how_known=zelf&anonymity=anoniem&form_token={token}");
+    let res = b.post_raw("/melden", body.into_bytes()).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("tekens die we niet konden lezen"));
+    assert!(res.body.contains("value=\"gisteren\""), "the readable fields are kept");
+    assert!(
+        res.body.contains("kapot"),
+        "the readable part of the broken field is kept"
+    );
+
+    let body = format!("what=een&what=twee&when=&where=&subject=ambtenaar&category=fraude&about=repressie&how_known=zelf&anonymity=anoniem&form_token={token}");
+    let res = b.post_raw("/melden", body.into_bytes()).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("dubbel of beschadigd"));
+    assert_eq!(app.count("reports").await, 0);
+}
+
+async fn hostile_text_is_escaped_and_forged_choices_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields("x", &token);
+    fields.retain(|(k, _)| *k != "subject");
+    fields.push(("subject", "../../etc/passwd"));
+    let res = b.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Kies een van de mogelijkheden."));
+    assert!(
+        !res.body.contains("etc/passwd"),
+        "a forged choice is not echoed as an option"
+    );
+
+    let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>\u{0}'; DROP TABLE reports; --";
+    app.submit_report(&b, hostile).await;
+    let inbox = coord.get("/beheer").await;
+    let href = crate::helpers::between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = coord.get(&href).await;
+    assert!(!page.body.contains("<script>alert(1)"), "script is escaped");
+    assert!(!page.body.contains("<img src=x"), "markup is escaped");
+    assert!(
+        crate::helpers::unescape(&page.body).contains(hostile),
+        "shown back exactly, as text"
+    );
+    assert!(page.body.contains("DROP TABLE reports"), "stored as text, not run");
+    assert_eq!(app.count("reports").await, 1);
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .expect("csp")
+        .to_str()
+        .expect("ascii");
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+}
+
+async fn the_same_form_sent_twice_is_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let first = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("Dit formulier is al verstuurd"));
+    assert!(!again.body.contains("id=\"meldcode\""));
+    assert_eq!(app.count("reports").await, 1);
+    assert_eq!(app.count("report_fields").await, 6);
+}
+
+/// Replaces one secret symbol of a code and fixes its check symbol: well-formed, wrong.
+fn wrong_secret(code: &str) -> String {
+    let mut v = normalize(code).expect("valid code");
+    v[10] = (v[10] + 1) % 32;
+    v.truncate(24);
+    let check = luhn_check(&v);
+    v.push(check);
+    v.into_iter().map(symbol).collect()
+}
+
+async fn bad_meldcodes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let code = app.submit_report(&b, "een melding").await;
+
+    let res = b.post("/opvolgen", &[("code", "hallo")]).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Dit is geen meldcode"));
+    assert!(res.body.contains("value=\"hallo\""), "typed code kept to correct");
+
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[2] = if chars[2] == '7' { '8' } else { '7' };
+    let typo: String = chars.into_iter().collect();
+    let res = b.post("/opvolgen", &[("code", typo.as_str())]).await;
+    assert!(res.body.contains("Er zit een typfout in deze meldcode"));
+
+    // An unknown code and a wrong secret for a real locator get the same page.
+    let unknown = Meldcode::generate().display().to_string();
+    let a = b.post("/opvolgen", &[("code", unknown.as_str())]).await;
+    let wrong = wrong_secret(&code);
+    let w = b.post("/opvolgen", &[("code", wrong.as_str())]).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.status, w.status);
+    assert_eq!(a.body, w.body, "unknown and wrong codes look the same");
+    assert!(a.body.contains("Met deze meldcode kunnen we geen melding openen"));
+    assert!(b.cookies().is_empty(), "no session for a wrong code");
+
+    // After ten wrong tries on one locator, even the right code waits.
+    for _ in 0..10 {
+        b.post("/opvolgen", &[("code", wrong.as_str())]).await;
+    }
+    let res = b.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.body.contains("te veel codes"));
+}

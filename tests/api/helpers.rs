@@ -1,0 +1,355 @@
+//! Test harness: an app per test on port 0 with its own database (a temporary SQLite file,
+//! or a fresh PostgreSQL database when MELDPUNT_TEST_POSTGRES_URL is set), a fixed clock,
+//! and browsers with their own cookie jars that speak to it over real HTTP.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use meldpunt::clock::Clock;
+use meldpunt::http::AppState;
+use meldpunt::settings::Settings;
+use meldpunt::startup::Application;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+
+pub const PG_ENV: &str = "MELDPUNT_TEST_POSTGRES_URL";
+/// 2026-11-30 12:00:00 UTC.
+pub const T0: i64 = 1_796_040_000;
+pub const PASSWORD: &str = "lange zin als wachtwoord 42";
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        std::env::var(PG_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// Runs an async test body once per backend: SQLite always, PostgreSQL when configured.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::Backend::postgres() {
+                    Some(b) => super::$name(b).await,
+                    None => eprintln!("PostgreSQL run skipped: {} is not set", $crate::helpers::PG_ENV),
+                }
+            }
+        }
+    )+};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: actix_web::web::Data<AppState>,
+    pub setup_path: Option<String>,
+    pub sqlite_path: Option<PathBuf>,
+    pub pg_url: Option<String>,
+    pub clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
+    let mut s = Settings::defaults().expect("defaults");
+    s.http.bind = "127.0.0.1:0".into();
+    s.database.url = db_url.into();
+    s.database.max_connections = 5;
+    s.security.pepper_file = dir.join("pepper.key");
+    s.security.kdf_threads = 2;
+    s
+}
+
+/// A fresh, empty PostgreSQL database on the server `admin_url` points at.
+pub async fn fresh_pg_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("mp_test_{}", meldpunt::ids::new_id().0);
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let mut url = url::Url::parse(admin_url).expect("postgres url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db_url, sqlite_path, pg_url) = match &backend {
+        Backend::Sqlite => {
+            let p = dir.path().join("data/meldpunt.db");
+            (format!("sqlite://{}", p.display()), Some(p), None)
+        }
+        Backend::Postgres(admin) => {
+            let url = fresh_pg_database(admin).await;
+            (url.clone(), None, Some(url))
+        }
+    };
+    let settings = test_settings(dir.path(), &db_url);
+    let clock = Clock::fixed(T0);
+    let app = Application::build(settings, clock.clone()).await.expect("build app");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let setup_path = app.setup_path.as_ref().map(|p| p.to_string());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        state,
+        setup_path,
+        sqlite_path,
+        pg_url,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base, None)
+    }
+
+    /// Runs set-up through the browser; returns the coordinator's (logged-in) browser and the
+    /// recovery key as shown on the page.
+    pub async fn setup(&self, username: &str) -> (Browser, String) {
+        let b = self.browser();
+        let path = self.setup_path.clone().expect("a fresh app has a set-up link");
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let res = b
+            .post(
+                &path,
+                &[
+                    ("display_name", "Anna de Vries"),
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("password_repeat", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let key = between(&res.body, "id=\"recovery-key\">", "</pre>").expect("recovery key shown");
+        (b, key)
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let q = format!("SELECT COUNT(*) FROM {table}");
+        match &self.state.store {
+            meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
+            meldpunt::storage::Store::Postgres(p) => {
+                sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count")
+            }
+        }
+    }
+
+    /// Submits a complete report; returns the meldcode shown.
+    pub async fn submit_report(&self, b: &Browser, what: &str) -> String {
+        let form = b.get("/melden").await;
+        let token = hidden(&form.body, "form_token").expect("form token");
+        let res = b.post("/melden", &report_fields(what, &token)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        between(&res.body, "id=\"meldcode\">", "<").expect("meldcode shown")
+    }
+}
+
+pub fn report_fields<'a>(what: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("what", what),
+        ("when", "vorige maand"),
+        ("where", "afdeling Vergunningen"),
+        ("subject", "bestuurder"),
+        ("category", "belangenverstrengeling"),
+        ("about", "repressie"),
+        ("how_known", "zelf"),
+        ("anonymity", "anoniem"),
+        ("contact", ""),
+        ("form_token", token),
+    ]
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub body: String,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+/// A browser: its own cookie jar, no automatic redirects (each hop is checked and followed).
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+    jar: Mutex<HashMap<String, String>>,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl Browser {
+    pub fn new(base: &str, local: Option<std::net::IpAddr>) -> Browser {
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(ip) = local {
+            builder = builder.local_address(ip);
+        }
+        Browser {
+            client: builder.build().expect("client"),
+            base: base.to_string(),
+            jar: Mutex::new(HashMap::new()),
+            extra_headers: vec![],
+        }
+    }
+
+    pub fn cookie_values(&self) -> Vec<String> {
+        self.jar.lock().expect("jar").values().cloned().collect()
+    }
+
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.jar
+            .lock()
+            .expect("jar")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub fn set_cookies(&self, cookies: Vec<(String, String)>) {
+        self.jar.lock().expect("jar").extend(cookies);
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar
+            .lock()
+            .expect("jar")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&self, req: reqwest::RequestBuilder) -> Page {
+        let mut req = req.header(COOKIE, self.cookie_header());
+        for (k, v) in &self.extra_headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let res = req.send().await.expect("request");
+        for sc in res.headers().get_all(SET_COOKIE) {
+            let sc = sc.to_str().expect("ascii cookie");
+            let first = sc.split(';').next().unwrap_or_default();
+            let (name, value) = first.split_once('=').expect("name=value");
+            let removal = value.is_empty() || sc.contains("Max-Age=0");
+            let mut jar = self.jar.lock().expect("jar");
+            if removal {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        let status = res.status();
+        let location = res
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().expect("location").to_string());
+        let headers = res.headers().clone();
+        let body = res.text().await.expect("body");
+        Page {
+            status,
+            body,
+            location,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.finish(self.client.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Posts a form without following a redirect.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.finish(req).await
+    }
+
+    /// Posts a form and follows a 303 to the page it leads to.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let res = self.post_raw(path, body.into_bytes()).await;
+        match (&res.status, &res.location) {
+            (&StatusCode::SEE_OTHER, Some(loc)) => self.get(loc).await,
+            _ => res,
+        }
+    }
+}
+
+/// The text between `start` and the next `end`.
+pub fn between(html: &str, start: &str, end: &str) -> Option<String> {
+    let from = html.find(start)? + start.len();
+    let len = html[from..].find(end)?;
+    Some(html[from..from + len].to_string())
+}
+
+/// The value of a hidden input by name.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    between(html, &format!("name=\"{name}\" value=\""), "\"")
+}
+
+/// A fresh unique marker, so every assertion about leaks has a string to look for.
+pub fn marker(what: &str) -> String {
+    format!("MARKER{}{}", what.to_uppercase(), &meldpunt::ids::new_id().0[..10])
+}
+
+/// Undoes HTML escaping (numeric and the usual named entities), to compare shown text.
+pub fn unescape(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|&e| e <= 8) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,11 @@
+//! The HTTP test suite as one binary: one module per feature, each test run on SQLite and,
+//! when MELDPUNT_TEST_POSTGRES_URL is set, on a fresh PostgreSQL database.
+
+mod helpers;
+
+mod at_rest;
+mod bad_input;
+mod coordinator;
+mod journey;
+mod logs;
+mod storage;
