@@ -132,6 +132,11 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 web::post().to(coordinator::acknowledge),
             )
             .route("/beheer/melding/{id}/bericht", web::post().to(coordinator::reply))
+            .route(paths::COORDINATORS, web::get().to(coordinator::coordinators))
+            .route(
+                "/beheer/coordinatoren/{id}/goedkeuren",
+                web::post().to(coordinator::approve),
+            )
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

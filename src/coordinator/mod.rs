@@ -589,3 +589,82 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         &lang.href(&format!("{}?done=sent", paths::admin_report(&row.id))),
     ))
 }
+
+// ---- coordinators ----------------------------------------------------------------------
+
+pub struct CoordinatorItem {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub pending: bool,
+}
+
+#[derive(Template)]
+#[template(path = "coordinators.html")]
+struct CoordinatorsPage {
+    page: Page,
+    csrf: String,
+    items: Vec<CoordinatorItem>,
+    notice: Option<String>,
+}
+
+pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let items = state
+        .store
+        .coordinators()
+        .await
+        .or_500(lang)?
+        .into_iter()
+        .map(|c| CoordinatorItem {
+            pending: c.status == "pending",
+            id: c.id,
+            username: c.username,
+            display_name: c.display_name,
+        })
+        .collect();
+    let notice = req
+        .query_string()
+        .contains("done=approved")
+        .then(|| lang.t().approved_notice.to_string());
+    let page = Page::new(&state, lang, paths::COORDINATORS);
+    Ok(render(
+        StatusCode::OK,
+        &CoordinatorsPage {
+            page,
+            csrf: me.session.token.csrf(),
+            items,
+            notice,
+        },
+    ))
+}
+
+/// Approves a pending coordinator: from now on new reports are wrapped to them too.
+pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    if !me.session.token.csrf_matches(form.get("csrf")) {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden_title,
+            lang.t().forbidden_text,
+        ));
+    }
+    if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
+        return Ok(not_found(&state, lang));
+    }
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "coordinator_approved", None)
+        .await
+        .or_500(lang)?;
+    Ok(redirect(&lang.href(&format!("{}?done=approved", paths::COORDINATORS))))
+}

@@ -37,6 +37,7 @@ pub mod paths {
     pub const LOGOUT: &str = "/beheer/uitloggen";
     pub const SETUP_PREFIX: &str = "/beheer/inrichten/";
     pub const ADMIN_REPORT_PREFIX: &str = "/beheer/melding/";
+    pub const COORDINATORS: &str = "/beheer/coordinatoren";
     pub const STYLE: &str = "/static/style.css";
 
     pub fn admin_report(id: &str) -> String {

@@ -203,6 +203,12 @@ impl Store {
         })
     }
 
+    /// Makes a pending coordinator active. False if there was no such pending coordinator.
+    pub async fn approve_coordinator(&self, id: &str) -> DbResult<bool> {
+        on_pool!(self, pool => sqlx::query("UPDATE coordinators SET status = 'active' WHERE id = $1 AND status = 'pending'")
+            .bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
+    }
+
     /// Active coordinators: the ones new reports are wrapped to.
     pub async fn active_coordinator_keys(&self) -> DbResult<Vec<(String, Vec<u8>)>> {
         on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>)>(

@@ -60,6 +60,8 @@ pub struct TestApp {
     pub sqlite_path: Option<PathBuf>,
     pub pg_url: Option<String>,
     pub clock: Clock,
+    pub db_url: String,
+    pub pepper_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -103,6 +105,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         }
     };
     let settings = test_settings(dir.path(), &db_url);
+    let pepper_file = settings.security.pepper_file.clone();
     let clock = Clock::fixed(T0);
     let app = Application::build(settings, clock.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -116,6 +119,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         sqlite_path,
         pg_url,
         clock,
+        db_url,
+        pepper_file,
         _dir: dir,
     }
 }

@@ -1,0 +1,184 @@
+//! The operator's command line against a running service's database: adding a coordinator
+//! (pending until approved in the browser), listing, removing, `init` and checking the
+//! recovery key.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{between, hidden, spawn_app, Backend, TestApp, PASSWORD};
+
+both_backends!(
+    operator_adds_coordinator_who_is_approved_in_the_browser,
+    init_and_recovery_verify
+);
+
+fn meldpunt(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meldpunt"))
+        .args(args)
+        .env("MELDPUNT_DATABASE__URL", &app.db_url)
+        .env("MELDPUNT_SECURITY__PEPPER_FILE", &app.pepper_file)
+        .env("MELDPUNT_LOG__FILTER", "warn")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run meldpunt");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("output")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+
+    let weak = meldpunt(
+        &app,
+        &[
+            "coordinator",
+            "add",
+            "--username",
+            "bert",
+            "--name",
+            "Bert Jansen",
+            "--password-stdin",
+        ],
+        "kort\n",
+    );
+    assert!(!weak.status.success());
+    assert!(text(&weak).contains("at least 12 characters"), "{}", text(&weak));
+
+    let out = meldpunt(
+        &app,
+        &[
+            "coordinator",
+            "add",
+            "--username",
+            "bert",
+            "--name",
+            "Bert Jansen",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(PASSWORD));
+    let dup = meldpunt(
+        &app,
+        &[
+            "coordinator",
+            "add",
+            "--username",
+            "bert",
+            "--name",
+            "Bert",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!dup.status.success());
+    assert!(text(&dup).contains("exists already"));
+    let list = meldpunt(&app, &["coordinator", "list"], "");
+    assert!(text(&list).contains("bert\tpending\tBert Jansen"), "{}", text(&list));
+    assert!(text(&list).contains("anna\tactive"));
+
+    // Pending: cannot log in, receives nothing.
+    let bert = app.browser();
+    let res = bert
+        .post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let reporter = app.browser();
+    app.submit_report(&reporter, "voor de goedkeuring").await;
+
+    // Anna approves Bert in the browser.
+    let page = anna.get("/beheer/coordinatoren").await;
+    assert!(page.body.contains("wacht op goedkeuring"));
+    let action = between(&page.body, "<form method=\"post\" action=\"", "\"").expect("approve form");
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna.post(&action, &[]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "no CSRF token, no approval");
+    let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
+    assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+
+    let res = bert
+        .post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.body.contains("Er zijn geen meldingen voor u."),
+        "older reports stay closed to Bert"
+    );
+    app.submit_report(&reporter, "na de goedkeuring").await;
+    let inbox = bert.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    assert!(bert.get(&href).await.body.contains("na de goedkeuring"));
+
+    // Removing Bert ends his session and his access.
+    let out = meldpunt(&app, &["coordinator", "remove", "--username", "bert"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let res = bert.get(&href).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let gone = meldpunt(&app, &["coordinator", "remove", "--username", "bert"], "");
+    assert!(!gone.status.success());
+}
+
+async fn init_and_recovery_verify(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let out = meldpunt(&app, &["init"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let url = text(&out);
+    let path = url
+        .split("/beheer/inrichten/")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("a set-up link");
+    // The new link replaces the one printed at start-up.
+    let old = app.browser().get(app.setup_path.as_deref().expect("old")).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND);
+    let fresh = app.browser().get(&format!("/beheer/inrichten/{path}")).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+
+    let b = app.browser();
+    let res = b
+        .post(
+            &format!("/beheer/inrichten/{path}"),
+            &[
+                ("display_name", "Anna"),
+                ("username", "anna"),
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+            ],
+        )
+        .await;
+    let key = between(&res.body, "id=\"recovery-key\">", "</pre>").expect("recovery key");
+    let again = meldpunt(&app, &["init"], "");
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already set up"));
+
+    let ok = meldpunt(&app, &["recovery", "verify"], &key.to_lowercase());
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("matches"));
+    let mut wrong = key.clone();
+    let first = wrong.remove(0);
+    wrong.insert(0, if first == 'A' { 'B' } else { 'A' });
+    let bad = meldpunt(&app, &["recovery", "verify"], &wrong);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("Line(1)"), "{}", text(&bad));
+}
