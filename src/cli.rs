@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::coordinator::account;
 use crate::crypto::recovery;
 use crate::i18n::Lang;
+use crate::routing;
 use crate::settings::Settings;
 use crate::startup::{open_store_and_kdf, Application};
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage coordinators.
     #[command(subcommand)]
     Coordinator(CoordinatorCommand),
+    /// Manage the coordinator groups that routing rules send reports to.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Work with the organisation's recovery key.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
@@ -56,11 +60,67 @@ pub enum CoordinatorCommand {
         /// Read the password from the first line of standard input instead of a prompt.
         #[arg(long)]
         password_stdin: bool,
+        /// Where notification mails go (they never name a report).
+        #[arg(long)]
+        email: Option<String>,
+        /// Language of notification mails: nl or en.
+        #[arg(long, default_value = "nl")]
+        language: String,
+    },
+    /// Set the e-mail address and mail language of a coordinator.
+    Email {
+        #[arg(long)]
+        username: String,
+        /// The address; leave out to stop mails to this coordinator.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "nl")]
+        language: String,
     },
     /// List coordinators and their status.
     List,
     /// Remove a coordinator with their access to reports and their sessions.
     Remove {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// List groups and their members.
+    List,
+    /// Create a group.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Name shown in the admin pages.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Delete a group that no routing rule names.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Put a coordinator in a group.
+    Add {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        username: String,
+    },
+    /// Take a coordinator out of a group (refused if a routing rule would reach nobody).
+    Remove {
+        #[arg(long)]
+        group: String,
         #[arg(long)]
         username: String,
     },
@@ -79,6 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Init => init(settings).await,
         Command::Coordinator(c) => coordinator(settings, c).await,
+        Command::Group(g) => group(settings, g).await,
         Command::Recovery(RecoveryCommand::Verify) => verify_recovery(settings).await,
     }
 }
@@ -146,7 +207,10 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             username,
             name,
             password_stdin,
+            email,
+            language,
         } => {
+            check_email_language(email.as_deref(), &language)?;
             if !account::valid_username(&username) {
                 anyhow::bail!("{}", Lang::En.t().err_username);
             }
@@ -158,7 +222,9 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             }
             let pw = read_password(password_stdin)?;
             let now = Clock::system().now();
-            let row = account::new_coordinator(&kdf, &username, &name, &pw, "pending", now).await?;
+            let mut row = account::new_coordinator(&kdf, &username, &name, &pw, "pending", now).await?;
+            row.email = email;
+            row.language = language;
             store.insert_coordinator(&row).await?;
             store.audit(now, None, "coordinator_added_cli", None).await?;
             println!("Added '{username}' as pending. An active coordinator must approve it in the browser before it receives reports.");
@@ -168,7 +234,29 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
                 println!("{}\t{}\t{}", c.username, c.status, c.display_name);
             }
         }
+        CoordinatorCommand::Email {
+            username,
+            email,
+            language,
+        } => {
+            check_email_language(email.as_deref(), &language)?;
+            if !store
+                .set_coordinator_email(&username, email.as_deref(), &language)
+                .await?
+            {
+                anyhow::bail!("no coordinator named '{username}'");
+            }
+            println!(
+                "Notification mails for '{username}' now go to {}.",
+                email.as_deref().unwrap_or("nobody")
+            );
+        }
         CoordinatorCommand::Remove { username } => {
+            if let Some(c) = store.coordinator_by_username(&username).await? {
+                if let Err(why) = routing::check_removal(&store, &settings.routing, None, &c.id).await? {
+                    anyhow::bail!("refused: {why}; add someone else to that group first");
+                }
+            }
             if !store.remove_coordinator(&username).await? {
                 anyhow::bail!("no coordinator named '{username}'");
             }
@@ -180,6 +268,88 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
     }
     store.close().await;
     Ok(())
+}
+
+fn check_email_language(email: Option<&str>, language: &str) -> anyhow::Result<()> {
+    if email.is_some_and(|e| !account::valid_email(e)) {
+        anyhow::bail!("{}", Lang::En.t().err_email);
+    }
+    if !matches!(language, "nl" | "en") {
+        anyhow::bail!("--language must be nl or en");
+    }
+    Ok(())
+}
+
+async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
+    let (store, _) = open_store_and_kdf(&settings).await?;
+    let now = Clock::system().now();
+    let coordinator_id = |username: String| {
+        let store = store.clone();
+        async move {
+            store
+                .coordinator_by_username(&username)
+                .await?
+                .map(|c| c.id)
+                .ok_or_else(|| anyhow::anyhow!("no coordinator named '{username}'"))
+        }
+    };
+    match cmd {
+        GroupCommand::List => {
+            let members = store.group_members().await?;
+            for (name, label) in store.groups().await? {
+                let names: Vec<String> = members
+                    .iter()
+                    .filter(|m| m.group_name == name)
+                    .map(|m| format!("{} ({})", m.username, m.status))
+                    .collect();
+                println!("{name}\t{label}\t{}", names.join(", "));
+            }
+        }
+        GroupCommand::Add { name, label } => {
+            if !valid_group_name(&name) {
+                anyhow::bail!("a group name has 2 to 40 lower-case letters, digits or hyphens");
+            }
+            store.ensure_group(&name, label.as_deref().unwrap_or(&name)).await?;
+            println!("Group '{name}' exists.");
+        }
+        GroupCommand::Remove { name } => {
+            if routing::named_groups(&settings.routing).contains(&name) {
+                anyhow::bail!("refused: a routing rule names group '{name}'; change the configuration first");
+            }
+            if !store.delete_group(&name).await? {
+                anyhow::bail!("no group named '{name}'");
+            }
+            println!("Removed group '{name}'.");
+        }
+        GroupCommand::Member(MemberCommand::Add { group, username }) => {
+            if !store.groups().await?.iter().any(|(n, _)| *n == group) {
+                anyhow::bail!("no group named '{group}'; create it with `meldpunt group add --name {group}`");
+            }
+            let id = coordinator_id(username.clone()).await?;
+            store.add_member(&group, &id).await?;
+            store.audit(now, None, "group_member_added_cli", None).await?;
+            println!("'{username}' is in group '{group}'.");
+        }
+        GroupCommand::Member(MemberCommand::Remove { group, username }) => {
+            let id = coordinator_id(username.clone()).await?;
+            if let Err(why) = routing::check_removal(&store, &settings.routing, Some(&group), &id).await? {
+                anyhow::bail!("refused: {why}");
+            }
+            if !store.remove_member(&group, &id).await? {
+                anyhow::bail!("'{username}' is not in group '{group}'");
+            }
+            store.audit(now, None, "group_member_removed_cli", None).await?;
+            println!("'{username}' is no longer in group '{group}'.");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub fn valid_group_name(n: &str) -> bool {
+    (2..=40).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {

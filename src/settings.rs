@@ -19,6 +19,61 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
     pub log: LogSettings,
+    pub routing: RoutingSettings,
+    pub smtp: SmtpSettings,
+    pub notify: NotifySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoutingSettings {
+    pub default_groups: Vec<String>,
+    #[serde(default)]
+    pub excludable: Vec<String>,
+    #[serde(default)]
+    pub rule: Vec<RoutingRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoutingRule {
+    pub name: String,
+    #[serde(default)]
+    pub chain_labels: Vec<String>,
+    #[serde(default)]
+    pub subject_roles: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: String,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifySettings {
+    pub digest_times: Vec<String>,
+    pub poll_seconds: u64,
+    pub max_backoff_minutes: i64,
+    pub give_up_hours: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +176,20 @@ impl Settings {
             anyhow::bail!("sessions.*: durations must be positive");
         }
         crate::storage::Backend::from_url(&self.database.url)?;
+        crate::routing::validate_rules(&self.routing)?;
+        if !matches!(self.smtp.tls.as_str(), "starttls" | "implicit" | "none") {
+            anyhow::bail!("smtp.tls must be starttls, implicit or none, not '{}'", self.smtp.tls);
+        }
+        if !self.smtp.host.is_empty() {
+            self.smtp
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| anyhow::anyhow!("smtp.from is not a mail address: {e}"))?;
+        }
+        crate::notify::digest_slots(&self.notify.digest_times)?;
+        if self.notify.poll_seconds == 0 || self.notify.give_up_hours <= 0 || self.notify.max_backoff_minutes <= 0 {
+            anyhow::bail!("notify.*: poll_seconds, max_backoff_minutes and give_up_hours must be positive");
+        }
         Ok(())
     }
 

@@ -14,10 +14,11 @@ use crate::clock::Clock;
 use crate::coordinator::{self, account};
 use crate::crypto::kdf::{KdfPool, Pepper};
 use crate::http::{self, paths, AppState};
+use crate::notify::{self, Mailer};
 use crate::settings::Settings;
 use crate::storage::Store;
 use crate::throttle::Throttle;
-use crate::{followup, intake};
+use crate::{followup, intake, routing};
 
 pub struct Application {
     port: u16,
@@ -48,6 +49,11 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let setup_url = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours).await?;
+        if setup_url.is_none() {
+            // Set up: every routing rule must reach somebody, or reports could go unread.
+            routing::check_groups_have_members(&store, &settings.routing).await?;
+        }
+        let mailer = Mailer::from_settings(&settings.smtp)?;
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -56,6 +62,7 @@ impl Application {
             // Ten wrong codes per locator, five hundred in all, per quarter of an hour.
             code_throttle: Throttle::new(10, 500, 900),
             login_throttle: Throttle::new(10, 500, 900),
+            mailer,
         });
         let server = build_server(listener, state.clone())?;
         Ok(Application {
@@ -95,8 +102,10 @@ impl Application {
                 }
             }
         });
+        let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
         let result = self.server.await;
         sweeper.abort();
+        worker.abort();
         result
     }
 }

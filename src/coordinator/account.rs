@@ -114,6 +114,8 @@ pub async fn new_coordinator(
         sealed_private_key: sealed,
         status: status.to_string(),
         created_at: now,
+        email: None,
+        language: "nl".to_string(),
     })
 }
 
@@ -167,4 +169,10 @@ pub async fn begin_setup(
         crate::http::paths::SETUP_PREFIX,
         token.as_str()
     ))))
+}
+
+/// A plausible e-mail address (one @, something on both sides, no spaces); the mail server
+/// has the last word.
+pub fn valid_email(e: &str) -> bool {
+    e.len() <= 254 && e.parse::<lettre::Address>().is_ok()
 }

@@ -77,6 +77,7 @@ struct SetupPage {
     action: String,
     username: String,
     display_name: String,
+    email: String,
     errors: FieldErrors,
 }
 
@@ -110,6 +111,7 @@ fn setup_form(
     token: &str,
     username: String,
     display_name: String,
+    email: String,
     errors: FieldErrors,
 ) -> SetupPage {
     let path = format!("{}{}", paths::SETUP_PREFIX, token);
@@ -118,6 +120,7 @@ fn setup_form(
         action: lang.href(&path),
         username,
         display_name,
+        email,
         errors,
     }
 }
@@ -135,7 +138,15 @@ pub async fn setup_page(state: State, req: HttpRequest, token: web::Path<String>
     }
     Ok(render(
         StatusCode::OK,
-        &setup_form(&state, lang, &token, String::new(), String::new(), vec![]),
+        &setup_form(
+            &state,
+            lang,
+            &token,
+            String::new(),
+            String::new(),
+            String::new(),
+            vec![],
+        ),
     ))
 }
 
@@ -162,6 +173,7 @@ pub async fn setup_submit(
         Zeroizing::new(form.text("password")),
         Zeroizing::new(form.text("password_repeat")),
     );
+    let email = form.text("email").trim().to_string();
     let mut errors = FieldErrors::new();
     if !account::valid_display_name(&display_name) {
         errors.push(("display_name", t.err_display_name.into()));
@@ -172,22 +184,33 @@ pub async fn setup_submit(
     if let Some(problem) = account::password_problem(&password, &repeat, t) {
         errors.push(("password", problem.into()));
     }
+    if !email.is_empty() && !account::valid_email(&email) {
+        errors.push(("email", t.err_email.into()));
+    }
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &setup_form(&state, lang, &token, username, display_name, errors),
+            &setup_form(&state, lang, &token, username, display_name, email, errors),
         ));
     }
     let now = state.clock.now();
-    let first = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
+    let mut first = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
         .await
         .or_500(lang)?;
+    first.email = (!email.is_empty()).then_some(email);
+    first.language = lang.code().to_string();
     let recovery_key = CoordinatorSecret::generate();
     let recovery_public = recovery_key.public_bytes();
     let hash = account::setup_token_hash(&token);
     if !state
         .store
-        .complete_setup(&hash, now, &recovery_public, &first)
+        .complete_setup(
+            &hash,
+            now,
+            &recovery_public,
+            &first,
+            &crate::routing::named_groups(&state.settings.routing),
+        )
         .await
         .or_500(lang)?
     {
@@ -579,7 +602,7 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         &text,
     )
     .or_500(lang)?;
-    state.store.insert_message(&m).await.or_500(lang)?;
+    state.store.insert_message(&m, &[]).await.or_500(lang)?;
     state
         .store
         .audit(state.clock.now(), Some(&me.row.id), "message_sent", Some(&row.id))

@@ -274,7 +274,9 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     }
     let (_, key, row) = &opened;
     let m = seal_message(&state, key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
-    state.store.insert_message(&m).await.or_500(lang)?;
+    let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
+    let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
+    state.store.insert_message(&m, &notices).await.or_500(lang)?;
     Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))))
 }
 

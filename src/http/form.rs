@@ -11,7 +11,7 @@ pub struct Form {
     values: Vec<(String, String)>,
     /// Fields whose bytes were not valid UTF-8 (their value is kept, lossily decoded).
     pub invalid: Vec<String>,
-    /// Fields sent more than once (the first value is kept).
+    /// Fields sent more than once (`get` gives the first value, `all` every value).
     pub repeated: Vec<String>,
 }
 
@@ -32,11 +32,8 @@ impl Form {
             if !value_ok && !form.invalid.contains(&key) {
                 form.invalid.push(key.clone());
             }
-            if form.values.iter().any(|(k, _)| *k == key) {
-                if !form.repeated.contains(&key) {
-                    form.repeated.push(key);
-                }
-                continue;
+            if form.values.iter().any(|(k, _)| *k == key) && !form.repeated.contains(&key) {
+                form.repeated.push(key.clone());
             }
             // Browsers send CRLF line ends; count and store a line end as one character.
             form.values.push((key, value.replace("\r\n", "\n")));
@@ -46,6 +43,15 @@ impl Form {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a field that may repeat (checkboxes).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The value, or an empty string.

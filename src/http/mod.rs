@@ -52,6 +52,7 @@ pub struct AppState {
     pub clock: Clock,
     pub code_throttle: Throttle,
     pub login_throttle: Throttle,
+    pub mailer: crate::notify::Mailer,
 }
 
 pub type State = web::Data<AppState>;
@@ -197,37 +198,43 @@ pub async fn access_log(
     Ok(res)
 }
 
-/// Refuses a state-changing request that a browser says came from another site, so nobody
-/// can post into a victim's session or log a victim into an attacker's report.
+/// Refuses a state-changing request unless the browser says it came from this site, so
+/// nobody can post into a victim's session or log a victim into an attacker's report.
+/// `Sec-Fetch-Site` decides when present (every current browser, Tor Browser included,
+/// sends it); otherwise `Origin` must name this site. A post with neither is refused: it
+/// did not come from one of our forms in a browser.
 pub async fn same_origin_posts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let cross_site = matches!(site, Some(s) if s != "same-origin" && s != "none");
-        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let foreign_origin = match (origin, req.app_data::<State>()) {
-            (Some(o), Some(state)) => !origin_allowed(o, &state.settings, &req),
-            _ => false,
+    if req.method() != Method::GET && req.method() != Method::HEAD && !post_is_same_origin(&req) {
+        let lang = query_lang(req.request());
+        let state = req.app_data::<State>().cloned();
+        let res = match state {
+            Some(s) => message_page(
+                &s,
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t().forbidden_title,
+                lang.t().forbidden_text,
+            ),
+            None => HttpResponse::Forbidden().finish(),
         };
-        if cross_site || foreign_origin {
-            let lang = query_lang(req.request());
-            let state = req.app_data::<State>().cloned();
-            let res = match state {
-                Some(s) => message_page(
-                    &s,
-                    lang,
-                    StatusCode::FORBIDDEN,
-                    lang.t().forbidden_title,
-                    lang.t().forbidden_text,
-                ),
-                None => HttpResponse::Forbidden().finish(),
-            };
-            return Ok(req.into_response(res));
-        }
+        return Ok(req.into_response(res));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+fn post_is_same_origin(req: &ServiceRequest) -> bool {
+    let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        // "none" is a request the user made directly (typed address, bookmark).
+        return site == "same-origin" || site == "none";
+    }
+    match (header("origin"), req.app_data::<State>()) {
+        (Some(origin), Some(state)) => origin_allowed(origin, &state.settings, req),
+        _ => false,
+    }
 }
 
 fn origin_allowed(origin: &str, settings: &Settings, req: &ServiceRequest) -> bool {
@@ -249,7 +256,9 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
         ))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+        // Not "no-referrer": with it, browsers send `Origin: null` on our own form posts.
+        // "same-origin" still sends nothing to any other site.
+        .add((header::REFERRER_POLICY, "same-origin"))
         .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))

@@ -19,7 +19,9 @@ use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, Pag
 use crate::i18n::{Lang, Texts};
 use crate::ids;
 use crate::meldcode::Meldcode;
+use crate::notify;
 use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
+use crate::routing::{self, RouteError};
 use crate::storage::{NewReport, ReportInsert};
 
 /// One choice in a select or radio group.
@@ -56,6 +58,7 @@ pub struct Draft {
     pub how_known: String,
     pub anonymity: String,
     pub contact: String,
+    pub exclude: Vec<String>,
 }
 
 impl Draft {
@@ -70,6 +73,7 @@ impl Draft {
             how_known: f.text("how_known"),
             anonymity: f.text("anonymity"),
             contact: f.text("contact"),
+            exclude: f.all("exclude").into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -200,10 +204,21 @@ struct FormPage {
     abouts: Vec<Opt>,
     how_knowns: Vec<Opt>,
     anonymities: Vec<Opt>,
+    /// Coordinators the reporter may exclude: (id, name, ticked).
+    excludables: Vec<(String, String, bool)>,
+    channels: &'static [(&'static str, &'static str)],
 }
 
 impl FormPage {
-    fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
+    async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> Result<FormPage, sqlx::Error> {
+        let excludables = routing::excludable(&state.store, &state.settings.routing)
+            .await?
+            .into_iter()
+            .map(|(id, name)| {
+                let ticked = d.exclude.contains(&id);
+                (id, name, ticked)
+            })
+            .collect();
         let mut token = [0u8; 32];
         OsRng.fill_bytes(&mut token);
         let anonymity = if d.anonymity.is_empty() {
@@ -211,7 +226,7 @@ impl FormPage {
         } else {
             d.anonymity.as_str()
         };
-        FormPage {
+        Ok(FormPage {
             page: Page::new(state, lang, paths::REPORT),
             subjects: options(SubjectRole::ALL, SubjectRole::code, |v| v.label(lang), &d.subject),
             categories: options(Category::ALL, Category::code, |v| v.label(lang), &d.category),
@@ -221,7 +236,9 @@ impl FormPage {
             d,
             errors,
             form_token: URL_SAFE_NO_PAD.encode(token),
-        }
+            excludables,
+            channels: lang.t().external_channels,
+        })
     }
 
     fn err(&self, name: &str) -> Option<&str> {
@@ -229,9 +246,12 @@ impl FormPage {
     }
 }
 
-pub async fn form_page(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    render(StatusCode::OK, &FormPage::new(&state, lang, Draft::default(), vec![]))
+    let page = FormPage::new(&state, lang, Draft::default(), vec![])
+        .await
+        .or_500(lang)?;
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// Upper bound on a form body: every text field at its limit, each character as a
@@ -273,7 +293,9 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Err(errors) => {
             return Ok(render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+                &FormPage::new(&state, lang, Draft::from_form(&form), errors)
+                    .await
+                    .or_500(lang)?,
             ))
         }
     };
@@ -285,14 +307,14 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         let errors = vec![("what", t.err_form_expired.to_string())];
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+            &FormPage::new(&state, lang, Draft::from_form(&form), errors)
+                .await
+                .or_500(lang)?,
         ));
     };
 
-    let recovery = state.store.recovery_public_key().await.or_500(lang)?;
-    let coordinators = state.store.active_coordinator_keys().await.or_500(lang)?;
-    let Some(recovery) = recovery.filter(|_| !coordinators.is_empty()) else {
-        // Nobody could read a report yet: say so before anything is stored.
+    // Nobody could read a report before set-up: say so before anything is stored.
+    let Some(recovery) = state.store.recovery_public_key().await.or_500(lang)? else {
         return Ok(message_page(
             &state,
             lang,
@@ -301,6 +323,42 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             t.unavailable_text,
         ));
     };
+    let excluded: Vec<String> = form.all("exclude").into_iter().map(str::to_string).collect();
+    let routed = routing::recipients(
+        &state.store,
+        &state.settings.routing,
+        report.about,
+        report.subject,
+        report.category,
+        &excluded,
+    )
+    .await
+    .or_500(lang)?;
+    let coordinators = match routed {
+        Ok(c) => c,
+        Err(RouteError::ExcludedEveryone) => {
+            let errors = vec![("exclude", t.err_excluded_everyone.to_string())];
+            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
+                .await
+                .or_500(lang)?;
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+        Err(RouteError::NoRecipients) => {
+            tracing::error!("a report matched routing groups without active members; nothing was stored");
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                t.unavailable_title,
+                t.unavailable_text,
+            ));
+        }
+    };
+    let notices = notify::notices(
+        &state,
+        coordinators.iter().map(|(id, _)| id.clone()),
+        notify::Event::NewReport,
+    );
 
     let (report_id, rid) = ids::new_id();
     let key = ReportKey::generate();
@@ -370,6 +428,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         fields,
         wraps,
         form_token_hash: Sha256::digest(&token).to_vec(),
+        notices,
     };
     let stored = state
         .store
@@ -396,7 +455,9 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             let errors = vec![("what", t.err_store.to_string())];
             return Ok(render(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &FormPage::new(&state, lang, Draft::from_form(&form), errors),
+                &FormPage::new(&state, lang, Draft::from_form(&form), errors)
+                    .await
+                    .or_500(lang)?,
             ));
         }
     }

@@ -22,6 +22,8 @@ pub struct CoordinatorRow {
     pub sealed_private_key: Vec<u8>,
     pub status: String,
     pub created_at: i64,
+    pub email: Option<String>,
+    pub language: String,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,16 @@ pub struct NewReport {
     /// (recipient kind, recipient id, wrapped report key)
     pub wraps: Vec<(String, String, Vec<u8>)>,
     pub form_token_hash: Vec<u8>,
+    /// Notification rows written in the same transaction.
+    pub notices: Vec<Notice>,
+}
+
+/// One notification to queue: who, what kind of event, and when it may go out.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub coordinator_id: String,
+    pub kind: String,
+    pub due_at: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +151,7 @@ impl Store {
         now: i64,
         recovery_public: &[u8],
         first: &CoordinatorRow,
+        groups: &[String],
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -150,6 +163,13 @@ impl Store {
                 return Ok(false);
             }
             insert_coordinator_q(first).execute(&mut *tx).await?;
+            // The first coordinator is, for now, everyone the routing rules name.
+            for g in groups {
+                sqlx::query("INSERT INTO coordinator_groups (name, label) VALUES ($1, $1) ON CONFLICT DO NOTHING")
+                    .bind(g).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO group_members (group_name, coordinator_id) VALUES ($1, $2)")
+                    .bind(g).bind(&first.id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(true)
         })
@@ -168,19 +188,19 @@ impl Store {
 
     pub async fn coordinators(&self) -> DbResult<Vec<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators ORDER BY username")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators ORDER BY username")
             .fetch_all(pool).await)
     }
 
     pub async fn coordinator_by_username(&self, username: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators WHERE username = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators WHERE username = $1")
             .bind(username).fetch_optional(pool).await)
     }
 
     pub async fn coordinator(&self, id: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at FROM coordinators WHERE id = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 
@@ -254,6 +274,9 @@ impl Store {
                 sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, $2, $3, $4)")
                     .bind(&r.id).bind(kind).bind(recipient).bind(wrapped).execute(&mut *tx).await?;
             }
+            for n in &r.notices {
+                insert_notice_q(n).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(ReportInsert::Stored)
         })
@@ -303,13 +326,16 @@ impl Store {
     }
 
     /// Adds a message; a reporter's raises the unread count and the activity date.
-    pub async fn insert_message(&self, m: &NewMessage) -> DbResult<()> {
+    pub async fn insert_message(&self, m: &NewMessage, notices: &[Notice]) -> DbResult<()> {
         let from_reporter = i64::from(m.author_role == "reporter");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE reports SET unread_for_coordinators = unread_for_coordinators + $1, last_activity_on = $2 WHERE id = $3")
                 .bind(from_reporter).bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?;
             insert_message_q(m).execute(&mut *tx).await?;
+            for n in notices {
+                insert_notice_q(n).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(())
         })
@@ -406,12 +432,13 @@ fn insert_coordinator_q<DB: sqlx::Database>(
 ) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
 where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     sqlx::query(
-        "INSERT INTO coordinators (id, username, display_name, public_key, sealed_private_key, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO coordinators (id, username, display_name, public_key, sealed_private_key, status, created_at, email, language) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(c.id.clone())
     .bind(c.username.clone())
@@ -420,6 +447,8 @@ where
     .bind(c.sealed_private_key.clone())
     .bind(c.status.clone())
     .bind(c.created_at)
+    .bind(c.email.clone())
+    .bind(c.language.clone())
 }
 
 fn insert_message_q<DB: sqlx::Database>(
@@ -438,4 +467,17 @@ where
         .bind(m.kind.clone())
         .bind(m.created_on.clone())
         .bind(m.sealed.clone())
+}
+
+pub(crate) fn insert_notice_q<DB: sqlx::Database>(
+    n: &Notice,
+) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query("INSERT INTO outbox (coordinator_id, kind, first_due_at, due_at) VALUES ($1, $2, $3, $3)")
+        .bind(n.coordinator_id.clone())
+        .bind(n.kind.clone())
+        .bind(n.due_at)
 }

@@ -125,10 +125,68 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
         res.body.contains("Er zijn geen meldingen voor u."),
         "older reports stay closed to Bert"
     );
+    let add = meldpunt(
+        &app,
+        &["group", "member", "add", "--group", "integriteit", "--username", "bert"],
+        "",
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let groups = meldpunt(&app, &["group", "list"], "");
+    assert!(
+        text(&groups).contains("integriteit\tintegriteit\tanna (active), bert (active)"),
+        "{}",
+        text(&groups)
+    );
     app.submit_report(&reporter, "na de goedkeuring").await;
     let inbox = bert.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
     assert!(bert.get(&href).await.body.contains("na de goedkeuring"));
+
+    // Anna is the only member of the burgemeester group: she cannot be taken out of it.
+    let refused = meldpunt(
+        &app,
+        &[
+            "group",
+            "member",
+            "remove",
+            "--group",
+            "burgemeester",
+            "--username",
+            "anna",
+        ],
+        "",
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("routing rule 'bestuurders' needs at least one active member in group 'burgemeester'"),
+        "{}",
+        text(&refused)
+    );
+    let refused = meldpunt(&app, &["coordinator", "remove", "--username", "anna"], "");
+    assert!(
+        !refused.status.success(),
+        "removing the last member of a routed group is refused"
+    );
+    // Bert can leave integriteit (Anna stays), and join again.
+    let left = meldpunt(
+        &app,
+        &[
+            "group",
+            "member",
+            "remove",
+            "--group",
+            "integriteit",
+            "--username",
+            "bert",
+        ],
+        "",
+    );
+    assert!(left.status.success(), "{}", text(&left));
+    meldpunt(
+        &app,
+        &["group", "member", "add", "--group", "integriteit", "--username", "bert"],
+        "",
+    );
 
     // Removing Bert ends his session and his access.
     let out = meldpunt(&app, &["coordinator", "remove", "--username", "bert"], "");

@@ -168,7 +168,36 @@ async fn posts_without_csrf_or_from_elsewhere_are_refused(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
+    // A post without any sign of where it came from is no browser form of ours.
+    let mut bare = crate::helpers::Browser::new(&app.base, None);
+    bare.set_cookies(coord.cookies());
+    bare.extra_headers.push(("X-Nothing".into(), "1".into()));
+    bare.extra_headers.push(("Origin".into(), "null".into()));
+    let res = bare
+        .post(
+            &format!("{href}/bericht"),
+            &[("csrf", csrf.as_str()), ("message", "origin null")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
     assert_eq!(app.count("messages").await, before, "nothing was written");
+
+    // Browsers send `Origin: null` under some referrer policies; Sec-Fetch-Site decides then.
+    let mut null_origin = crate::helpers::Browser::new(&app.base, None);
+    null_origin.set_cookies(coord.cookies());
+    null_origin.extra_headers.push(("Origin".into(), "null".into()));
+    null_origin
+        .extra_headers
+        .push(("Sec-Fetch-Site".into(), "same-origin".into()));
+    let res = null_origin
+        .post(
+            &format!("{href}/bericht"),
+            &[("csrf", csrf.as_str()), ("message", "null maar zelfde site")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let before = before + 1;
     let res = coord
         .post(
             &format!("{href}/bericht"),
@@ -218,6 +247,11 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
         .await
         .expect("bert");
     app.state.store.insert_coordinator(&bert).await.expect("insert");
+    app.state
+        .store
+        .add_member("integriteit", &bert.id)
+        .await
+        .expect("member");
     let b = app.browser();
     let ok = b
         .post(
@@ -258,6 +292,11 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     .await
     .expect("carla");
     app.state.store.insert_coordinator(&carla).await.expect("insert");
+    app.state
+        .store
+        .add_member("integriteit", &carla.id)
+        .await
+        .expect("member");
     let res = app
         .browser()
         .post(

@@ -178,7 +178,7 @@ pub fn report_fields<'a>(what: &'a str, token: &'a str) -> Vec<(&'a str, &'a str
         ("what", what),
         ("when", "vorige maand"),
         ("where", "afdeling Vergunningen"),
-        ("subject", "bestuurder"),
+        ("subject", "ambtenaar"),
         ("category", "belangenverstrengeling"),
         ("about", "repressie"),
         ("how_known", "zelf"),
@@ -282,12 +282,20 @@ impl Browser {
     }
 
     /// Posts a form without following a redirect.
+    /// (With the headers a browser sends for a form on this site, unless the test set its
+    /// own `Origin` or `Sec-Fetch-Site`.)
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
-        let req = self
+        let mut req = self
             .client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
+        let own = |h: &str| self.extra_headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h));
+        if !own("origin") && !own("sec-fetch-site") {
+            req = req
+                .header("Origin", self.base.as_str())
+                .header("Sec-Fetch-Site", "same-origin");
+        }
         self.finish(req).await
     }
 

@@ -1,0 +1,335 @@
+//! Notifications that are never lost and never sent twice: rows in the outbox (written in
+//! the same transaction as their event), a worker that claims due rows with a lease,
+//! merges them into one mail per coordinator and delivers it over SMTP with back-off, and
+//! deadline warnings. Mails say only that something is waiting: no content, label or id.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveTime, Timelike};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::deadlines;
+use crate::http::{paths, AppState};
+use crate::i18n::Lang;
+use crate::settings::{NotifySettings, SmtpSettings};
+use crate::storage::Notice;
+
+/// Why a coordinator is told something is waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    NewReport,
+    ReporterReply,
+    AckDueSoon,
+    AckOverdue,
+    FeedbackDueSoon,
+    FeedbackOverdue,
+}
+
+impl Event {
+    pub fn code(self) -> &'static str {
+        match self {
+            Event::NewReport => "new_report",
+            Event::ReporterReply => "reporter_reply",
+            Event::AckDueSoon => "ack_due_soon",
+            Event::AckOverdue => "ack_overdue",
+            Event::FeedbackDueSoon => "feedback_due_soon",
+            Event::FeedbackOverdue => "feedback_overdue",
+        }
+    }
+
+    pub fn label(code: &str, lang: Lang) -> &'static str {
+        let nl = matches!(lang, Lang::Nl);
+        match code {
+            "new_report" if nl => "nieuwe melding",
+            "new_report" => "new report",
+            "reporter_reply" if nl => "nieuw bericht van een melder",
+            "reporter_reply" => "new message from a reporter",
+            "ack_due_soon" if nl => "ontvangstbevestiging bijna verlopen",
+            "ack_due_soon" => "acknowledgement due soon",
+            "ack_overdue" if nl => "ontvangstbevestiging te laat",
+            "ack_overdue" => "acknowledgement overdue",
+            "feedback_due_soon" if nl => "terugkoppeling bijna verlopen",
+            "feedback_due_soon" => "feedback due soon",
+            "feedback_overdue" if nl => "terugkoppeling te laat",
+            "feedback_overdue" => "feedback overdue",
+            _ => "?",
+        }
+    }
+}
+
+/// Parses `HH:MM` digest times into minutes after midnight (UTC), sorted.
+pub fn digest_slots(times: &[String]) -> anyhow::Result<Vec<u32>> {
+    let mut slots = times
+        .iter()
+        .map(|t| {
+            NaiveTime::parse_from_str(t, "%H:%M")
+                .map(|t| t.hour() * 60 + t.minute())
+                .map_err(|_| anyhow::anyhow!("notify.digest_times: '{t}' is not a time like 08:30"))
+        })
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    slots.sort_unstable();
+    slots.dedup();
+    Ok(slots)
+}
+
+/// When a notice raised at `now` may go out: the next digest slot, or now without slots.
+pub fn next_due(now: i64, slots: &[u32]) -> i64 {
+    if slots.is_empty() {
+        return now;
+    }
+    let day_start = now - now.rem_euclid(86_400);
+    let minute = (now - day_start) / 60;
+    let today = slots
+        .iter()
+        .map(|&s| i64::from(s))
+        .find(|&s| s * 60 + day_start >= now && s >= minute);
+    match today {
+        Some(s) => day_start + s * 60,
+        None => day_start + 86_400 + i64::from(slots[0]) * 60,
+    }
+}
+
+/// Notices for `coordinators` about `event`, due at the next digest slot.
+pub fn notices(state: &AppState, coordinators: impl IntoIterator<Item = String>, event: Event) -> Vec<Notice> {
+    let slots = digest_slots(&state.settings.notify.digest_times).unwrap_or_default();
+    let due_at = next_due(state.clock.now(), &slots);
+    coordinators
+        .into_iter()
+        .map(|coordinator_id| Notice {
+            coordinator_id,
+            kind: event.code().into(),
+            due_at,
+        })
+        .collect()
+}
+
+/// Sends mail, or (without an SMTP host) writes it to the log for a local trial.
+#[derive(Clone)]
+pub enum Mailer {
+    Log,
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+    },
+}
+
+impl Mailer {
+    pub fn from_settings(s: &SmtpSettings) -> anyhow::Result<Mailer> {
+        if s.host.is_empty() {
+            return Ok(Mailer::Log);
+        }
+        let mut b = match s.tls.as_str() {
+            "implicit" => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+            _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+        }
+        .port(s.port)
+        .timeout(Some(std::time::Duration::from_secs(20)));
+        if !s.username.is_empty() {
+            b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+        }
+        Ok(Mailer::Smtp {
+            transport: Box::new(b.build()),
+            from: s.from.parse()?,
+        })
+    }
+
+    async fn send(&self, to: &str, lang: Lang, public_url: &str) -> Result<(), String> {
+        let link = format!("{}{}", public_url.trim_end_matches('/'), paths::ADMIN);
+        let (subject, text, html) = mail_texts(lang, &link);
+        match self {
+            Mailer::Log => {
+                tracing::info!(to = %to, subject, "notification mail (no SMTP server configured)");
+                Ok(())
+            }
+            Mailer::Smtp { transport, from } => {
+                let to: Mailbox = to.parse().map_err(|e| format!("invalid address: {e}"))?;
+                let msg = Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(subject)
+                    .multipart(MultiPart::alternative_plain_html(text, html))
+                    .map_err(|e| e.to_string())?;
+                transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Subject, text and HTML of the one mail there is: something is waiting, nothing more.
+pub fn mail_texts(lang: Lang, link: &str) -> (&'static str, String, String) {
+    match lang {
+        Lang::Nl => (
+            "Er staat iets voor u klaar in het meldpunt",
+            format!("Er staat iets nieuws voor u klaar in het meldpunt.\n\nLog in om het te bekijken:\n{link}\n\nDeze e-mail noemt met opzet geen melding en geen inhoud.\n"),
+            format!("<p>Er staat iets nieuws voor u klaar in het meldpunt.</p><p><a href=\"{link}\">Log in om het te bekijken</a>.</p><p>Deze e-mail noemt met opzet geen melding en geen inhoud.</p>"),
+        ),
+        Lang::En => (
+            "Something is waiting for you in the reporting point",
+            format!("Something new is waiting for you in the reporting point.\n\nLog in to see it:\n{link}\n\nThis e-mail deliberately names no report and no content.\n"),
+            format!("<p>Something new is waiting for you in the reporting point.</p><p><a href=\"{link}\">Log in to see it</a>.</p><p>This e-mail deliberately names no report and no content.</p>"),
+        ),
+    }
+}
+
+/// What one worker pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub mails_sent: usize,
+    pub rows_sent: usize,
+    pub rows_failed: usize,
+    pub rows_given_up: usize,
+}
+
+fn backoff(attempts: i64, cfg: &NotifySettings) -> i64 {
+    let capped = attempts.clamp(0, 20) as u32;
+    (30i64 << capped.min(16)).min(cfg.max_backoff_minutes * 60)
+}
+
+/// One pass of the worker: queue deadline warnings, then deliver what is due. Safe to run
+/// from several instances at once: each row is claimed by one of them.
+pub async fn run_once(state: &AppState, mailer: &Mailer, worker: &str) -> anyhow::Result<Pass> {
+    let now = state.clock.now();
+    queue_deadline_warnings(state).await?;
+    let claimed = state.store.claim_outbox(worker, now, now + 300, 500).await?;
+    let mut by_coordinator: BTreeMap<String, Vec<crate::storage::ClaimedNotice>> = BTreeMap::new();
+    for row in claimed {
+        by_coordinator.entry(row.coordinator_id.clone()).or_default().push(row);
+    }
+    let mut pass = Pass::default();
+    let cfg = &state.settings.notify;
+    for (coordinator_id, rows) in by_coordinator {
+        let who = state.store.coordinator(&coordinator_id).await?;
+        let result = match who
+            .as_ref()
+            .and_then(|c| c.email.as_deref().map(|e| (e, c.language.as_str())))
+        {
+            Some((email, lang)) => {
+                mailer
+                    .send(email, Lang::from_code(Some(lang)), &state.settings.http.public_url)
+                    .await
+            }
+            None => Err("the coordinator has no e-mail address".to_string()),
+        };
+        match result {
+            Ok(()) => {
+                pass.mails_sent += 1;
+                for r in &rows {
+                    state.store.outbox_sent(r.id, worker, now).await?;
+                    pass.rows_sent += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "notification mail failed; will retry");
+                for r in &rows {
+                    let give_up = now - r.first_due_at >= cfg.give_up_hours * 3600;
+                    let retry = (!give_up).then(|| now + backoff(r.attempts, cfg));
+                    state.store.outbox_failed(r.id, worker, &e, retry).await?;
+                    if give_up {
+                        pass.rows_given_up += 1;
+                    } else {
+                        pass.rows_failed += 1;
+                    }
+                }
+            }
+        }
+    }
+    state.store.prune_outbox(now - 30 * 86_400).await?;
+    Ok(pass)
+}
+
+/// Queues each deadline warning once per report: acknowledgement due within 2 days or
+/// passed, feedback due within 14 days or passed.
+pub async fn queue_deadline_warnings(state: &AppState) -> anyhow::Result<()> {
+    let today = state.clock.today();
+    let slots = digest_slots(&state.settings.notify.digest_times).unwrap_or_default();
+    let due_at = next_due(state.clock.now(), &slots);
+    for r in state.store.open_reports_for_deadlines().await? {
+        let Some(received) = deadlines::parse_date(&r.received_on) else {
+            continue;
+        };
+        let acked = r.acknowledged_on.as_deref().and_then(deadlines::parse_date);
+        let mut events = Vec::new();
+        if acked.is_none() {
+            let due = deadlines::ack_due(received);
+            if today > due {
+                events.push(Event::AckOverdue);
+            } else if (due - today).num_days() <= 2 {
+                events.push(Event::AckDueSoon);
+            }
+        }
+        let due = deadlines::feedback_due(received, acked);
+        if today > due {
+            events.push(Event::FeedbackOverdue);
+        } else if (due - today).num_days() <= 14 {
+            events.push(Event::FeedbackDueSoon);
+        }
+        for e in events {
+            state.store.queue_deadline_notice(&r.id, e.code(), due_at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A readable UTC time for the outbox page.
+pub fn format_time(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// Runs the worker every `poll_seconds` until the process ends.
+pub async fn worker_loop(state: actix_web::web::Data<AppState>, mailer: Mailer) {
+    let worker = crate::ids::new_id().0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(state.settings.notify.poll_seconds));
+    loop {
+        tick.tick().await;
+        if let Err(e) = run_once(&state, &mailer, &worker).await {
+            tracing::warn!(error = %format!("{e:#}"), "notification worker pass failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_wait_for_the_next_digest_slot() {
+        let slots = digest_slots(&["15:00".into(), "07:00".into(), "11:00".into()]).unwrap();
+        assert_eq!(slots, vec![420, 660, 900]);
+        let day = 1_796_004_000 - 1_796_004_000 % 86_400; // 2026-11-30 00:00 UTC
+        assert_eq!(next_due(day + 8 * 3600, &slots), day + 11 * 3600);
+        assert_eq!(next_due(day + 11 * 3600, &slots), day + 11 * 3600);
+        assert_eq!(next_due(day + 16 * 3600, &slots), day + 86_400 + 7 * 3600);
+        assert_eq!(next_due(day + 5, &[]), day + 5);
+        assert!(digest_slots(&["25:00".into()]).is_err());
+    }
+
+    #[test]
+    fn mails_name_nothing() {
+        for lang in [Lang::Nl, Lang::En] {
+            let (subject, text, html) = mail_texts(lang, "https://meldpunt.example/beheer");
+            assert!(
+                text.contains("https://meldpunt.example/beheer") && html.contains("https://meldpunt.example/beheer")
+            );
+            assert!(!subject.is_empty());
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cfg = NotifySettings {
+            digest_times: vec![],
+            poll_seconds: 30,
+            max_backoff_minutes: 60,
+            give_up_hours: 72,
+        };
+        assert_eq!(backoff(0, &cfg), 30);
+        assert_eq!(backoff(1, &cfg), 60);
+        assert_eq!(backoff(3, &cfg), 240);
+        assert_eq!(backoff(30, &cfg), 3600);
+    }
+}
