@@ -84,9 +84,19 @@ pub fn role_str(role: Role) -> String {
     role_code(role).to_string()
 }
 
-/// The context a message of `role` is sealed under.
-pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role) -> Context {
-    Context::new(Purpose::Message).report(rid).record(mid).role(role)
+/// The context a message of `role` and `kind` is sealed under: the kind is bound too, so a
+/// question cannot be turned into an acknowledgement by editing a column.
+pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> Context {
+    let kind_id = match kind {
+        "message" => 1,
+        "ack" => 2,
+        _ => 0xFFFF,
+    };
+    Context::new(Purpose::Message)
+        .report(rid)
+        .record(mid)
+        .role(role)
+        .field(kind_id)
 }
 
 /// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`.
@@ -118,7 +128,7 @@ pub async fn open(
             continue;
         };
         let plain = key
-            .open(&message_context(rid, mid, role), &m.sealed)
+            .open(&message_context(rid, mid, role, &m.kind), &m.sealed)
             .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
         let text = match m.kind.as_str() {
             "ack" => t.ack_message.to_string(),

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::coordinator::account;
+use crate::coordinator::account::{self, SetupLink};
 use crate::crypto::recovery;
 use crate::i18n::Lang;
 use crate::routing;
@@ -147,12 +147,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let public_url = settings.http.public_url.trim_end_matches('/').to_string();
     let app = Application::build(settings, Clock::system()).await?;
-    if let Some(path) = &app.setup_path {
+    match &app.setup {
         // Printed, not logged: the link is a one-time credential for the first coordinator.
-        println!(
+        SetupLink::New(path) => println!(
             "Meldpunt is not set up yet. Open this one-time link to set it up:\n\n    {public_url}{}\n",
             path.as_str()
-        );
+        ),
+        SetupLink::StillValid => println!(
+            "Meldpunt is not set up yet. The one-time set-up link printed earlier is still valid;\n\
+             run `meldpunt init` for a new one (that makes the earlier link invalid).\n"
+        ),
+        SetupLink::Done => {}
     }
     tracing::info!(port = app.port(), "meldpunt is listening");
     app.run_until_stopped().await?;
@@ -166,10 +171,11 @@ async fn init(settings: Settings) -> anyhow::Result<()> {
         &settings.http.public_url,
         Clock::system().now(),
         settings.security.setup_link_hours,
+        true,
     )
     .await?;
     match url {
-        Some(url) => {
+        SetupLink::New(url) => {
             println!(
                 "Open this one-time link to set up Meldpunt (valid {} hours):\n\n    {}\n",
                 settings.security.setup_link_hours,
@@ -178,7 +184,7 @@ async fn init(settings: Settings) -> anyhow::Result<()> {
             println!("The recovery key is shown in the browser, once, at the end of set-up.");
             Ok(())
         }
-        None => anyhow::bail!("this Meldpunt is already set up"),
+        _ => anyhow::bail!("this Meldpunt is already set up"),
     }
 }
 
@@ -222,7 +228,7 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             }
             let pw = read_password(password_stdin)?;
             let now = Clock::system().now();
-            let mut row = account::new_coordinator(&kdf, &username, &name, &pw, "pending", now).await?;
+            let (mut row, _) = account::new_coordinator(&kdf, &username, &name, &pw, "pending", now).await?;
             row.email = email;
             row.language = language;
             store.insert_coordinator(&row).await?;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+use crate::coordinator::account::SetupLink;
 use crate::coordinator::{self, account};
 use crate::crypto::kdf::{KdfPool, Pepper};
 use crate::http::{self, paths, AppState};
@@ -24,8 +24,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
-    /// Path of the one-time set-up link when the organisation is not set up yet.
-    pub setup_path: Option<Zeroizing<String>>,
+    /// Where set-up stands; holds the path of a fresh one-time link if one was made.
+    pub setup: SetupLink,
 }
 
 /// Opens storage and the pepper for the CLI and the server alike. The pepper may only be
@@ -48,8 +48,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on http.bind = {}: {e}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
 
-        let setup_url = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours).await?;
-        if setup_url.is_none() {
+        let setup = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours, false).await?;
+        if matches!(setup, SetupLink::Done) {
             // Set up: every routing rule must reach somebody, or reports could go unread.
             routing::check_groups_have_members(&store, &settings.routing).await?;
         }
@@ -59,9 +59,11 @@ impl Application {
             kdf,
             settings: Arc::new(settings),
             clock,
-            // Ten wrong codes per locator, five hundred in all, per quarter of an hour.
-            code_throttle: Throttle::new(10, 500, 900),
-            login_throttle: Throttle::new(10, 500, 900),
+            // Ten wrong codes per locator (or logins per username) per quarter of an hour. No global
+            // limit: it would let anyone lock every reporter out; the bounded Argon2id pool
+            // already caps the guessing rate.
+            code_throttle: Throttle::new(10, u32::MAX, 900),
+            login_throttle: Throttle::new(10, u32::MAX, 900),
             mailer,
         });
         let server = build_server(listener, state.clone())?;
@@ -69,7 +71,7 @@ impl Application {
             port,
             server,
             state,
-            setup_path: setup_url,
+            setup,
         })
     }
 

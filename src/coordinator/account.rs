@@ -92,7 +92,7 @@ pub async fn new_coordinator(
     password: &str,
     status: &str,
     now: i64,
-) -> anyhow::Result<CoordinatorRow> {
+) -> anyhow::Result<(CoordinatorRow, CoordinatorSecret)> {
     let (id, idb) = ids::new_id();
     let secret = CoordinatorSecret::generate();
     let public = secret.public_bytes();
@@ -106,7 +106,7 @@ pub async fn new_coordinator(
         &key_context(idb, &public),
         secret.to_zeroizing_bytes().as_ref(),
     );
-    Ok(CoordinatorRow {
+    let row = CoordinatorRow {
         id,
         username: username.to_string(),
         display_name: display_name.trim().to_string(),
@@ -116,7 +116,8 @@ pub async fn new_coordinator(
         created_at: now,
         email: None,
         language: "nl".to_string(),
-    })
+    };
+    Ok((row, secret))
 }
 
 /// Checks a password by unsealing the private key; `None` for a wrong password or unknown
@@ -158,17 +159,37 @@ pub async fn begin_setup(
     public_url: &str,
     now: i64,
     valid_hours: i64,
-) -> anyhow::Result<Option<Zeroizing<String>>> {
+    replace_valid: bool,
+) -> anyhow::Result<SetupLink> {
+    if let Some(org) = store.organisation().await? {
+        if org.recovery_public_key.is_some() {
+            return Ok(SetupLink::Done);
+        }
+        // A restart must not silently void a link somebody is about to open.
+        if !replace_valid && org.setup_expires_at.is_some_and(|e| e > now) {
+            return Ok(SetupLink::StillValid);
+        }
+    }
     let (token, hash) = setup_token();
     if !store.start_setup(&hash, now + valid_hours * 3600, now).await? {
-        return Ok(None);
+        return Ok(SetupLink::Done);
     }
     let base = public_url.trim_end_matches('/');
-    Ok(Some(Zeroizing::new(format!(
+    Ok(SetupLink::New(Zeroizing::new(format!(
         "{base}{}{}",
         crate::http::paths::SETUP_PREFIX,
         token.as_str()
     ))))
+}
+
+/// Where set-up stands.
+pub enum SetupLink {
+    /// Set-up is complete.
+    Done,
+    /// A link issued earlier is still valid (its token is not stored, so it cannot be shown).
+    StillValid,
+    /// A fresh one-time link (to print, never to log).
+    New(Zeroizing<String>),
 }
 
 /// A plausible e-mail address (one @, something on both sides, no spaces); the mail server

@@ -194,7 +194,7 @@ pub async fn setup_submit(
         ));
     }
     let now = state.clock.now();
-    let mut first = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
+    let (mut first, secret) = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
         .await
         .or_500(lang)?;
     first.email = (!email.is_empty()).then_some(email);
@@ -222,24 +222,19 @@ pub async fn setup_submit(
             t.err_setup_link,
         ));
     }
-    state
-        .store
-        .audit(now, Some(&first.id), "setup_completed", None)
-        .await
-        .or_500(lang)?;
+    // The recovery key exists nowhere else now: from here on nothing may stand between it
+    // and the page that shows it. Audit and session are best effort.
+    if let Err(e) = state.store.audit(now, Some(&first.id), "setup_completed", None).await {
+        tracing::warn!(error = %e, "could not audit the set-up");
+    }
     tracing::info!("set-up completed; the recovery key was shown once");
-    let secret = account::unlock(&state.kdf, Some(&first), &password)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("new key does not open"))
-        .or_500(lang)?;
-    let (cookie, _) = session::start(
+    let session = session::start(
         &state,
         SessionKind::Coordinator,
         &first.id,
         secret.to_zeroizing_bytes().as_ref(),
     )
-    .await
-    .or_500(lang)?;
+    .await;
     let page = Page::new(&state, lang, paths::ADMIN);
     let lines = recovery::encode(&recovery_key).to_vec();
     let mut res = render(
@@ -250,7 +245,14 @@ pub async fn setup_submit(
             fingerprint: recovery::fingerprint(&recovery_public),
         },
     );
-    res.add_cookie(&cookie).or_500(lang)?;
+    match session {
+        Ok((cookie, _)) => {
+            if let Err(e) = res.add_cookie(&cookie) {
+                tracing::warn!(error = %e, "could not set the session cookie after set-up");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not start a session after set-up; log in instead"),
+    }
     Ok(res)
 }
 
@@ -329,12 +331,22 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     Ok(res)
 }
 
-pub async fn logout(state: State, req: HttpRequest) -> PageResult {
-    let lang = query_lang(&req);
+pub async fn logout(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
     if let Some(s) = session::current(&state, &req, SessionKind::Coordinator)
         .await
         .or_500(lang)?
     {
+        if !s.token.csrf_matches(form.get("csrf")) {
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t().forbidden_title,
+                lang.t().forbidden_text,
+            ));
+        }
         session::end(&state, &s).await.or_500(lang)?;
         state
             .store

@@ -12,7 +12,7 @@ use crate::casefile::{self, message_context, MessageView, ReplyState, ReportView
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::kdf::random_salt;
 use crate::crypto::keys::{self, Argon2Header};
-use crate::crypto::{Key32, ReportKey};
+use crate::crypto::{CryptoError, Key32, ReportKey};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
 use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
@@ -28,6 +28,8 @@ struct CodePage {
     page: Page,
     code: String,
     error: Option<String>,
+    /// A reply that could not be sent because the session had ended, kept for the reporter.
+    pending: String,
 }
 
 #[derive(Template)]
@@ -49,6 +51,17 @@ impl ThreadPage {
 }
 
 fn code_page(state: &State, lang: Lang, status: StatusCode, code: String, error: Option<&str>) -> HttpResponse {
+    code_page_keeping(state, lang, status, code, error, String::new())
+}
+
+fn code_page_keeping(
+    state: &State,
+    lang: Lang,
+    status: StatusCode,
+    code: String,
+    error: Option<&str>,
+    pending: String,
+) -> HttpResponse {
     let page = Page::new(state, lang, paths::FOLLOW_UP);
     render(
         status,
@@ -56,6 +69,7 @@ fn code_page(state: &State, lang: Lang, status: StatusCode, code: String, error:
             page,
             code,
             error: error.map(str::to_string),
+            pending,
         },
     )
 }
@@ -69,10 +83,20 @@ async fn open_session(
     let Some(active) = session::current(state, req, SessionKind::Reporter).await.or_500(lang)? else {
         return Ok(None);
     };
-    let Some(row) = state.store.report(&active.subject_id).await.or_500(lang)? else {
+    let (Some(rid), Ok(key)) = (
+        active.secret.get(..16),
+        active
+            .secret
+            .get(16..)
+            .map(Key32::from_slice)
+            .unwrap_or(Err(CryptoError::Format)),
+    ) else {
         return Ok(None);
     };
-    let (Some(rid), Ok(key)) = (ids::parse(&row.id), Key32::from_slice(&active.secret)) else {
+    let Ok(rid) = <[u8; 16]>::try_from(rid) else {
+        return Ok(None);
+    };
+    let Some(row) = state.store.report(&hex::encode(rid)).await.or_500(lang)? else {
         return Ok(None);
     };
     let key = ReportKey::from_key(key);
@@ -85,11 +109,12 @@ async fn open_session(
 async fn thread_page(
     state: &State,
     lang: Lang,
-    opened: (session::ActiveSession, ReportKey, crate::storage::ReportRow),
+    key: &ReportKey,
+    row: crate::storage::ReportRow,
+    csrf: String,
     shown: ReplyState,
 ) -> PageResult {
-    let (active, key, row) = opened;
-    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Reporter)
+    let (report, messages) = casefile::open(&state.store, row, key, lang, Role::Reporter)
         .await
         .or_500(lang)?;
     let page = Page::new(state, lang, paths::FOLLOW_UP);
@@ -99,7 +124,7 @@ async fn thread_page(
             page,
             report,
             messages,
-            csrf: active.token.csrf(),
+            csrf,
             reply: shown.reply,
             errors: shown.errors,
             notice: shown.notice,
@@ -115,26 +140,29 @@ pub async fn show(state: State, req: HttpRequest) -> PageResult {
                 .query_string()
                 .contains("sent=1")
                 .then(|| lang.t().reply_sent.to_string());
-            thread_page(&state, lang, opened, ReplyState::shown(notice)).await
+            let (active, key, row) = opened;
+            thread_page(&state, lang, &key, row, active.token.csrf(), ReplyState::shown(notice)).await
         }
         None => Ok(code_page(&state, lang, StatusCode::OK, String::new(), None)),
     }
 }
 
-/// `POST /opvolgen`: a typed meldcode.
+/// `POST /opvolgen`: a typed meldcode (and perhaps a reply kept from an ended session).
 pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let mut lang = query_lang(&req);
-    let body = match read_body(payload, 4096).await {
+    let limit = state.settings.limits.field_chars;
+    let body = match read_body(payload, body_limit(limit, 1)).await {
         Ok(b) => b,
-        Err(_) => {
-            return Ok(code_page(
+        Err(BodyError::TooLarge) => {
+            return Ok(message_page(
                 &state,
                 lang,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                String::new(),
-                Some(lang.t().err_code_malformed),
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
             ))
         }
+        Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
     };
     let form = Form::parse(&body);
     if form.get("lang").is_some() {
@@ -142,40 +170,21 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     }
     let t = lang.t();
     let typed = form.text("code");
+    let pending = form.text("message");
+    let refuse =
+        |status, code: String, error: &str| code_page_keeping(&state, lang, status, code, Some(error), pending.clone());
     let code = match Meldcode::parse(&typed) {
         Ok(c) => c,
-        Err(CodeError::Malformed) => {
-            return Ok(code_page(
-                &state,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                typed,
-                Some(t.err_code_malformed),
-            ))
-        }
-        Err(CodeError::Mistyped) => {
-            return Ok(code_page(
-                &state,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                typed,
-                Some(t.err_code_mistyped),
-            ))
-        }
+        Err(CodeError::Malformed) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, typed, t.err_code_malformed)),
+        Err(CodeError::Mistyped) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, typed, t.err_code_mistyped)),
     };
     let locator = code.locator_hash();
     let now = state.clock.now();
     if !state.code_throttle.allows(&locator, now) {
-        return Ok(code_page(
-            &state,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            String::new(),
-            Some(t.err_busy),
-        ));
+        return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, String::new(), t.err_busy));
     }
     let found = state.store.report_by_locator(&locator).await.or_500(lang)?;
-    let key = match found {
+    let opened = match found {
         Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped)
             .await
             .map(|k| (id, k)),
@@ -189,23 +198,57 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
             None
         }
     };
-    let Some((report_id, key)) = key else {
+    let Some((report_id, key)) = opened else {
         state.code_throttle.failed(&locator, now);
-        return Ok(code_page(
-            &state,
-            lang,
+        return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
-            Some(t.err_code_unknown),
+            t.err_code_unknown,
         ));
     };
-    let secret = Zeroizing::new(key.key().as_bytes().to_vec());
-    let (cookie, _) = session::start(&state, SessionKind::Reporter, &report_id, &secret)
+    // The report id travels sealed with the key: the session row does not say which report
+    // is being read (its times would otherwise date a reporter's visit to that report).
+    let (Some(rid), Some(row)) = (
+        ids::parse(&report_id),
+        state.store.report(&report_id).await.or_500(lang)?,
+    ) else {
+        return Ok(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::new(),
+            t.err_code_unknown,
+        ));
+    };
+    let mut secret = Zeroizing::new(rid.to_vec());
+    secret.extend_from_slice(key.key().as_bytes());
+    let (cookie, csrf) = session::start(&state, SessionKind::Reporter, "", &secret)
         .await
         .or_500(lang)?;
-    let mut res = redirect(&lang.href(paths::FOLLOW_UP));
+    let mut res = if pending.trim().is_empty() {
+        redirect(&lang.href(paths::FOLLOW_UP))
+    } else {
+        // Put the unsent reply back in the answer field, for the reporter to check and send.
+        let shown = ReplyState {
+            notice: Some(t.reply_restored.to_string()),
+            ..ReplyState::refused(pending, vec![])
+        };
+        let shown = ReplyState {
+            status: StatusCode::OK,
+            ..shown
+        };
+        thread_page(&state, lang, &key, row, csrf, shown).await?
+    };
     res.add_cookie(&cookie).or_500(lang)?;
     Ok(res)
+}
+
+fn broken_request(state: &State, lang: Lang) -> HttpResponse {
+    message_page(
+        state,
+        lang,
+        StatusCode::BAD_REQUEST,
+        lang.t().error_title,
+        lang.t().err_encoding,
+    )
 }
 
 async fn try_open(state: &State, code: &Meldcode, id: &str, commitment: &[u8], wrapped: &[u8]) -> Option<ReportKey> {
@@ -238,42 +281,49 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
                 lang.t().err_too_large,
             ))
         }
-        Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
+        Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
     };
     let form = Form::parse(&body);
     if form.get("lang").is_some() {
         lang = Lang::from_code(form.get("lang"));
     }
     let t = lang.t();
-    let Some(opened) = open_session(&state, &req, lang).await? else {
-        return Ok(code_page(
+    let text = form.text("message");
+    let Some((active, key, row)) = open_session(&state, &req, lang).await? else {
+        // The session ended while the reporter was writing: keep what they wrote.
+        return Ok(code_page_keeping(
             &state,
             lang,
             StatusCode::UNAUTHORIZED,
             String::new(),
             Some(t.session_ended),
+            text,
         ));
     };
-    if !opened.0.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+    if !active.token.csrf_matches(form.get("csrf")) {
+        let shown = ReplyState {
+            status: StatusCode::FORBIDDEN,
+            ..ReplyState::refused(text, vec![("message", t.forbidden_text.to_string())])
+        };
+        return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
     }
-    let text = form.text("message");
     let mut errors = FieldErrors::new();
     if !form.invalid.is_empty() {
         errors.push(("message", t.err_encoding.to_string()));
     }
     check_text(&mut errors, "message", &text, limit, Some(t.err_reply_empty), t);
     if !errors.is_empty() {
-        return thread_page(&state, lang, opened, ReplyState::refused(text, errors)).await;
+        return thread_page(
+            &state,
+            lang,
+            &key,
+            row,
+            active.token.csrf(),
+            ReplyState::refused(text, errors),
+        )
+        .await;
     }
-    let (_, key, row) = &opened;
-    let m = seal_message(&state, key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
+    let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
     let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
     state.store.insert_message(&m, &notices).await.or_500(lang)?;
@@ -299,18 +349,31 @@ pub fn seal_message(
         author_id,
         kind: kind.to_string(),
         created_on: state.clock.today_string(),
-        sealed: key.seal(&message_context(rid, mid, role), text.as_bytes()),
+        sealed: key.seal(&message_context(rid, mid, role, kind), text.as_bytes()),
     };
     Ok(m)
 }
 
 /// `POST /opvolgen/sluiten`: forget the open report in this browser.
-pub async fn close(state: State, req: HttpRequest) -> PageResult {
+pub async fn close(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let lang = query_lang(&req);
+    let form = read_body(payload, 4096)
+        .await
+        .map(|b| Form::parse(&b))
+        .unwrap_or_default();
     if let Some(active) = session::current(&state, &req, SessionKind::Reporter)
         .await
         .or_500(lang)?
     {
+        if !active.token.csrf_matches(form.get("csrf")) {
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t().forbidden_title,
+                lang.t().forbidden_text,
+            ));
+        }
         session::end(&state, &active).await.or_500(lang)?;
     }
     let mut res = redirect(&lang.href(paths::FOLLOW_UP));

@@ -6,13 +6,22 @@ use actix_web::web;
 use futures_util::StreamExt;
 use percent_encoding::percent_decode;
 
-#[derive(Debug, Default)]
+/// `Debug` is redacted: a form may hold a report, a password or a meldcode.
+#[derive(Default)]
 pub struct Form {
     values: Vec<(String, String)>,
     /// Fields whose bytes were not valid UTF-8 (their value is kept, lossily decoded).
     pub invalid: Vec<String>,
     /// Fields sent more than once (`get` gives the first value, `all` every value).
     pub repeated: Vec<String>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Form")
+            .field("fields", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Form {

@@ -177,8 +177,11 @@ pub type PageResult = Result<HttpResponse, AppError>;
 
 // ---- middleware ------------------------------------------------------------------------
 
-/// Access log: method, route template, status and duration. Never the path with its ids,
-/// the query, an address, a User-Agent or any other header.
+/// Access log for the coordinator side and health checks: method, route template, status
+/// and duration. Never the path with its ids, the query, an address or any header.
+/// Reporter pages are not logged per request at all, because a timestamped line is itself
+/// the exact time of a reporter's action; only failures (5xx) are, without the time mattering
+/// less than the fault.
 pub async fn access_log(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -187,14 +190,17 @@ pub async fn access_log(
     let method = req.method().clone();
     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".into());
     let res = next.call(req).await?.map_into_boxed_body();
-    tracing::info!(
-        target: "meldpunt::access",
-        %method,
-        route = %route,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    let staff_side = route.starts_with(paths::ADMIN) || route == "/healthz" || route == "/readyz";
+    if staff_side || res.status().is_server_error() {
+        tracing::info!(
+            target: "meldpunt::access",
+            %method,
+            route = %route,
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+    }
     Ok(res)
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::crypto::envelope::{self, Context, Purpose};
+use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::Key32;
 
 use super::AppState;
@@ -78,12 +78,14 @@ impl SessionToken {
         Sha256::digest(self.0.as_bytes()).to_vec()
     }
 
-    fn seal(&self, secret: &[u8]) -> Vec<u8> {
-        envelope::seal_content(&self.0, &Context::new(Purpose::Session), secret)
+    /// Sealed under HKDF(token) for this kind of session only: a coordinator's sealed key
+    /// cannot be served as a reporter's, or the other way round.
+    fn seal(&self, kind: SessionKind, secret: &[u8]) -> Vec<u8> {
+        envelope::seal_content(&self.0, &session_context(kind), secret)
     }
 
-    fn open(&self, blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        envelope::open_content(&self.0, &Context::new(Purpose::Session), blob).ok()
+    fn open(&self, kind: SessionKind, blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        envelope::open_content(&self.0, &session_context(kind), blob).ok()
     }
 
     /// The CSRF token for forms of this session: derived, so nothing extra is stored.
@@ -96,6 +98,14 @@ impl SessionToken {
         let expected = self.csrf();
         given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
     }
+}
+
+fn session_context(kind: SessionKind) -> Context {
+    let role = match kind {
+        SessionKind::Coordinator => Role::Coordinator,
+        SessionKind::Reporter => Role::Reporter,
+    };
+    Context::new(Purpose::Session).role(role)
 }
 
 /// A live session with the secret it keeps, unsealed for this request only.
@@ -138,7 +148,7 @@ pub async fn start(
             &token.id_hash(),
             kind.code(),
             subject_id,
-            &token.seal(secret),
+            &token.seal(kind, secret),
             now,
             now + kind.max_seconds(state),
         )
@@ -171,7 +181,7 @@ pub async fn current(
         state.store.delete_session(&id_hash).await?;
         return Ok(None);
     }
-    let Some(secret) = token.open(&row.sealed_secret) else {
+    let Some(secret) = token.open(kind, &row.sealed_secret) else {
         return Ok(None);
     };
     // Only write when a minute has passed: most page views then cost no write.

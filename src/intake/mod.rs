@@ -461,7 +461,6 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             ));
         }
     }
-    tracing::info!("report received");
     let page = Page::new(&state, lang, paths::REPORT);
     Ok(render(
         StatusCode::OK,

@@ -64,6 +64,8 @@ impl Store {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .foreign_keys(true)
+                    // Deleted rows (sessions, outbox) are overwritten, not left in free pages.
+                    .pragma("secure_delete", "ON")
                     .busy_timeout(Duration::from_secs(10));
                 if let Some(dir) = opts.get_filename().parent() {
                     if !dir.as_os_str().is_empty() {

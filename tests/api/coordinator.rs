@@ -229,9 +229,32 @@ async fn sessions_expire_when_idle(backend: Backend) {
     let code = app.submit_report(&reporter, "melding").await;
     let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
     assert!(thread.body.contains("name=\"message\""));
+    let csrf_r = hidden(&thread.body, "csrf").expect("csrf");
     app.clock.set(T0 + 3 * 3600);
-    let res = reporter.get("/opvolgen").await;
+    // A reply written while the session ran out is kept, not lost.
+    let res = reporter
+        .post(
+            "/opvolgen/bericht",
+            &[("csrf", csrf_r.as_str()), ("message", "mijn lange antwoord")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(res.body.contains("Uw sessie is verlopen"));
     assert!(res.body.contains("id=\"code\""), "asks for the code again");
+    assert!(res.body.contains("mijn lange antwoord"), "the unsent reply is kept");
+    let back = reporter
+        .post(
+            "/opvolgen",
+            &[("code", code.as_str()), ("message", "mijn lange antwoord")],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK);
+    assert!(
+        back.body.contains(">mijn lange antwoord</textarea>"),
+        "put back in the answer field"
+    );
+    assert!(back.body.contains("nog niet verstuurd"));
+    assert_eq!(app.count("messages").await, 0, "not sent until the reporter sends it");
 }
 
 async fn coordinator_without_access_gets_404(backend: Backend) {
@@ -243,7 +266,7 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
 
     // Bert becomes active after the report came in: no wrap, so no access to it.
-    let bert = account::new_coordinator(&app.state.kdf, "bert", "Bert", crate::helpers::PASSWORD, "active", T0)
+    let (bert, _) = account::new_coordinator(&app.state.kdf, "bert", "Bert", crate::helpers::PASSWORD, "active", T0)
         .await
         .expect("bert");
     app.state.store.insert_coordinator(&bert).await.expect("insert");
@@ -281,7 +304,7 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     assert_eq!(inbox.body.matches("class=\"report-row\"").count(), 1);
 
     // A pending coordinator (added by the operator) cannot log in or receive reports.
-    let carla = account::new_coordinator(
+    let (carla, _) = account::new_coordinator(
         &app.state.kdf,
         "carla",
         "Carla",

@@ -110,7 +110,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let app = Application::build(settings, clock.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
-    let setup_path = app.setup_path.as_ref().map(|p| p.to_string());
+    let setup_path = match &app.setup {
+        meldpunt::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
+        _ => None,
+    };
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,

@@ -84,13 +84,17 @@ async fn report_to_answer_round_trip(backend: Backend) {
     assert!(!inbox.body.contains("<strong>1</strong>"), "read once opened");
 
     // Closing the report in the browser forgets it: the code is needed again.
-    let closed = reporter.post("/opvolgen/sluiten", &[]).await;
+    let thread = reporter.get("/opvolgen").await;
+    let csrf_r = hidden(&thread.body, "csrf").expect("csrf");
+    let refused = reporter.post("/opvolgen/sluiten", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "sign-out needs the form's token");
+    let closed = reporter.post("/opvolgen/sluiten", &[("csrf", csrf_r.as_str())]).await;
     assert!(closed.body.contains("id=\"code\""));
     assert!(!closed.body.contains(&answer));
 
     // Logging out forgets the coordinator's unsealed key: the old cookie opens nothing.
     let old = coord.cookies();
-    let out = coord.post("/beheer/uitloggen", &[]).await;
+    let out = coord.post("/beheer/uitloggen", &[("csrf", csrf.as_str())]).await;
     assert!(out.body.contains("name=\"password\""));
     let replay = app.browser();
     replay.set_cookies(old);
