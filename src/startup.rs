@@ -90,6 +90,16 @@ impl Application {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
+                let yesterday = state
+                    .clock
+                    .today()
+                    .pred_opt()
+                    .unwrap_or_default()
+                    .format("%Y-%m-%d")
+                    .to_string();
+                if let Err(e) = state.store.forget_form_codes(&yesterday).await {
+                    tracing::warn!(error = %e, "could not forget old form codes");
+                }
                 let s = &state.settings.sessions;
                 if let Err(e) = state
                     .store

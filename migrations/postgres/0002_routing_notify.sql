@@ -38,3 +38,8 @@ CREATE TABLE deadline_notices (
     kind TEXT NOT NULL,
     PRIMARY KEY (report_id, kind)
 );
+
+-- The meldcode of a just-submitted report, sealed under a key derived from the form's
+-- one-time token (which only the reporter's browser has), so a double-click or reload
+-- shows the same code again instead of losing it. Cleared after a day.
+ALTER TABLE used_form_tokens ADD COLUMN sealed_code BYTEA;

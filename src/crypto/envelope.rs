@@ -41,6 +41,7 @@ pub enum Purpose {
     Session = 7,
     Commitment = 8,
     Csrf = 9,
+    FormCode = 10,
 }
 
 /// Who wrote a record.

@@ -12,8 +12,9 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::crypto::envelope::{Context, Purpose, Role};
+use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::keys::{self, Argon2Header, ReportKey};
+use crate::crypto::Key32;
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
@@ -265,6 +266,20 @@ pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
 struct DonePage {
     page: Page,
     code: String,
+    /// Shown again for a form that was sent twice.
+    again: bool,
+}
+
+/// The meldcode sealed under a key only the reporter's browser has: the form's token.
+fn seal_code_for_form(token: &[u8], code: &Meldcode) -> Vec<u8> {
+    let key = Key32::from_slice(token).unwrap_or_else(|_| Key32::random());
+    envelope::seal_content(&key, &Context::new(Purpose::FormCode), code.display().as_bytes())
+}
+
+fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
+    let key = Key32::from_slice(token).ok()?;
+    let plain = envelope::open_content(&key, &Context::new(Purpose::FormCode), sealed).ok()?;
+    String::from_utf8(plain.to_vec()).ok()
 }
 
 pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
@@ -436,12 +451,25 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             if collided {
                 code = code.with_new_locator();
             }
-            code.locator_hash()
+            (code.locator_hash(), seal_code_for_form(&token, &code))
         })
         .await;
     match stored {
         Ok(ReportInsert::Stored) => {}
-        Ok(ReportInsert::DuplicateForm) => {
+        Ok(ReportInsert::DuplicateForm(Some(sealed))) if open_code_for_form(&token, &sealed).is_some() => {
+            // The same form again (a double click, a reload): show the same code again.
+            let shown = open_code_for_form(&token, &sealed).unwrap_or_default();
+            let page = Page::new(&state, lang, paths::REPORT);
+            return Ok(render(
+                StatusCode::OK,
+                &DonePage {
+                    page,
+                    code: shown,
+                    again: true,
+                },
+            ));
+        }
+        Ok(ReportInsert::DuplicateForm(_)) => {
             return Ok(message_page(
                 &state,
                 lang,
@@ -467,6 +495,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         &DonePage {
             page,
             code: code.display().to_string(),
+            again: false,
         },
     ))
 }

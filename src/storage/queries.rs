@@ -54,8 +54,9 @@ pub struct Notice {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReportInsert {
     Stored,
-    /// The form's one-time token was used before: the same form was sent twice.
-    DuplicateForm,
+    /// The form's one-time token was used before: the same form was sent twice. Carries the
+    /// first submission's sealed meldcode, if it is still kept.
+    DuplicateForm(Option<Vec<u8>>),
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -243,7 +244,7 @@ impl Store {
     pub async fn insert_report(
         &self,
         r: &NewReport,
-        mut locator: impl FnMut(bool) -> Vec<u8>,
+        mut locator: impl FnMut(bool) -> (Vec<u8>, Vec<u8>),
     ) -> DbResult<ReportInsert> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -251,9 +252,11 @@ impl Store {
                 .bind(&r.form_token_hash).bind(&r.received_on).execute(&mut *tx).await?.rows_affected() == 1;
             if !fresh {
                 tx.rollback().await?;
-                return Ok(ReportInsert::DuplicateForm);
+                let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT sealed_code FROM used_form_tokens WHERE token_hash = $1")
+                    .bind(&r.form_token_hash).fetch_optional(pool).await?;
+                return Ok(ReportInsert::DuplicateForm(sealed.flatten()));
             }
-            let mut hash = locator(false);
+            let (mut hash, mut sealed_code) = locator(false);
             loop {
                 let inserted = sqlx::query(
                     "INSERT INTO reports (id, locator_hash, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on) \
@@ -264,8 +267,10 @@ impl Store {
                 if inserted == 1 {
                     break;
                 }
-                hash = locator(true);
+                (hash, sealed_code) = locator(true);
             }
+            sqlx::query("UPDATE used_form_tokens SET sealed_code = $1 WHERE token_hash = $2")
+                .bind(&sealed_code).bind(&r.form_token_hash).execute(&mut *tx).await?;
             for (field, sealed) in &r.fields {
                 sqlx::query("INSERT INTO report_fields (report_id, field, sealed) VALUES ($1, $2, $3)")
                     .bind(&r.id).bind(field).bind(sealed).execute(&mut *tx).await?;
@@ -399,6 +404,12 @@ impl Store {
     }
 
     /// Deletes sessions past their absolute end or idle for longer than the kind allows.
+    /// Forgets the sealed meldcodes of forms sent before `before_day` (YYYY-MM-DD).
+    pub async fn forget_form_codes(&self, before_day: &str) -> DbResult<u64> {
+        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE used_on < $1 AND sealed_code IS NOT NULL")
+            .bind(before_day).execute(pool).await.map(|r| r.rows_affected()))
+    }
+
     pub async fn delete_stale_sessions(&self, now: i64, coordinator_idle: i64, reporter_idle: i64) -> DbResult<u64> {
         on_pool!(self, pool => sqlx::query(
             "DELETE FROM sessions WHERE expires_at <= $1 \

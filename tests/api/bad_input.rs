@@ -164,12 +164,25 @@ async fn the_same_form_sent_twice_is_stored_once(backend: Backend) {
     let token = hidden(&form.body, "form_token").expect("token");
     let first = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
     assert_eq!(first.status, StatusCode::OK);
+    let code = crate::helpers::between(&first.body, "id=\"meldcode\">", "<").expect("code");
+    // A double click or a reload: stored once, and the same code shown again.
     let again = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.body.contains("Dit formulier is al verstuurd"));
-    assert!(!again.body.contains("id=\"meldcode\""));
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.body.contains("U verstuurde dit formulier twee keer"));
+    assert_eq!(
+        crate::helpers::between(&again.body, "id=\"meldcode\">", "<").as_deref(),
+        Some(code.as_str())
+    );
     assert_eq!(app.count("reports").await, 1);
     assert_eq!(app.count("report_fields").await, 6);
+
+    // After a day the sealed code is forgotten; a resend is then refused without a code.
+    app.state.store.forget_form_codes("2099-01-01").await.expect("forget");
+    let late = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("Dit formulier is al verstuurd"));
+    assert!(!late.body.contains("id=\"meldcode\""));
+    assert_eq!(app.count("reports").await, 1);
 }
 
 /// Replaces one secret symbol of a code and fixes its check symbol: well-formed, wrong.
