@@ -158,6 +158,16 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 "/beheer/coordinatoren/{id}/goedkeuren",
                 web::post().to(coordinator::approve),
             )
+            .route(paths::GROUPS, web::get().to(coordinator::admin::groups))
+            .route(
+                "/beheer/groepen/lid-toevoegen",
+                web::post().to(coordinator::admin::add_member),
+            )
+            .route(
+                "/beheer/groepen/lid-verwijderen",
+                web::post().to(coordinator::admin::remove_member),
+            )
+            .route(paths::OUTBOX, web::get().to(coordinator::admin::outbox))
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

@@ -3,6 +3,7 @@
 //! coordinator without a wrap for a report gets 404. Audits actions, never content.
 
 pub mod account;
+pub mod admin;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -30,7 +31,7 @@ pub struct Coordinator {
     pub row: CoordinatorRow,
 }
 
-async fn current(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<Coordinator>, AppError> {
+pub(crate) async fn current(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<Coordinator>, AppError> {
     let Some(s) = session::current(state, req, SessionKind::Coordinator)
         .await
         .or_500(lang)?
@@ -53,15 +54,15 @@ async fn current(state: &State, req: &HttpRequest, lang: Lang) -> Result<Option<
     }))
 }
 
-fn to_login(lang: Lang) -> HttpResponse {
+pub(crate) fn to_login(lang: Lang) -> HttpResponse {
     redirect(&lang.href(paths::LOGIN))
 }
 
-async fn read_form(payload: web::Payload, limit: usize) -> Result<Form, BodyError> {
+pub(crate) async fn read_form(payload: web::Payload, limit: usize) -> Result<Form, BodyError> {
     read_body(payload, limit).await.map(|b| Form::parse(&b))
 }
 
-fn lang_of(req: &HttpRequest, form: &Form) -> Lang {
+pub(crate) fn lang_of(req: &HttpRequest, form: &Form) -> Lang {
     match form.get("lang") {
         Some(code) => Lang::from_code(Some(code)),
         None => query_lang(req),
@@ -491,7 +492,7 @@ async fn report_page(
     ))
 }
 
-fn not_found(state: &State, lang: Lang) -> HttpResponse {
+pub(crate) fn not_found(state: &State, lang: Lang) -> HttpResponse {
     message_page(
         state,
         lang,

@@ -38,6 +38,8 @@ pub mod paths {
     pub const SETUP_PREFIX: &str = "/beheer/inrichten/";
     pub const ADMIN_REPORT_PREFIX: &str = "/beheer/melding/";
     pub const COORDINATORS: &str = "/beheer/coordinatoren";
+    pub const GROUPS: &str = "/beheer/groepen";
+    pub const OUTBOX: &str = "/beheer/uitgaand";
     pub const STYLE: &str = "/static/style.css";
 
     pub fn admin_report(id: &str) -> String {

@@ -72,6 +72,9 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     s.database.max_connections = 5;
     s.security.pepper_file = dir.join("pepper.key");
     s.security.kdf_threads = 2;
+    // Tests drain the outbox themselves (no background worker racing them), at once.
+    s.notify.digest_times = vec![];
+    s.notify.poll_seconds = 3600;
     s
 }
 
@@ -93,6 +96,11 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// An app whose settings the test adjusts first (SMTP, routing).
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db_url, sqlite_path, pg_url) = match &backend {
         Backend::Sqlite => {
@@ -104,7 +112,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (url.clone(), None, Some(url))
         }
     };
-    let settings = test_settings(dir.path(), &db_url);
+    let mut settings = test_settings(dir.path(), &db_url);
+    adjust(&mut settings);
     let pepper_file = settings.security.pepper_file.clone();
     let clock = Clock::fixed(T0);
     let app = Application::build(settings, clock.clone()).await.expect("build app");
@@ -162,6 +171,16 @@ impl TestApp {
             meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
             meldpunt::storage::Store::Postgres(p) => {
                 sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count")
+            }
+        }
+    }
+
+    pub async fn report_ids(&self) -> Vec<String> {
+        let q = "SELECT id FROM reports";
+        match &self.state.store {
+            meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, String>(q).fetch_all(p).await.expect("ids"),
+            meldpunt::storage::Store::Postgres(p) => {
+                sqlx::query_scalar::<_, String>(q).fetch_all(p).await.expect("ids")
             }
         }
     }
@@ -368,4 +387,16 @@ pub fn unescape(html: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A second instance of the service on the same database and pepper (not serving HTTP),
+/// for tests of several workers at once.
+pub async fn second_instance(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> actix_web::web::Data<AppState> {
+    let dir = app.pepper_file.parent().expect("dir");
+    let mut settings = test_settings(dir, &app.db_url);
+    adjust(&mut settings);
+    let other = Application::build(settings, app.clock.clone())
+        .await
+        .expect("second instance");
+    other.state()
 }

@@ -9,4 +9,6 @@ mod cli;
 mod coordinator;
 mod journey;
 mod logs;
+mod notify;
+mod routing;
 mod storage;

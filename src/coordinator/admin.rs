@@ -1,0 +1,237 @@
+//! Organisation pages for coordinators: routing groups and their members, and the outbox
+//! of notification mails (pending, failing with the last error, given up), so "no mail
+//! arrived" is never a mystery. Shows no report and no content.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+
+use super::{current, lang_of, not_found, read_form, to_login};
+use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::i18n::Lang;
+use crate::notify::{format_time, Event};
+use crate::routing;
+
+pub struct GroupView {
+    pub name: String,
+    pub label: String,
+    /// (coordinator id, display name, username, active)
+    pub members: Vec<(String, String, String, bool)>,
+    /// Coordinators not in the group yet: (id, display name).
+    pub candidates: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct GroupsPage {
+    page: Page,
+    csrf: String,
+    groups: Vec<GroupView>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn groups_page(
+    state: &State,
+    lang: Lang,
+    csrf: String,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> PageResult {
+    let members = state.store.group_members().await.or_500(lang)?;
+    let everyone = state.store.coordinators().await.or_500(lang)?;
+    let groups = state
+        .store
+        .groups()
+        .await
+        .or_500(lang)?
+        .into_iter()
+        .map(|(name, label)| {
+            let inside: Vec<(String, String, String, bool)> = members
+                .iter()
+                .filter(|m| m.group_name == name)
+                .map(|m| {
+                    (
+                        m.coordinator_id.clone(),
+                        m.display_name.clone(),
+                        m.username.clone(),
+                        m.status == "active",
+                    )
+                })
+                .collect();
+            let candidates = everyone
+                .iter()
+                .filter(|c| !inside.iter().any(|(id, ..)| *id == c.id))
+                .map(|c| (c.id.clone(), c.display_name.clone()))
+                .collect();
+            GroupView {
+                name,
+                label,
+                members: inside,
+                candidates,
+            }
+        })
+        .collect();
+    let page = Page::new(state, lang, paths::GROUPS);
+    Ok(render(
+        status,
+        &GroupsPage {
+            page,
+            csrf,
+            groups,
+            notice,
+            error,
+        },
+    ))
+}
+
+pub async fn groups(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let t = lang.t();
+    let notice = match req.query_string() {
+        q if q.contains("done=added") => Some(t.member_added.to_string()),
+        q if q.contains("done=removed") => Some(t.member_removed.to_string()),
+        _ => None,
+    };
+    groups_page(&state, lang, me.session.token.csrf(), StatusCode::OK, notice, None).await
+}
+
+/// Shared start of the two membership posts: session, CSRF, a known group and coordinator.
+async fn membership_post(
+    state: &State,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Result<(Lang, super::Coordinator, String, String), actix_web::HttpResponse>, crate::http::AppError> {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(req, &form);
+    let Some(me) = current(state, req, lang).await? else {
+        return Ok(Err(to_login(lang)));
+    };
+    if !me.session.token.csrf_matches(form.get("csrf")) {
+        return Ok(Err(message_page(
+            state,
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden_title,
+            lang.t().forbidden_text,
+        )));
+    }
+    let (group, who) = (form.text("group"), form.text("coordinator"));
+    let known_group = state
+        .store
+        .groups()
+        .await
+        .or_500(lang)?
+        .iter()
+        .any(|(n, _)| *n == group);
+    let known_coordinator = state.store.coordinator(&who).await.or_500(lang)?.is_some();
+    if !known_group || !known_coordinator {
+        return Ok(Err(not_found(state, lang)));
+    }
+    Ok(Ok((lang, me, group, who)))
+}
+
+pub async fn add_member(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let (lang, me, group, who) = match membership_post(&state, &req, payload).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(res),
+    };
+    state.store.add_member(&group, &who).await.or_500(lang)?;
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "group_member_added", None)
+        .await
+        .or_500(lang)?;
+    Ok(redirect(&lang.href(&format!("{}?done=added", paths::GROUPS))))
+}
+
+pub async fn remove_member(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let (lang, me, group, who) = match membership_post(&state, &req, payload).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(res),
+    };
+    if let Err(why) = routing::check_removal(&state.store, &state.settings.routing, Some(&group), &who)
+        .await
+        .or_500(lang)?
+    {
+        let msg = match lang {
+            Lang::Nl => format!("Niet gedaan: de routeringsregel heeft een actief lid nodig ({why})."),
+            Lang::En => format!("Not done: {why}."),
+        };
+        return groups_page(
+            &state,
+            lang,
+            me.session.token.csrf(),
+            StatusCode::CONFLICT,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
+    state.store.remove_member(&group, &who).await.or_500(lang)?;
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "group_member_removed", None)
+        .await
+        .or_500(lang)?;
+    Ok(redirect(&lang.href(&format!("{}?done=removed", paths::GROUPS))))
+}
+
+pub struct OutboxItem {
+    pub recipient: String,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub state_code: String,
+    pub due: String,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    page: Page,
+    csrf: String,
+    items: Vec<OutboxItem>,
+}
+
+pub async fn outbox(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let t = lang.t();
+    let items = state
+        .store
+        .outbox(200)
+        .await
+        .or_500(lang)?
+        .into_iter()
+        .map(|r| OutboxItem {
+            recipient: r.display_name,
+            kind: Event::label(&r.kind, lang),
+            state: match r.state.as_str() {
+                "sent" => t.state_sent,
+                "given_up" => t.state_given_up,
+                _ => t.state_pending,
+            },
+            state_code: r.state,
+            due: format_time(r.sent_at.unwrap_or(r.due_at)),
+            attempts: r.attempts,
+            last_error: r.last_error.unwrap_or_default(),
+        })
+        .collect();
+    let page = Page::new(&state, lang, paths::OUTBOX);
+    Ok(render(
+        StatusCode::OK,
+        &OutboxPage {
+            page,
+            csrf: me.session.token.csrf(),
+            items,
+        },
+    ))
+}

@@ -1,0 +1,326 @@
+//! Notifications over a real SMTP server started here: a new report reaches exactly its
+//! routed coordinators; with the server down the report is still stored and the mail waits
+//! visibly, then arrives exactly once; two workers on one database send each mail once;
+//! no mail carries report content; undeliverable mail is given up visibly.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use mailin_embedded::{response, Handler, Response, Server};
+use meldpunt::coordinator::account;
+use meldpunt::notify::run_once;
+use meldpunt::settings::Settings;
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{between, marker, report_fields, spawn_app_with, Backend, TestApp, PASSWORD, T0};
+
+both_backends!(
+    new_reports_and_replies_reach_exactly_the_routed_coordinators,
+    mail_server_down_then_back_delivers_once,
+    two_workers_send_each_mail_once,
+    mail_without_address_is_given_up_visibly,
+);
+
+/// (recipients, raw message) of every mail the server accepted.
+pub type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+#[derive(Clone)]
+struct Sink {
+    inbox: Inbox,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Sink {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        let mail = String::from_utf8_lossy(&self.data).into_owned();
+        self.inbox
+            .lock()
+            .expect("inbox")
+            .push((std::mem::take(&mut self.to), mail));
+        response::OK
+    }
+}
+
+/// Starts an SMTP server on `listener` in a thread of its own; returns what it receives.
+pub fn start_smtp(listener: TcpListener) -> Inbox {
+    let inbox: Inbox = Arc::default();
+    let handler = Sink {
+        inbox: inbox.clone(),
+        to: vec![],
+        data: vec![],
+    };
+    std::thread::spawn(move || {
+        let mut server = Server::new(handler);
+        server
+            .with_name("sink.test")
+            .with_num_threads(2)
+            .with_tcp_listener(listener);
+        let _ = server.serve();
+    });
+    inbox
+}
+
+fn smtp_to(port: u16) -> impl FnOnce(&mut Settings) {
+    move |s: &mut Settings| {
+        s.smtp.host = "127.0.0.1".into();
+        s.smtp.port = port;
+        s.smtp.tls = "none".into();
+        s.smtp.from = "Meldpunt <meldpunt@voorbeeldstad.test>".into();
+    }
+}
+
+fn count_to(inbox: &Inbox, address: &str) -> usize {
+    inbox
+        .lock()
+        .expect("inbox")
+        .iter()
+        .filter(|(to, _)| to.iter().any(|t| t.contains(address)))
+        .count()
+}
+
+/// An active coordinator with an e-mail address, in the given groups only.
+async fn coordinator(app: &TestApp, username: &str, groups: &[&str]) -> String {
+    let (mut row, _) = account::new_coordinator(&app.state.kdf, username, username, PASSWORD, "active", T0)
+        .await
+        .expect("new");
+    row.email = Some(format!("{username}@voorbeeldstad.test"));
+    app.state.store.insert_coordinator(&row).await.expect("insert");
+    for g in groups {
+        app.state.store.add_member(g, &row.id).await.expect("member");
+    }
+    row.id
+}
+
+async fn report(app: &TestApp, subject: &str, what: &str) -> String {
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = crate::helpers::hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields(what, &token);
+    fields.retain(|(k, _)| *k != "subject");
+    fields.push(("subject", subject));
+    let done = b.post("/melden", &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    between(&done.body, "id=\"meldcode\">", "<").expect("code")
+}
+
+async fn drain(app: &TestApp) -> meldpunt::notify::Pass {
+    run_once(&app.state, &app.state.mailer, "test-worker")
+        .await
+        .expect("worker pass")
+}
+
+async fn new_reports_and_replies_reach_exactly_the_routed_coordinators(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox = start_smtp(listener);
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    let (anna, _) = app.setup("anna").await;
+    let store = &app.state.store;
+    let anna_id = store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    store
+        .set_coordinator_email("anna", Some("anna@voorbeeldstad.test"), "nl")
+        .await
+        .expect("email");
+    // Anna is the burgemeester; Bert the integrity coordinator; Carla the griffier.
+    store.remove_member("integriteit", &anna_id).await.expect("shape");
+    store.remove_member("griffier", &anna_id).await.expect("shape");
+    coordinator(&app, "bert", &["integriteit"]).await;
+    coordinator(&app, "carla", &["griffier"]).await;
+    coordinator(&app, "dirk", &[]).await; // in no group: never receives anything
+
+    let m1 = marker("ambtenaar");
+    report(&app, "ambtenaar", &m1).await;
+    let pass = drain(&app).await;
+    assert_eq!(pass.mails_sent, 1);
+    assert_eq!(
+        (
+            count_to(&inbox, "bert@"),
+            count_to(&inbox, "anna@"),
+            count_to(&inbox, "carla@")
+        ),
+        (1, 0, 0)
+    );
+
+    let m2 = marker("raadslid");
+    report(&app, "raadslid", &m2).await;
+    drain(&app).await;
+    assert_eq!(
+        (
+            count_to(&inbox, "bert@"),
+            count_to(&inbox, "anna@"),
+            count_to(&inbox, "carla@")
+        ),
+        (1, 1, 1)
+    );
+
+    let m3 = marker("bestuurder");
+    let code3 = report(&app, "bestuurder", &m3).await;
+    drain(&app).await;
+    assert_eq!(
+        (
+            count_to(&inbox, "bert@"),
+            count_to(&inbox, "anna@"),
+            count_to(&inbox, "carla@")
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(count_to(&inbox, "dirk@"), 0);
+
+    // The reports themselves went to the same people: Anna sees two, not Bert's.
+    let inbox_page = anna.get("/beheer").await;
+    assert_eq!(inbox_page.body.matches("class=\"report-row\"").count(), 2);
+
+    // A reporter's answer tells the coordinators with access, and nobody else.
+    let reporter = app.browser();
+    let thread = reporter.post("/opvolgen", &[("code", code3.as_str())]).await;
+    let csrf = crate::helpers::hidden(&thread.body, "csrf").expect("csrf");
+    let answer = marker("answer");
+    reporter
+        .post(
+            "/opvolgen/bericht",
+            &[("csrf", csrf.as_str()), ("message", answer.as_str())],
+        )
+        .await;
+    drain(&app).await;
+    assert_eq!(
+        (
+            count_to(&inbox, "bert@"),
+            count_to(&inbox, "anna@"),
+            count_to(&inbox, "carla@")
+        ),
+        (1, 3, 1)
+    );
+
+    // Nothing runs twice, and no mail carries anything of a report.
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    let all = inbox.lock().expect("inbox").clone();
+    assert_eq!(all.len(), 5);
+    for (_, mail) in &all {
+        for m in [&m1, &m2, &m3, &answer] {
+            assert!(!mail.contains(m.as_str()), "report content in a mail");
+        }
+        assert!(
+            !mail.contains("Repressie") && !mail.contains("repressie"),
+            "chain label in a mail"
+        );
+        assert!(mail.contains("/beheer"), "the mail points at the login page");
+        assert!(mail.contains("Er staat iets"), "Dutch by the coordinator's preference");
+    }
+    for id in app.report_ids().await {
+        assert!(!all.iter().any(|(_, mail)| mail.contains(&id)), "a report id in a mail");
+    }
+}
+
+async fn mail_server_down_then_back_delivers_once(backend: Backend) {
+    let reserved = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = reserved.local_addr().expect("addr").port();
+    drop(reserved); // nothing listens there now: the mail server is down
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    let (anna, _) = app.setup("anna").await;
+    app.state
+        .store
+        .set_coordinator_email("anna", Some("anna@voorbeeldstad.test"), "en")
+        .await
+        .expect("email");
+
+    // The report is stored and the reporter gets the code, mail server or not.
+    let code = report(&app, "ambtenaar", "melding tijdens storing").await;
+    assert_eq!(code.len(), 29);
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_failed), (0, 1));
+    let outbox = anna.get("/beheer/uitgaand").await;
+    assert!(outbox.body.contains("class=\"outbox-pending\""), "{}", outbox.body);
+    assert!(outbox.body.contains("nieuwe melding"));
+    let error_cell = between(&outbox.body, "<td class=\"text\">", "</td>").expect("error cell");
+    assert!(!error_cell.trim().is_empty(), "the last error is shown");
+
+    // Retrying before the back-off has passed sends nothing.
+    assert_eq!(drain(&app).await, meldpunt::notify::Pass::default());
+
+    // The server comes back; after the back-off the mail goes out, once.
+    let inbox = start_smtp(TcpListener::bind(("127.0.0.1", port)).expect("rebind the port"));
+    app.clock.set(T0 + 120);
+    assert_eq!(drain(&app).await.mails_sent, 1);
+    app.clock.set(T0 + 7200);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    let got = inbox.lock().expect("inbox").clone();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].1.contains("Something is waiting"),
+        "English by Anna's preference"
+    );
+    anna.post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+        .await; // hours passed
+    let outbox = anna.get("/beheer/uitgaand").await;
+    assert!(outbox.body.contains("class=\"outbox-sent\""));
+}
+
+async fn two_workers_send_each_mail_once(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox = start_smtp(listener);
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    app.setup("anna").await;
+    let mut names = vec![];
+    for i in 0..8 {
+        let name = format!("coord{i}");
+        coordinator(&app, &name, &["integriteit"]).await;
+        names.push(name);
+    }
+    // A second instance of the service on the same database.
+    let other = crate::helpers::second_instance(&app, smtp_to(port)).await;
+    for round in 1..=3 {
+        report(&app, "ambtenaar", "een melding voor acht").await;
+        let (a, b) = tokio::join!(
+            run_once(&app.state, &app.state.mailer, "worker-a"),
+            run_once(&other, &other.mailer, "worker-b")
+        );
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        assert_eq!(
+            a.rows_sent + b.rows_sent,
+            8,
+            "round {round}: every row sent by one worker"
+        );
+        for n in &names {
+            assert_eq!(
+                count_to(&inbox, &format!("{n}@")),
+                round,
+                "{n} got exactly one mail in round {round}"
+            );
+        }
+    }
+}
+
+async fn mail_without_address_is_given_up_visibly(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let _inbox = start_smtp(listener);
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    let (anna, _) = app.setup("anna").await; // no e-mail address
+    report(&app, "ambtenaar", "melding").await;
+    assert_eq!(drain(&app).await.rows_failed, 1);
+    app.clock.set(T0 + 73 * 3600);
+    assert_eq!(drain(&app).await.rows_given_up, 1);
+    anna.post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+        .await; // days passed
+    let page = anna.get("/beheer/uitgaand").await;
+    assert!(page.body.contains("class=\"outbox-given_up\""));
+    assert!(page.body.contains("opgegeven"));
+    assert!(page.body.contains("no e-mail address"));
+}

@@ -1,0 +1,146 @@
+//! Routing decided on the server: the default rules, the reporter's exclusion (honoured,
+//! or refused before anything is stored when it would leave nobody), forged recipient
+//! fields ignored, and a configuration that routes to an empty group refused at start-up.
+
+use meldpunt::coordinator::account;
+use meldpunt::settings::RoutingRule;
+use meldpunt::startup::Application;
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{hidden, report_fields, spawn_app_with, test_settings, Backend, TestApp, PASSWORD, T0};
+
+both_backends!(
+    exclusion_is_honoured_or_refused_when_it_leaves_nobody,
+    forged_recipient_fields_are_ignored,
+    a_rule_to_an_empty_group_is_refused_at_start_up
+);
+
+async fn active(app: &TestApp, username: &str, groups: &[&str]) -> String {
+    let (row, _) = account::new_coordinator(
+        &app.state.kdf,
+        username,
+        &format!("{username} (naam)"),
+        PASSWORD,
+        "active",
+        T0,
+    )
+    .await
+    .expect("new");
+    app.state.store.insert_coordinator(&row).await.expect("insert");
+    for g in groups {
+        app.state.store.add_member(g, &row.id).await.expect("member");
+    }
+    row.id
+}
+
+async fn wrapped_to(app: &TestApp, coordinator_id: &str) -> usize {
+    app.state.store.inbox(coordinator_id).await.expect("inbox").len()
+}
+
+async fn exclusion_is_honoured_or_refused_when_it_leaves_nobody(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routing.excludable = vec!["bert".into(), "anna".into()]).await;
+    app.setup("anna").await;
+    let anna = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let bert = active(&app, "bert", &["integriteit"]).await;
+
+    // The form offers the excludable coordinators by name.
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    assert!(form.body.contains("bert (naam)") && form.body.contains("Anna de Vries"));
+    let token = hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields("niet voor Bert", &token);
+    fields.push(("exclude", bert.as_str()));
+    let res = b.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        (wrapped_to(&app, &anna).await, wrapped_to(&app, &bert).await),
+        (1, 0),
+        "Bert excluded, Anna reads it"
+    );
+
+    // Excluding both members of the group would leave nobody: refused before storing.
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields("voor niemand", &token);
+    fields.push(("exclude", bert.as_str()));
+    fields.push(("exclude", anna.as_str()));
+    let res = b.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("niemand meer die haar kan lezen"));
+    assert!(res.body.contains("Huis voor Klokkenluiders"), "external channels shown");
+    assert!(res.body.contains("voor niemand"), "typed text kept");
+    for id in [&bert, &anna] {
+        assert!(
+            res.body.contains(&format!("name=\"exclude\" value=\"{id}\" checked>")),
+            "ticked boxes kept"
+        );
+    }
+    assert_eq!(app.count("reports").await, 1);
+}
+
+async fn forged_recipient_fields_are_ignored(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routing.excludable = vec![]).await;
+    app.setup("anna").await;
+    let anna = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let carla = active(&app, "carla", &["griffier"]).await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    assert!(!form.body.contains("name=\"exclude\""), "nobody is excludable");
+    let token = hidden(&form.body, "form_token").expect("token");
+    let mut fields = report_fields("over een ambtenaar", &token);
+    fields.extend([
+        ("recipient", carla.as_str()),
+        ("coordinator", carla.as_str()),
+        ("groups", "griffier"),
+        ("exclude", anna.as_str()),
+    ]);
+    let res = b.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(wrapped_to(&app, &carla).await, 0, "a forged recipient is not added");
+    assert_eq!(
+        wrapped_to(&app, &anna).await,
+        1,
+        "a non-excludable coordinator cannot be excluded"
+    );
+}
+
+async fn a_rule_to_an_empty_group_is_refused_at_start_up(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    app.setup("anna").await;
+    let dir = app.pepper_file.parent().expect("dir").to_path_buf();
+    let mut settings = test_settings(&dir, &app.db_url);
+    settings.routing.rule.insert(
+        0,
+        RoutingRule {
+            name: "nazorg".into(),
+            chain_labels: vec!["nazorg".into()],
+            subject_roles: vec![],
+            categories: vec![],
+            groups: vec!["vertrouwenspersonen".into()],
+        },
+    );
+    let err = Application::build(settings, app.clock.clone())
+        .await
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("routing rule 'nazorg'") && msg.contains("'vertrouwenspersonen'"),
+        "{msg}"
+    );
+}
