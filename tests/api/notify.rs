@@ -20,6 +20,7 @@ both_backends!(
     mail_server_down_then_back_delivers_once,
     two_workers_send_each_mail_once,
     mail_without_address_is_given_up_visibly,
+    deadline_warnings_go_out_once_each,
 );
 
 /// (recipients, raw message) of every mail the server accepted.
@@ -323,4 +324,50 @@ async fn mail_without_address_is_given_up_visibly(backend: Backend) {
     assert!(page.body.contains("class=\"outbox-given_up\""));
     assert!(page.body.contains("opgegeven"));
     assert!(page.body.contains("no e-mail address"));
+}
+
+async fn deadline_warnings_go_out_once_each(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox = start_smtp(listener);
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    app.setup("anna").await;
+    app.state
+        .store
+        .set_coordinator_email("anna", Some("anna@voorbeeldstad.test"), "nl")
+        .await
+        .expect("email");
+    report(&app, "ambtenaar", "melding op 30 november").await;
+    drain(&app).await; // the new-report mail
+    let kinds = |app: &TestApp| {
+        let store = app.state.store.clone();
+        async move {
+            store
+                .outbox(100)
+                .await
+                .expect("outbox")
+                .into_iter()
+                .map(|r| r.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Received 30 November: acknowledgement due 7 December. On 4 December nothing is due yet.
+    app.clock.set(T0 + 4 * 86_400);
+    drain(&app).await;
+    assert_eq!(kinds(&app).await, vec!["new_report"]);
+    // On 5 December two days are left: one warning, once.
+    app.clock.set(T0 + 5 * 86_400);
+    drain(&app).await;
+    app.clock.set(T0 + 5 * 86_400 + 3600);
+    drain(&app).await;
+    assert_eq!(kinds(&app).await, vec!["ack_due_soon", "new_report"]);
+    // On 8 December it is overdue.
+    app.clock.set(T0 + 8 * 86_400);
+    drain(&app).await;
+    assert_eq!(kinds(&app).await, vec!["ack_overdue", "ack_due_soon", "new_report"]);
+    assert_eq!(count_to(&inbox, "anna@"), 3);
+    // Feedback is due three months after day 7 (7 March 2027); the warning comes 14 days before.
+    app.clock.set(T0 + 85 * 86_400); // 23 February 2027
+    drain(&app).await;
+    assert_eq!(kinds(&app).await[0], "feedback_due_soon");
 }

@@ -11,6 +11,7 @@ use crate::both_backends;
 use crate::helpers::{hidden, report_fields, spawn_app_with, test_settings, Backend, TestApp, PASSWORD, T0};
 
 both_backends!(
+    groups_are_managed_in_the_browser,
     exclusion_is_honoured_or_refused_when_it_leaves_nobody,
     forged_recipient_fields_are_ignored,
     a_rule_to_an_empty_group_is_refused_at_start_up
@@ -142,5 +143,91 @@ async fn a_rule_to_an_empty_group_is_refused_at_start_up(backend: Backend) {
     assert!(
         msg.contains("routing rule 'nazorg'") && msg.contains("'vertrouwenspersonen'"),
         "{msg}"
+    );
+}
+
+async fn groups_are_managed_in_the_browser(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let (anna, _) = app.setup("anna").await;
+    let anna_id = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let bert = active(&app, "bert", &[]).await;
+    let page = anna.get("/beheer/groepen").await;
+    assert!(page.body.contains("id=\"groep-griffier\""));
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+
+    // Anna is the only member of the burgemeester group: taking her out is refused.
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-verwijderen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "burgemeester"),
+                ("coordinator", anna_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    assert!(res.body.contains("Niet gedaan") && res.body.contains("bestuurders"));
+
+    // Bert joins the griffier group; then Anna may leave it.
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "griffier"),
+                ("coordinator", bert.as_str()),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("Het lid is toegevoegd"), "{}", res.body);
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-verwijderen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "griffier"),
+                ("coordinator", anna_id.as_str()),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("uit de groep gehaald"));
+    let members = app.state.store.group_members().await.expect("members");
+    let griffier: Vec<&str> = members
+        .iter()
+        .filter(|m| m.group_name == "griffier")
+        .map(|m| m.username.as_str())
+        .collect();
+    assert_eq!(griffier, vec!["bert"]);
+
+    // Unknown groups or coordinators, or no token, change nothing.
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "bestaat-niet"),
+                ("coordinator", bert.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[("group", "integriteit"), ("coordinator", bert.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.state.store.group_members().await.expect("members").len(),
+        members.len()
     );
 }
