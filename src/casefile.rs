@@ -4,7 +4,7 @@
 
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::ReportKey;
-use crate::i18n::Lang;
+use crate::i18n::{fmt_date, Lang};
 use crate::ids;
 use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
 use crate::storage::{ReportRow, Store};
@@ -38,6 +38,9 @@ impl ReplyState {
 
 pub struct ReportView {
     pub id: String,
+    /// A short reference coordinators can tell reports apart by (the id's first symbols).
+    pub reference: String,
+    pub about: String,
     pub received_on: String,
     pub acknowledged_on: Option<String>,
     pub status: String,
@@ -84,6 +87,12 @@ pub fn role_str(role: Role) -> String {
     role_code(role).to_string()
 }
 
+/// The first six symbols of a report id, upper case: enough to tell reports apart on a
+/// page, not a secret (coordinators only).
+pub fn reference(id: &str) -> String {
+    id.chars().take(6).collect::<String>().to_uppercase()
+}
+
 /// The context a message of `role` and `kind` is sealed under: the kind is bound too, so a
 /// question cannot be turned into an acknowledgement by editing a column.
 pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> Context {
@@ -122,6 +131,16 @@ pub async fn open(
             *slot = String::from_utf8_lossy(&plain).into_owned();
         }
     }
+    let names: Vec<(String, String)> = if viewer == Role::Coordinator {
+        store
+            .coordinators()
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.display_name))
+            .collect()
+    } else {
+        vec![]
+    };
     let mut messages = Vec::new();
     for m in store.messages(&row.id).await? {
         let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else {
@@ -140,9 +159,18 @@ pub async fn open(
             (Role::Coordinator, _) => t.author_coordinator,
             _ => t.author_system,
         };
+        let author = match (
+            role,
+            viewer,
+            m.author_id.as_ref().and_then(|id| names.iter().find(|(i, _)| i == id)),
+        ) {
+            // Coordinators see which colleague wrote; the reporter sees the role only.
+            (Role::Coordinator, Role::Coordinator, Some((_, name))) => name.clone(),
+            _ => author.to_string(),
+        };
         messages.push(MessageView {
-            author: author.into(),
-            date: m.created_on,
+            author,
+            date: fmt_date(lang, &m.created_on),
             text,
             own: role == viewer,
             system: role == Role::System,
@@ -153,10 +181,15 @@ pub async fn open(
     let mut take = |f: u16| std::mem::take(&mut answers[usize::from(f)]);
     let (what, when, place) = (take(field::WHAT), take(field::WHEN), take(field::WHERE));
     let (how_known, anonymity, contact) = (take(field::HOW_KNOWN), take(field::ANONYMITY), take(field::CONTACT));
+    let about = ChainLabel::parse(&row.suggested_chain_label)
+        .map(|c| c.about(lang).to_string())
+        .unwrap_or_default();
     let view = ReportView {
         id: row.id.clone(),
-        received_on: row.received_on,
-        acknowledged_on: row.acknowledged_on,
+        reference: reference(&row.id),
+        about,
+        received_on: fmt_date(lang, &row.received_on),
+        acknowledged_on: row.acknowledged_on.as_deref().map(|d| fmt_date(lang, d)),
         status: Status::label_of(&row.status, lang),
         chain_label: ChainLabel::label_of(&row.chain_label, lang),
         suggested_label: suggested,

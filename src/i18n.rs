@@ -49,6 +49,46 @@ impl Lang {
     }
 }
 
+/// A stored `YYYY-MM-DD` date as people write it: "30 november 2026" / "30 November 2026".
+pub fn fmt_date(lang: Lang, iso: &str) -> String {
+    const NL: [&str; 12] = [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    use chrono::Datelike;
+    match chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d") {
+        Ok(d) => {
+            let months = if lang == Lang::Nl { &NL } else { &EN };
+            format!("{} {} {}", d.day(), months[d.month0() as usize], d.year())
+        }
+        Err(_) => iso.to_string(),
+    }
+}
+
 pub struct Texts {
     pub html_lang: &'static str,
     pub site_title: &'static str,
@@ -83,6 +123,19 @@ pub struct Texts {
     pub q_anonymity: &'static str,
     pub q_contact: &'static str,
     pub q_contact_hint: &'static str,
+    pub contact_optional: &'static str,
+    pub q_about_hint: &'static str,
+    pub form_switch_hint: &'static str,
+    pub lbl_subject: &'static str,
+    pub lbl_category: &'static str,
+    pub lbl_about: &'static str,
+    pub lbl_what: &'static str,
+    pub lbl_when: &'static str,
+    pub lbl_where: &'static str,
+    pub lbl_how_known: &'static str,
+    pub lbl_anonymity: &'static str,
+    pub lbl_contact: &'static str,
+    pub report_ref: &'static str,
     pub q_exclude: &'static str,
     pub q_exclude_hint: &'static str,
     pub err_excluded_everyone: &'static str,
@@ -232,8 +285,10 @@ pub struct Texts {
 
 impl Texts {
     /// "At most N characters" for a field, with the number filled in.
-    pub fn too_long(&self, max: usize) -> String {
-        self.err_too_long.replace("{max}", &max.to_string())
+    pub fn too_long(&self, max: usize, len: usize) -> String {
+        self.err_too_long
+            .replace("{max}", &max.to_string())
+            .replace("{len}", &len.to_string())
     }
 }
 
@@ -253,7 +308,7 @@ pub static NL: Texts = Texts {
     anon_tips: &[
         "Meld liever niet vanaf een werkcomputer of via het netwerk van uw werkgever. Gebruik een eigen apparaat en een eigen internetverbinding.",
         "Wilt u extra zekerheid, gebruik dan Tor Browser. Deze site werkt ook met de veiligste stand, zonder JavaScript.",
-        "Schrijf niets op wat alleen u kunt weten, als u niet herkend wilt worden. Denk ook aan details in bijlagen.",
+        "Schrijf niets op wat alleen u kunt weten, als u niet herkend wilt worden. Denk ook aan details zoals data, plaatsen en woorden die u vaak gebruikt.",
         "Vertel anderen niet dat u een melding doet.",
         "Bewaar uw meldcode op papier, niet op een apparaat van uw werk. Niemand kan de code voor u terughalen.",
     ],
@@ -282,6 +337,19 @@ pub static NL: Texts = Texts {
     q_anonymity: "Wilt u anoniem blijven?",
     q_contact: "Uw contactgegevens",
     q_contact_hint: "Alleen als u vertrouwelijk meldt. Alleen de integriteitscoördinator kan dit lezen.",
+    contact_optional: "(alleen als u vertrouwelijk meldt)",
+    q_about_hint: "Kies wat het beste past. Twijfelt u, kies dan de eerste. De coördinator kan dit later aanpassen.",
+    form_switch_hint: "Wat u al invulde, blijft staan.",
+    lbl_subject: "Over",
+    lbl_category: "Soort",
+    lbl_about: "Volgens de melder vooral",
+    lbl_what: "Wat er gebeurde",
+    lbl_when: "Wanneer",
+    lbl_where: "Waar",
+    lbl_how_known: "Hoe de melder het weet",
+    lbl_anonymity: "Anoniem of vertrouwelijk",
+    lbl_contact: "Contactgegevens van de melder",
+    report_ref: "Melding",
     q_exclude: "Mag iemand uw melding niet zien?",
     q_exclude_hint: "Vink aan wie uw melding niet mag lezen, bijvoorbeeld omdat de melding over die persoon gaat of omdat u hem of haar niet vertrouwt. Wij houden ons daaraan.",
     err_excluded_everyone: "Als deze personen uw melding niet mogen zien, is er binnen de organisatie niemand meer die haar kan lezen. Er is niets opgeslagen. Vink minder personen aan, of meld bij een van de externe meldpunten hieronder.",
@@ -291,7 +359,7 @@ pub static NL: Texts = Texts {
     err_summary: "Uw melding is nog niet verstuurd. Wat u invulde staat er nog; pas het volgende aan:",
     err_what_missing: "Beschrijf wat er is gebeurd.",
     err_choice: "Kies een van de mogelijkheden.",
-    err_too_long: "Dit veld mag hoogstens {max} tekens lang zijn. Maak de tekst korter; u kunt later met uw meldcode meer toevoegen.",
+    err_too_long: "Dit veld mag hoogstens {max} tekens lang zijn; nu zijn het er {len}. Maak de tekst korter; u kunt later met uw meldcode meer toevoegen.",
     err_contact_missing: "U koos voor vertrouwelijk melden: vul uw contactgegevens in, of kies voor anoniem.",
     err_contact_anonymous: "U koos voor anoniem blijven maar vulde contactgegevens in. Maak het contactveld leeg, of kies voor vertrouwelijk.",
     err_encoding: "Uw browser stuurde tekens die we niet konden lezen. Controleer de tekst en probeer het opnieuw.",
@@ -313,7 +381,7 @@ pub static NL: Texts = Texts {
         "De code is de enige sleutel tot uw melding. Wij bewaren haar niet en kunnen haar niet terughalen.",
         "Met de code leest u vragen van de integriteitscoördinator, geeft u antwoord en vult u uw melding aan.",
     ],
-    done_next: "U krijgt binnen 7 dagen een ontvangstbevestiging en binnen 3 maanden daarna bericht over wat er met uw melding gebeurt. Kom daarom af en toe terug met uw code.",
+    done_next: "Binnen 7 dagen bevestigt de integriteitscoördinator dat uw melding is ontvangen, en binnen 3 maanden daarna hoort u wat ermee gebeurt. Wij kunnen u niets sturen: u leest dit hier, met uw meldcode. Kom daarom af en toe terug.",
     done_followup: "Naar mijn melding",
 
     followup_title: "Uw melding opvolgen",
@@ -457,7 +525,7 @@ pub static EN: Texts = Texts {
     anon_tips: &[
         "Preferably do not report from a work computer or over your employer's network. Use your own device and your own internet connection.",
         "For extra safety, use Tor Browser. This site also works in its safest mode, without JavaScript.",
-        "If you do not want to be recognised, do not write anything only you could know. Think of details in attachments too.",
+        "If you do not want to be recognised, do not write anything only you could know. Think also of details such as dates, places and words you often use.",
         "Do not tell others that you are making a report.",
         "Keep your report code on paper, not on a work device. Nobody can retrieve the code for you.",
     ],
@@ -486,6 +554,19 @@ pub static EN: Texts = Texts {
     q_anonymity: "Do you want to stay anonymous?",
     q_contact: "Your contact details",
     q_contact_hint: "Only if you report confidentially. Only the integrity coordinator can read this.",
+    contact_optional: "(only if you report confidentially)",
+    q_about_hint: "Choose what fits best. If in doubt, choose the first. The coordinator can change this later.",
+    form_switch_hint: "What you have filled in stays.",
+    lbl_subject: "About",
+    lbl_category: "Kind",
+    lbl_about: "According to the reporter mainly",
+    lbl_what: "What happened",
+    lbl_when: "When",
+    lbl_where: "Where",
+    lbl_how_known: "How the reporter knows",
+    lbl_anonymity: "Anonymous or confidential",
+    lbl_contact: "Reporter's contact details",
+    report_ref: "Report",
     q_exclude: "Is there someone who must not see your report?",
     q_exclude_hint: "Tick who must not read your report, for example because it is about them or because you do not trust them. We will respect that.",
     err_excluded_everyone: "If these people may not see your report, nobody in the organisation is left who can read it. Nothing was stored. Tick fewer people, or report to one of the external bodies below.",
@@ -495,7 +576,7 @@ pub static EN: Texts = Texts {
     err_summary: "Your report has not been sent yet. What you entered is still here; please change the following:",
     err_what_missing: "Describe what happened.",
     err_choice: "Choose one of the options.",
-    err_too_long: "This field may be at most {max} characters long. Please shorten the text; you can add more later with your report code.",
+    err_too_long: "This field may be at most {max} characters long; it now has {len}. Please shorten the text; you can add more later with your report code.",
     err_contact_missing: "You chose to report confidentially: fill in your contact details, or choose to stay anonymous.",
     err_contact_anonymous: "You chose to stay anonymous but filled in contact details. Empty the contact field, or choose confidential.",
     err_encoding: "Your browser sent characters we could not read. Please check the text and try again.",
@@ -517,7 +598,7 @@ pub static EN: Texts = Texts {
         "The code is the only key to your report. We do not keep it and cannot retrieve it.",
         "With the code you read the integrity coordinator's questions, answer them and add to your report.",
     ],
-    done_next: "You will receive an acknowledgement within 7 days, and within 3 months after that news of what is done with your report. So come back now and then with your code.",
+    done_next: "Within 7 days the integrity coordinator confirms that your report was received, and within 3 months after that you hear what is done with it. We cannot send you anything: you read it here, with your report code. So come back now and then.",
     done_followup: "Go to my report",
 
     followup_title: "Follow up your report",

@@ -40,6 +40,15 @@ coded_enum!(
 );
 
 impl ChainLabel {
+    /// The order the form offers the answers in: the most common first.
+    pub const INTAKE_ORDER: &'static [ChainLabel] = &[
+        ChainLabel::Repressie,
+        ChainLabel::Preventie,
+        ChainLabel::ProActie,
+        ChainLabel::Preparatie,
+        ChainLabel::Nazorg,
+    ];
+
     /// The answer to "what is your report about?" that suggests this label.
     pub fn about(self, lang: Lang) -> &'static str {
         match (self, lang) {

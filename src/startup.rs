@@ -132,6 +132,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::HOME, web::get().to(http::home))
             .route(paths::REPORT, web::get().to(intake::form_page))
             .route(paths::REPORT, web::post().to(intake::submit))
+            .route(paths::REPORT_LANGUAGE, web::post().to(intake::switch_language))
             .route(paths::FOLLOW_UP, web::get().to(followup::show))
             .route(paths::FOLLOW_UP, web::post().to(followup::enter_code))
             .route(paths::FOLLOW_UP_REPLY, web::post().to(followup::reply))

@@ -18,7 +18,7 @@ use crate::followup::seal_message;
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind};
 use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
-use crate::i18n::Lang;
+use crate::i18n::{fmt_date, Lang};
 use crate::ids;
 use crate::intake::{body_limit, check_text, FieldErrors};
 use crate::report::{Category, ChainLabel, Status, SubjectRole};
@@ -368,6 +368,7 @@ pub async fn logout(state: State, req: HttpRequest, payload: web::Payload) -> Pa
 
 pub struct InboxItem {
     pub href: String,
+    pub reference: String,
     pub received_on: String,
     pub acknowledged_on: Option<String>,
     pub chain_label: String,
@@ -396,8 +397,9 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         .into_iter()
         .map(|r| InboxItem {
             href: lang.href(&paths::admin_report(&r.id)),
-            received_on: r.received_on,
-            acknowledged_on: r.acknowledged_on,
+            reference: casefile::reference(&r.id),
+            received_on: fmt_date(lang, &r.received_on),
+            acknowledged_on: r.acknowledged_on.as_deref().map(|d| fmt_date(lang, d)),
             chain_label: ChainLabel::label_of(&r.chain_label, lang),
             category: Category::label_of(&r.category, lang),
             subject: SubjectRole::label_of(&r.subject_role, lang),
@@ -423,6 +425,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
 #[template(path = "admin_report.html")]
 struct ReportPage {
     page: Page,
+    staff: bool,
     report: ReportView,
     messages: Vec<MessageView>,
     csrf: String,
@@ -481,6 +484,7 @@ async fn report_page(
         shown.status,
         &ReportPage {
             page,
+            staff: true,
             report,
             messages,
             csrf: me.session.token.csrf(),

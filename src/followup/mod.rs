@@ -36,6 +36,7 @@ struct CodePage {
 #[template(path = "followup_thread.html")]
 struct ThreadPage {
     page: Page,
+    staff: bool,
     report: ReportView,
     messages: Vec<MessageView>,
     csrf: String,
@@ -122,6 +123,7 @@ async fn thread_page(
         shown.status,
         &ThreadPage {
             page,
+            staff: false,
             report,
             messages,
             csrf,

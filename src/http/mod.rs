@@ -28,6 +28,7 @@ use crate::throttle::Throttle;
 pub mod paths {
     pub const HOME: &str = "/";
     pub const REPORT: &str = "/melden";
+    pub const REPORT_LANGUAGE: &str = "/melden/taal";
     pub const FOLLOW_UP: &str = "/opvolgen";
     pub const FOLLOW_UP_REPLY: &str = "/opvolgen/bericht";
     pub const FOLLOW_UP_CLOSE: &str = "/opvolgen/sluiten";
@@ -64,16 +65,23 @@ pub struct Page {
     pub lang: Lang,
     pub t: &'static Texts,
     pub org: String,
-    pub switch_href: String,
+    /// The language switch in the header; `None` on pages where following a link would
+    /// lose something (a form being filled in, a meldcode shown once).
+    pub switch_href: Option<String>,
 }
 
 impl Page {
+    pub fn without_switch(mut self) -> Page {
+        self.switch_href = None;
+        self
+    }
+
     pub fn new(state: &AppState, lang: Lang, path: &str) -> Page {
         Page {
             lang,
             t: lang.t(),
             org: state.settings.organisation.name.clone(),
-            switch_href: lang.other().href(path),
+            switch_href: Some(lang.other().href(path)),
         }
     }
 }

@@ -110,7 +110,7 @@ pub fn check_text(
         }
     }
     if value.chars().count() > limit {
-        errors.push((name, t.too_long(limit)));
+        errors.push((name, t.too_long(limit, value.chars().count())));
     }
 }
 
@@ -205,6 +205,9 @@ struct FormPage {
     abouts: Vec<Opt>,
     how_knowns: Vec<Opt>,
     anonymities: Vec<Opt>,
+    switch_action: String,
+    other_lang: &'static str,
+    other_label: &'static str,
     /// Coordinators the reporter may exclude: (id, name, ticked).
     excludables: Vec<(String, String, bool)>,
     channels: &'static [(&'static str, &'static str)],
@@ -228,10 +231,14 @@ impl FormPage {
             d.anonymity.as_str()
         };
         Ok(FormPage {
-            page: Page::new(state, lang, paths::REPORT),
+            // The switch is a button inside the form, so typed text survives it.
+            page: Page::new(state, lang, paths::REPORT).without_switch(),
+            switch_action: format!("{}?lang={}", paths::REPORT_LANGUAGE, lang.other().code()),
+            other_lang: lang.other().code(),
+            other_label: lang.t().switch_label,
             subjects: options(SubjectRole::ALL, SubjectRole::code, |v| v.label(lang), &d.subject),
             categories: options(Category::ALL, Category::code, |v| v.label(lang), &d.category),
-            abouts: options(ChainLabel::ALL, ChainLabel::code, |v| v.about(lang), &d.about),
+            abouts: options(ChainLabel::INTAKE_ORDER, ChainLabel::code, |v| v.about(lang), &d.about),
             how_knowns: options(HowKnown::ALL, HowKnown::code, |v| v.label(lang), &d.how_known),
             anonymities: options(Anonymity::ALL, Anonymity::code, |v| v.label(lang), anonymity),
             d,
@@ -245,10 +252,38 @@ impl FormPage {
     fn err(&self, name: &str) -> Option<&str> {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
     }
+
+    /// The question a field asks, to name it in the error summary.
+    fn question(&self, name: &str) -> &'static str {
+        let t = self.page.t;
+        match name {
+            "what" => t.q_what,
+            "when" => t.q_when,
+            "where" => t.q_where,
+            "subject" => t.q_subject,
+            "category" => t.q_category,
+            "about" => t.q_about,
+            "how_known" => t.q_how_known,
+            "anonymity" => t.q_anonymity,
+            "contact" => t.q_contact,
+            _ => t.q_exclude,
+        }
+    }
 }
 
 pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
+    if state.store.recovery_public_key().await.or_500(lang)?.is_none() {
+        // Say it before anyone spends time writing.
+        let t = lang.t();
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            t.unavailable_title,
+            t.unavailable_text,
+        ));
+    }
     let page = FormPage::new(&state, lang, Draft::default(), vec![])
         .await
         .or_500(lang)?;
@@ -489,7 +524,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             ));
         }
     }
-    let page = Page::new(&state, lang, paths::REPORT);
+    let page = Page::new(&state, lang, paths::REPORT).without_switch();
     Ok(render(
         StatusCode::OK,
         &DonePage {
@@ -498,4 +533,27 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             again: false,
         },
     ))
+}
+
+/// `POST /melden/taal?lang=xx`: the language switch on the form. Shows the same form, with
+/// everything typed so far, in the other language. Validates nothing, stores nothing.
+pub async fn switch_language(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let lang = query_lang(&req);
+    let limit = state.settings.limits.field_chars;
+    let form = match read_body(payload, body_limit(limit, 4)).await {
+        Ok(b) => Form::parse(&b),
+        Err(_) => {
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
+            ))
+        }
+    };
+    let page = FormPage::new(&state, lang, Draft::from_form(&form), vec![])
+        .await
+        .or_500(lang)?;
+    Ok(render(StatusCode::OK, &page))
 }

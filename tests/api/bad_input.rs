@@ -34,6 +34,34 @@ async fn missing_fields_keep_the_text(backend: Backend) {
     assert!(res.body.contains("Beschrijf wat er is gebeurd."));
     assert!(res.body.contains("Kies een van de mogelijkheden."));
     assert!(res.body.contains(&format!("value=\"{when}\"")), "typed text kept");
+    assert!(
+        res.body
+            .contains("<strong>Over wie gaat uw melding?</strong> Kies een van de mogelijkheden."),
+        "the summary names the question"
+    );
+    assert!(
+        res.body.contains("aria-describedby=\"subject-error\""),
+        "the error is tied to its field"
+    );
+
+    // Switching language on the form keeps what was typed and stores nothing.
+    let switched = b
+        .post(
+            "/melden/taal?lang=en",
+            &[
+                ("what", "half geschreven"),
+                ("when", when.as_str()),
+                ("subject", "raadslid"),
+            ],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK);
+    assert!(switched.body.contains("What happened?") && switched.body.contains("half geschreven"));
+    assert!(switched.body.contains("value=\"raadslid\" selected"));
+    assert!(
+        !switched.body.contains("Describe what happened."),
+        "no validation on a language switch"
+    );
     assert_eq!(app.count("reports").await, 0);
 
     let res = b.post("/melden?lang=en", &[("what", ""), ("lang", "en")]).await;
@@ -73,7 +101,9 @@ async fn too_long_field_is_refused_with_the_limit(backend: Backend) {
     let long = "é".repeat(20_001);
     let res = b.post("/melden", &report_fields(&long, &token)).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.body.contains("hoogstens 20000 tekens"));
+    assert!(res
+        .body
+        .contains("hoogstens 20000 tekens lang zijn; nu zijn het er 20001"));
     assert!(res.body.contains(&long), "the long text is kept to shorten");
     assert_eq!(app.count("reports").await, 0);
     // Exactly at the limit is fine.

@@ -44,7 +44,7 @@ async fn report_to_answer_round_trip(backend: Backend) {
         .await;
     assert_eq!(acked.status, StatusCode::OK);
     assert!(
-        acked.body.contains("Ontvangst bevestigd op 2026-11-30"),
+        acked.body.contains("Ontvangst bevestigd op 30 november 2026"),
         "{}",
         acked.body
     );
