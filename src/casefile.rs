@@ -4,7 +4,10 @@
 
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::ReportKey;
-use crate::i18n::{fmt_date, Lang};
+use chrono::NaiveDate;
+
+use crate::deadlines;
+use crate::i18n::{fmt_date, Lang, Texts};
 use crate::ids;
 use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
 use crate::storage::{ReportRow, Store};
@@ -55,6 +58,61 @@ pub struct ReportView {
     pub anonymity: String,
     pub contact: String,
     pub unread: i64,
+    pub status_code: String,
+    pub chain_code: String,
+    pub category_code: String,
+    pub ack_due: String,
+    pub feedback_due: String,
+    pub feedback_on: Option<String>,
+    pub deadline: Option<DeadlineView>,
+}
+
+/// The next open deadline as shown to coordinators.
+pub struct DeadlineView {
+    pub what: &'static str,
+    pub date: String,
+    pub left: String,
+    pub overdue: bool,
+}
+
+/// "nog 3 dagen", "vandaag", "2 dagen te laat".
+pub fn days_text(t: &Texts, days: i64) -> String {
+    match days {
+        0 => t.dl_today.to_string(),
+        1 => t.dl_one_day_left.to_string(),
+        -1 => t.dl_one_day_overdue.to_string(),
+        d if d > 0 => t.dl_days_left.replace("{n}", &d.to_string()),
+        d => t.dl_overdue.replace("{n}", &(-d).to_string()),
+    }
+}
+
+/// The next deadline of a report for a page, from its clear columns.
+pub fn deadline_view(
+    lang: Lang,
+    today: NaiveDate,
+    received: &str,
+    acked: Option<&str>,
+    feedback: Option<&str>,
+    status: &str,
+) -> Option<DeadlineView> {
+    let t = lang.t();
+    let received = deadlines::parse_date(received)?;
+    let next = deadlines::next(
+        received,
+        acked.and_then(deadlines::parse_date),
+        feedback.and_then(deadlines::parse_date),
+        status,
+    )?;
+    let days = (next.date() - today).num_days();
+    Some(DeadlineView {
+        what: match next {
+            deadlines::Next::Acknowledge(_) => t.dl_ack,
+            deadlines::Next::Feedback(_) => t.dl_feedback,
+        },
+        date: fmt_date(lang, &next.date().format("%Y-%m-%d").to_string()),
+        left: days_text(t, days),
+        overdue: days < 0,
+    })
 }
 
 pub struct MessageView {
@@ -99,6 +157,7 @@ pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> 
     let kind_id = match kind {
         "message" => 1,
         "ack" => 2,
+        "note" => 3,
         _ => 0xFFFF,
     };
     Context::new(Purpose::Message)
@@ -108,14 +167,23 @@ pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> 
         .field(kind_id)
 }
 
-/// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`.
+/// A decrypted report: what it says, the thread, and (for coordinators) internal notes.
+pub struct Opened {
+    pub report: ReportView,
+    pub messages: Vec<MessageView>,
+    pub notes: Vec<MessageView>,
+}
+
+/// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`. Internal
+/// notes are not even decrypted for a reporter.
 pub async fn open(
     store: &Store,
     row: ReportRow,
     key: &ReportKey,
     lang: Lang,
     viewer: Role,
-) -> anyhow::Result<(ReportView, Vec<MessageView>)> {
+    today: NaiveDate,
+) -> anyhow::Result<Opened> {
     let t = lang.t();
     let rid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed report id in database"))?;
     let mut answers: [String; 7] = Default::default();
@@ -142,10 +210,15 @@ pub async fn open(
         vec![]
     };
     let mut messages = Vec::new();
+    let mut notes = Vec::new();
     for m in store.messages(&row.id).await? {
         let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else {
             continue;
         };
+        let is_note = m.kind == "note";
+        if is_note && viewer != Role::Coordinator {
+            continue;
+        }
         let plain = key
             .open(&message_context(rid, mid, role, &m.kind), &m.sealed)
             .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
@@ -168,13 +241,18 @@ pub async fn open(
             (Role::Coordinator, Role::Coordinator, Some((_, name))) => name.clone(),
             _ => author.to_string(),
         };
-        messages.push(MessageView {
+        let view = MessageView {
             author,
             date: fmt_date(lang, &m.created_on),
             text,
             own: role == viewer,
             system: role == Role::System,
-        });
+        };
+        if is_note {
+            notes.push(view);
+        } else {
+            messages.push(view);
+        }
     }
     let suggested =
         (row.suggested_chain_label != row.chain_label).then(|| ChainLabel::label_of(&row.suggested_chain_label, lang));
@@ -202,6 +280,31 @@ pub async fn open(
         anonymity: Anonymity::label_of(&anonymity, lang),
         contact,
         unread: row.unread_for_coordinators,
+        deadline: deadline_view(
+            lang,
+            today,
+            &row.received_on,
+            row.acknowledged_on.as_deref(),
+            row.feedback_on.as_deref(),
+            &row.status,
+        ),
+        ack_due: deadlines::parse_date(&row.received_on)
+            .map(|r| fmt_date(lang, &deadlines::ack_due(r).format("%Y-%m-%d").to_string()))
+            .unwrap_or_default(),
+        feedback_due: deadlines::parse_date(&row.received_on)
+            .map(|r| {
+                let due = deadlines::feedback_due(r, row.acknowledged_on.as_deref().and_then(deadlines::parse_date));
+                fmt_date(lang, &due.format("%Y-%m-%d").to_string())
+            })
+            .unwrap_or_default(),
+        feedback_on: row.feedback_on.as_deref().map(|d| fmt_date(lang, d)),
+        status_code: row.status.clone(),
+        chain_code: row.chain_label.clone(),
+        category_code: row.category.clone(),
     };
-    Ok((view, messages))
+    Ok(Opened {
+        report: view,
+        messages,
+        notes,
+    })
 }

@@ -22,6 +22,39 @@ pub fn feedback_due(received: NaiveDate, acknowledged: Option<NaiveDate>) -> Nai
     base.checked_add_months(Months::new(FEEDBACK_MONTHS)).unwrap_or(base)
 }
 
+/// Which deadline comes next for a report, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Acknowledge(NaiveDate),
+    Feedback(NaiveDate),
+}
+
+/// The next open deadline: acknowledgement until it is sent, then feedback until it is given
+/// or the report is completed or closed.
+pub fn next(
+    received: NaiveDate,
+    acknowledged: Option<NaiveDate>,
+    feedback: Option<NaiveDate>,
+    status: &str,
+) -> Option<Next> {
+    if matches!(status, "afgerond" | "gesloten") {
+        return None;
+    }
+    match (acknowledged, feedback) {
+        (None, _) => Some(Next::Acknowledge(ack_due(received))),
+        (Some(_), None) => Some(Next::Feedback(feedback_due(received, acknowledged))),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+impl Next {
+    pub fn date(self) -> NaiveDate {
+        match self {
+            Next::Acknowledge(d) | Next::Feedback(d) => d,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +79,21 @@ mod tests {
         );
         assert_eq!(feedback_due(d("2026-05-31"), Some(d("2026-05-31"))), d("2026-08-31"));
         assert_eq!(feedback_due(d("2026-03-31"), Some(d("2026-03-31"))), d("2026-06-30"));
+    }
+
+    #[test]
+    fn the_next_deadline_follows_the_handling() {
+        let r = d("2026-11-30");
+        assert_eq!(next(r, None, None, "nieuw"), Some(Next::Acknowledge(d("2026-12-07"))));
+        assert_eq!(
+            next(r, Some(d("2026-12-02")), None, "in_behandeling"),
+            Some(Next::Feedback(d("2027-03-02")))
+        );
+        assert_eq!(
+            next(r, Some(d("2026-12-02")), Some(d("2027-01-10")), "in_onderzoek"),
+            None
+        );
+        assert_eq!(next(r, None, None, "gesloten"), None);
     }
 
     #[test]

@@ -261,7 +261,9 @@ pub async fn queue_deadline_warnings(state: &AppState) -> anyhow::Result<()> {
             }
         }
         let due = deadlines::feedback_due(received, acked);
-        if today > due {
+        if r.feedback_on.is_some() {
+            // Feedback was given: no feedback warnings.
+        } else if today > due {
             events.push(Event::FeedbackOverdue);
         } else if (due - today).num_days() <= 14 {
             events.push(Event::FeedbackDueSoon);

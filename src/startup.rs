@@ -169,6 +169,27 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 web::post().to(coordinator::admin::remove_member),
             )
             .route(paths::OUTBOX, web::get().to(coordinator::admin::outbox))
+            .route(paths::AUDIT, web::get().to(coordinator::triage::audit_trail))
+            .route(
+                "/beheer/melding/{id}/status",
+                web::post().to(coordinator::triage::change_status),
+            )
+            .route(
+                "/beheer/melding/{id}/ketenschakel",
+                web::post().to(coordinator::triage::relabel_chain),
+            )
+            .route(
+                "/beheer/melding/{id}/soort",
+                web::post().to(coordinator::triage::relabel_category),
+            )
+            .route(
+                "/beheer/melding/{id}/notitie",
+                web::post().to(coordinator::triage::add_note),
+            )
+            .route(
+                "/beheer/melding/{id}/afdrukken",
+                web::get().to(coordinator::triage::print_view),
+            )
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

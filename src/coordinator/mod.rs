@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod triage;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,7 +21,7 @@ use crate::http::session::{self, ActiveSession, SessionKind};
 use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
 use crate::ids;
-use crate::intake::{body_limit, check_text, FieldErrors};
+use crate::intake::{body_limit, check_text, FieldErrors, Opt};
 use crate::report::{Category, ChainLabel, Status, SubjectRole};
 use crate::storage::{CoordinatorRow, ReportRow};
 
@@ -367,6 +368,7 @@ pub async fn logout(state: State, req: HttpRequest, payload: web::Payload) -> Pa
 // ---- inbox -----------------------------------------------------------------------------
 
 pub struct InboxItem {
+    pub deadline: Option<casefile::DeadlineView>,
     pub href: String,
     pub reference: String,
     pub received_on: String,
@@ -393,9 +395,18 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         return Ok(to_login(lang));
     };
     let rows = state.store.inbox(&me.row.id).await.or_500(lang)?;
+    let today = state.clock.today();
     let items = rows
         .into_iter()
         .map(|r| InboxItem {
+            deadline: casefile::deadline_view(
+                lang,
+                today,
+                &r.received_on,
+                r.acknowledged_on.as_deref(),
+                r.feedback_on.as_deref(),
+                &r.status,
+            ),
             href: lang.href(&paths::admin_report(&r.id)),
             reference: casefile::reference(&r.id),
             received_on: fmt_date(lang, &r.received_on),
@@ -423,16 +434,22 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
 
 #[derive(Template)]
 #[template(path = "admin_report.html")]
-struct ReportPage {
+pub(crate) struct ReportPage {
     page: Page,
     staff: bool,
     report: ReportView,
     messages: Vec<MessageView>,
+    notes: Vec<MessageView>,
     csrf: String,
     action_base: String,
     reply: String,
     errors: FieldErrors,
     notice: Option<String>,
+    statuses: Vec<Opt>,
+    labels: Vec<Opt>,
+    categories: Vec<Opt>,
+    /// Which form an error or kept text belongs to: "message", "note", "status", "label", "category".
+    print: bool,
 }
 
 impl ReportPage {
@@ -442,7 +459,7 @@ impl ReportPage {
 }
 
 /// The report key, if this coordinator holds a wrap for the report.
-async fn unlock_report(
+pub(crate) async fn unlock_report(
     state: &State,
     me: &Coordinator,
     id: &str,
@@ -466,7 +483,7 @@ async fn unlock_report(
     Ok(Some((key, row)))
 }
 
-async fn report_page(
+pub(crate) async fn report_page(
     state: &State,
     lang: Lang,
     me: &Coordinator,
@@ -474,24 +491,67 @@ async fn report_page(
     row: ReportRow,
     shown: ReplyState,
 ) -> PageResult {
+    render_report(state, lang, me, key, row, shown, false).await
+}
+
+pub(crate) async fn render_report(
+    state: &State,
+    lang: Lang,
+    me: &Coordinator,
+    key: ReportKey,
+    row: ReportRow,
+    shown: ReplyState,
+    print: bool,
+) -> PageResult {
     let id = row.id.clone();
-    let (report, messages) = casefile::open(&state.store, row, &key, lang, Role::Coordinator)
+    let opened = casefile::open(&state.store, row, &key, lang, Role::Coordinator, state.clock.today())
         .await
         .or_500(lang)?;
     let path = paths::admin_report(&id);
     let page = Page::new(state, lang, &path);
+    let current = Status::parse(&opened.report.status_code);
+    let statuses = Status::ALL
+        .iter()
+        .filter(|&&s| current.is_some_and(|c| triage::transition(c, s).is_some()) || Some(s) == current)
+        .map(|&s| Opt {
+            code: s.code(),
+            label: s.label(lang),
+            selected: Some(s) == current,
+        })
+        .collect();
+    let labels = ChainLabel::ALL
+        .iter()
+        .map(|&c| Opt {
+            code: c.code(),
+            label: c.label(lang),
+            selected: c.code() == opened.report.chain_code,
+        })
+        .collect();
+    let categories = Category::ALL
+        .iter()
+        .map(|&c| Opt {
+            code: c.code(),
+            label: c.label(lang),
+            selected: c.code() == opened.report.category_code,
+        })
+        .collect();
     Ok(render(
         shown.status,
         &ReportPage {
             page,
             staff: true,
-            report,
-            messages,
+            report: opened.report,
+            messages: opened.messages,
+            notes: opened.notes,
             csrf: me.session.token.csrf(),
             action_base: path,
             reply: shown.reply,
             errors: shown.errors,
             notice: shown.notice,
+            statuses,
+            labels,
+            categories,
+            print,
         },
     ))
 }
@@ -525,13 +585,14 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
     let notice = match req.query_string() {
         q if q.contains("done=ack") => Some(t.acknowledged_done.to_string()),
         q if q.contains("done=sent") => Some(t.message_sent.to_string()),
+        q if q.contains("done=changed") => Some(t.changed_notice.to_string()),
         _ => None,
     };
     report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await
 }
 
 /// Shared start of every post on a report: session, CSRF and access.
-async fn report_post(
+pub(crate) async fn report_post(
     state: &State,
     req: &HttpRequest,
     id: &str,
@@ -620,6 +681,18 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
     )
     .or_500(lang)?;
     state.store.insert_message(&m, &[]).await.or_500(lang)?;
+    if form.get("feedback") == Some("1") {
+        state
+            .store
+            .record_feedback(&row.id, &state.clock.today_string())
+            .await
+            .or_500(lang)?;
+        state
+            .store
+            .audit(state.clock.now(), Some(&me.row.id), "feedback_given", Some(&row.id))
+            .await
+            .or_500(lang)?;
+    }
     state
         .store
         .audit(state.clock.now(), Some(&me.row.id), "message_sent", Some(&row.id))

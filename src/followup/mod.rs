@@ -115,9 +115,10 @@ async fn thread_page(
     csrf: String,
     shown: ReplyState,
 ) -> PageResult {
-    let (report, messages) = casefile::open(&state.store, row, key, lang, Role::Reporter)
-        .await
-        .or_500(lang)?;
+    let casefile::Opened { report, messages, .. } =
+        casefile::open(&state.store, row, key, lang, Role::Reporter, state.clock.today())
+            .await
+            .or_500(lang)?;
     let page = Page::new(state, lang, paths::FOLLOW_UP);
     Ok(render(
         shown.status,

@@ -41,6 +41,7 @@ pub mod paths {
     pub const COORDINATORS: &str = "/beheer/coordinatoren";
     pub const GROUPS: &str = "/beheer/groepen";
     pub const OUTBOX: &str = "/beheer/uitgaand";
+    pub const AUDIT: &str = "/beheer/logboek";
     pub const STYLE: &str = "/static/style.css";
 
     pub fn admin_report(id: &str) -> String {

@@ -11,8 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 mod queries;
 mod routing_notify;
+mod triage;
 pub use queries::*;
 pub use routing_notify::*;
+pub use triage::*;
 
 /// Which database the URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

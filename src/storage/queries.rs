@@ -72,6 +72,7 @@ pub struct ReportRow {
     pub subject_role: String,
     pub unread_for_coordinators: i64,
     pub last_activity_on: String,
+    pub feedback_on: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -79,6 +80,7 @@ pub struct InboxRow {
     pub id: String,
     pub received_on: String,
     pub acknowledged_on: Option<String>,
+    pub feedback_on: Option<String>,
     pub status: String,
     pub chain_label: String,
     pub category: String,
@@ -299,7 +301,7 @@ impl Store {
     pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
             "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
-                    unread_for_coordinators, last_activity_on FROM reports WHERE id = $1")
+                    unread_for_coordinators, last_activity_on, feedback_on FROM reports WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 
@@ -318,7 +320,7 @@ impl Store {
     /// Reports a coordinator holds a wrap for, newest first. Reads no sealed column.
     pub async fn inbox(&self, coordinator_id: &str) -> DbResult<Vec<InboxRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, InboxRow>(
-            "SELECT r.id, r.received_on, r.acknowledged_on, r.status, r.chain_label, r.category, r.subject_role, r.unread_for_coordinators \
+            "SELECT r.id, r.received_on, r.acknowledged_on, r.feedback_on, r.status, r.chain_label, r.category, r.subject_role, r.unread_for_coordinators \
              FROM reports r JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1 \
              ORDER BY r.received_on DESC, r.id")
             .bind(coordinator_id).fetch_all(pool).await)
@@ -427,15 +429,37 @@ impl Store {
         action: &str,
         report_id: Option<&str>,
     ) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query("INSERT INTO audit_events (at, coordinator_id, action, report_id) VALUES ($1, $2, $3, $4)")
-            .bind(at).bind(coordinator_id).bind(action).bind(report_id).execute(pool).await.map(|_| ()))
+        self.audit_detail(at, coordinator_id, action, report_id, None).await
     }
 
-    pub async fn audit_events(&self, limit: i64) -> DbResult<Vec<(i64, Option<String>, String, Option<String>)>> {
-        on_pool!(self, pool => sqlx::query_as::<_, (i64, Option<String>, String, Option<String>)>(
-            "SELECT at, coordinator_id, action, report_id FROM audit_events ORDER BY id DESC LIMIT $1")
+    /// Appends an audit event with a detail that is never content (a status or label code).
+    pub async fn audit_detail(
+        &self,
+        at: i64,
+        coordinator_id: Option<&str>,
+        action: &str,
+        report_id: Option<&str>,
+        detail: Option<&str>,
+    ) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("INSERT INTO audit_events (at, coordinator_id, action, report_id, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(at).bind(coordinator_id).bind(action).bind(report_id).bind(detail).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn audit_events(&self, limit: i64) -> DbResult<Vec<AuditRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, AuditRow>(
+            "SELECT a.at, c.display_name, a.action, a.report_id, a.detail FROM audit_events a \
+             LEFT JOIN coordinators c ON c.id = a.coordinator_id ORDER BY a.id DESC LIMIT $1")
             .bind(limit).fetch_all(pool).await)
     }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub at: i64,
+    pub display_name: Option<String>,
+    pub action: String,
+    pub report_id: Option<String>,
+    pub detail: Option<String>,
 }
 
 fn insert_coordinator_q<DB: sqlx::Database>(
@@ -462,7 +486,7 @@ where
     .bind(c.language.clone())
 }
 
-fn insert_message_q<DB: sqlx::Database>(
+pub(crate) fn insert_message_q<DB: sqlx::Database>(
     m: &NewMessage,
 ) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
 where

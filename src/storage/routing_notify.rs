@@ -30,6 +30,7 @@ pub struct OpenDeadlineRow {
     pub id: String,
     pub received_on: String,
     pub acknowledged_on: Option<String>,
+    pub feedback_on: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -174,7 +175,7 @@ impl Store {
 
     pub async fn open_reports_for_deadlines(&self) -> DbResult<Vec<OpenDeadlineRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, OpenDeadlineRow>(
-            "SELECT id, received_on, acknowledged_on FROM reports WHERE status NOT IN ('afgerond', 'gesloten')")
+            "SELECT id, received_on, acknowledged_on, feedback_on FROM reports WHERE status NOT IN ('afgerond', 'gesloten')")
             .fetch_all(pool).await)
     }
 

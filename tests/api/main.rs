@@ -12,3 +12,4 @@ mod logs;
 mod notify;
 mod routing;
 mod storage;
+mod triage;

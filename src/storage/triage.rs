@@ -1,0 +1,70 @@
+//! Queries for triage: status changes, relabelling and recorded feedback, each with its
+//! sealed internal note in the same transaction.
+
+use super::{insert_message_q, on_pool, DbResult, NewMessage, Store};
+
+impl Store {
+    /// Moves a report from `from` to `to` (only if it is still at `from`), with an optional
+    /// sealed note explaining why. False if the status had changed meanwhile.
+    pub async fn change_status(
+        &self,
+        report_id: &str,
+        from: &str,
+        to: &str,
+        note: Option<&NewMessage>,
+    ) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE reports SET status = $1 WHERE id = $2 AND status = $3")
+                .bind(to).bind(report_id).bind(from).execute(&mut *tx).await?.rows_affected() == 1;
+            if !done {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(n) = note {
+                insert_message_q(n).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Changes the chain label or the category (`column` is one of those two names, never
+    /// user input), with the sealed note giving the reason.
+    pub async fn relabel(
+        &self,
+        report_id: &str,
+        column: Relabel,
+        from: &str,
+        to: &str,
+        note: &NewMessage,
+    ) -> DbResult<bool> {
+        let sql = match column {
+            Relabel::Chain => "UPDATE reports SET chain_label = $1 WHERE id = $2 AND chain_label = $3",
+            Relabel::Category => "UPDATE reports SET category = $1 WHERE id = $2 AND category = $3",
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql).bind(to).bind(report_id).bind(from).execute(&mut *tx).await?.rows_affected() == 1;
+            if !done {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_message_q(note).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Records the first feedback on the follow-up (the legal 3-month deadline).
+    pub async fn record_feedback(&self, report_id: &str, on: &str) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE reports SET feedback_on = $1 WHERE id = $2 AND feedback_on IS NULL")
+            .bind(on).bind(report_id).execute(pool).await.map(|_| ()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relabel {
+    Chain,
+    Category,
+}

@@ -1,0 +1,269 @@
+//! Triage over HTTP: deadlines on fixed dates (month ends, leap years) through the test
+//! clock, the status workflow with reopening that needs a reason, relabelling with a
+//! reason, internal notes the reporter never sees, the print view and the audit trail.
+
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestApp, PASSWORD, T0};
+
+both_backends!(
+    deadlines_on_fixed_dates,
+    status_workflow_and_reopening,
+    relabelling_notes_print_and_audit
+);
+
+const DAY: i64 = 86_400;
+
+async fn open_first_report(app: &TestApp, coord: &Browser) -> (String, String) {
+    let inbox = coord.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = coord.get(&href).await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let _ = app;
+    (href, csrf)
+}
+
+async fn relogin(coord: &Browser) {
+    coord
+        .post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+        .await;
+}
+
+async fn deadlines_on_fixed_dates(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    app.submit_report(&reporter, "melding van 30 november").await;
+    let inbox = coord.get("/beheer").await;
+    assert!(
+        inbox
+            .body
+            .contains("Ontvangst bevestigen: 7 december 2026 (nog 7 dagen)"),
+        "{}",
+        inbox.body
+    );
+
+    // Nine days later it is overdue, and stands out.
+    app.clock.set(T0 + 9 * DAY);
+    relogin(&coord).await;
+    let inbox = coord.get("/beheer").await;
+    assert!(inbox
+        .body
+        .contains("class=\"deadline overdue\">Ontvangst bevestigen: 7 december 2026 (2 dagen te laat)"));
+    let (href, csrf) = open_first_report(&app, &coord).await;
+    let page = coord.get(&href).await;
+    assert!(page.body.contains("class=\"deadline overdue\""));
+
+    // Acknowledged on 9 December: feedback is due 9 March 2027.
+    coord
+        .post(&format!("{href}/ontvangst"), &[("csrf", csrf.as_str())])
+        .await;
+    let page = coord.get(&href).await;
+    assert!(
+        page.body
+            .contains("Terugkoppeling geven</strong>, 9 maart 2027 (nog 90 dagen)"),
+        "{}",
+        page.body
+    );
+
+    // Feedback given with a message: no open deadline any more.
+    let res = coord
+        .post(
+            &format!("{href}/bericht"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("message", "We onderzoeken het."),
+                ("feedback", "1"),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("geen open termijn"));
+    assert!(res.body.contains("Terugkoppeling gegeven op 9 december 2026"));
+
+    // Month end and leap year: acknowledged 30 November 2027, feedback due 29 February 2028.
+    app.clock.set(T0 + 365 * DAY);
+    relogin(&coord).await;
+    app.submit_report(&reporter, "melding van 30 november 2027").await;
+    let inbox = coord.get("/beheer").await;
+    let href2 = between(&inbox.body, "<td><a href=\"", "\"").expect("newest first");
+    assert_ne!(href2, href);
+    let page = coord.get(&href2).await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    coord
+        .post(&format!("{href2}/ontvangst"), &[("csrf", csrf.as_str())])
+        .await;
+    let page = coord.get(&href2).await;
+    assert!(
+        page.body.contains("Terugkoppeling geven</strong>, 29 februari 2028"),
+        "{}",
+        page.body
+    );
+}
+
+async fn status_workflow_and_reopening(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    let code = app.submit_report(&reporter, "status-melding").await;
+    let (href, csrf) = open_first_report(&app, &coord).await;
+    let status = |to: &'static str, reason: &'static str| {
+        let (coord, href, csrf) = (&coord, href.clone(), csrf.clone());
+        async move {
+            coord
+                .post(
+                    &format!("{href}/status"),
+                    &[("csrf", csrf.as_str()), ("status", to), ("reason", reason)],
+                )
+                .await
+        }
+    };
+    assert!(status("in_onderzoek", "")
+        .await
+        .body
+        .contains("De wijziging is opgeslagen."));
+    assert!(status("afgerond", "")
+        .await
+        .body
+        .contains("<strong class=\"status\">Afgerond</strong>"));
+
+    // Going back is only reopening, and reopening needs a reason; the text typed is kept.
+    let res = status("in_behandeling", "").await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Geef een reden op."));
+    let res = status("nieuw", "terug naar af").await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Deze statuswijziging kan niet"));
+    assert!(res.body.contains(">terug naar af</textarea>"));
+    let reason = marker("reason");
+    let res = status("in_behandeling", Box::leak(reason.clone().into_boxed_str())).await;
+    assert!(res.body.contains("<strong class=\"status\">In behandeling</strong>"));
+    assert!(res.body.contains(&reason), "the reason is an internal note");
+
+    // The reporter sees the status, never the reason.
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(thread.body.contains("In behandeling"));
+    assert!(!thread.body.contains(&reason));
+
+    let audit = coord.get("/beheer/logboek").await;
+    let shown = crate::helpers::unescape(&audit.body);
+    assert!(
+        shown.contains("melding heropend") && shown.contains("afgerond -> in_behandeling"),
+        "{shown}"
+    );
+    assert!(!audit.body.contains(&reason), "no content in the audit trail");
+}
+
+async fn relabelling_notes_print_and_audit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    let what = marker("what");
+    let code = app.submit_report(&reporter, &what).await;
+    let (href, csrf) = open_first_report(&app, &coord).await;
+
+    let res = coord
+        .post(
+            &format!("{href}/ketenschakel"),
+            &[("csrf", csrf.as_str()), ("code", "preventie"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Geef een reden op."));
+    let res = coord
+        .post(
+            &format!("{href}/ketenschakel"),
+            &[("csrf", csrf.as_str()), ("code", "verzonnen"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = coord
+        .post(
+            &format!("{href}/ketenschakel"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("code", "preventie"),
+                ("reason", "De gedragscode ontbreekt"),
+            ],
+        )
+        .await;
+    assert!(
+        res.body
+            .contains("Ketenschakel: <strong>Preventie</strong> (voorgesteld door de melder: Repressie)"),
+        "{}",
+        res.body
+    );
+    assert!(res
+        .body
+        .contains("Ketenschakel: Repressie → Preventie. Reden: De gedragscode ontbreekt"));
+    let res = coord
+        .post(
+            &format!("{href}/soort"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("code", "fraude"),
+                ("reason", "Het gaat om geld"),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("Fraude, diefstal of verduistering"));
+    let inbox = coord.get("/beheer").await;
+    assert!(inbox.body.contains("Preventie") && inbox.body.contains("Fraude"));
+
+    let note = marker("note");
+    let res = coord
+        .post(&format!("{href}/notitie"), &[("csrf", csrf.as_str()), ("note", "")])
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = coord
+        .post(
+            &format!("{href}/notitie"),
+            &[("csrf", csrf.as_str()), ("note", note.as_str())],
+        )
+        .await;
+    assert!(res.body.contains(&note));
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(
+        !thread.body.contains(&note) && !thread.body.contains("gedragscode ontbreekt"),
+        "notes never reach the reporter"
+    );
+
+    // The print view: the report, thread and notes, no forms; opening it is audited.
+    let print = coord.get(&format!("{href}/afdrukken")).await;
+    assert_eq!(print.status, StatusCode::OK);
+    assert!(print.body.contains(&what) && print.body.contains(&note));
+    assert!(!print.body.contains("<form"), "no forms on paper");
+    assert!(print.body.contains("Afgedrukt op 30 november 2026"));
+    let audit = coord.get("/beheer/logboek").await;
+    for action in [
+        "afdrukversie geopend",
+        "ketenschakel gewijzigd",
+        "soort gewijzigd",
+        "interne notitie",
+        "melding geopend (ontsleuteld)",
+        "meldpunt ingericht",
+    ] {
+        assert!(audit.body.contains(action), "audit lacks {action}");
+    }
+    assert!(!audit.body.contains(&note) && !audit.body.contains(&what));
+
+    // A coordinator without access gets 404 for the print view too.
+    let (bert, _) =
+        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
+            .await
+            .expect("bert");
+    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let b = app.browser();
+    b.post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(b.get(&format!("{href}/afdrukken")).await.status, StatusCode::NOT_FOUND);
+    let page = b.get("/beheer").await;
+    let bcsrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = b
+        .post(
+            &format!("{href}/notitie"),
+            &[("csrf", bcsrf.as_str()), ("note", "mag niet")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
