@@ -97,6 +97,7 @@ pub struct SecuritySettings {
     pub argon2_parallelism: u32,
     pub kdf_threads: usize,
     pub setup_link_hours: i64,
+    pub require_totp: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

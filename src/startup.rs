@@ -146,6 +146,12 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::LOGIN, web::get().to(coordinator::login_page))
             .route(paths::LOGIN, web::post().to(coordinator::login))
             .route(paths::LOGOUT, web::post().to(coordinator::logout))
+            .route(paths::SECOND_FACTOR, web::get().to(coordinator::second_factor::show))
+            .route(paths::SECOND_FACTOR, web::post().to(coordinator::second_factor::verify))
+            .route(
+                "/beheer/coordinatoren/{id}/tweede-factor",
+                web::post().to(coordinator::second_factor::reset),
+            )
             .route("/beheer/inrichten/{token}", web::get().to(coordinator::setup_page))
             .route("/beheer/inrichten/{token}", web::post().to(coordinator::setup_submit))
             .route("/beheer/melding/{id}", web::get().to(coordinator::show_report))

@@ -116,6 +116,7 @@ pub async fn new_coordinator(
         created_at: now,
         email: None,
         language: "nl".to_string(),
+        totp_sealed: None,
     };
     Ok((row, secret))
 }

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod second_factor;
 pub mod triage;
 
 use actix_web::http::StatusCode;
@@ -17,7 +18,7 @@ use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
 use crate::followup::seal_message;
 use crate::http::form::{read_body, BodyError, Form};
-use crate::http::session::{self, ActiveSession, SessionKind};
+use crate::http::session::{self, ActiveSession, SessionKind, Stage};
 use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
 use crate::ids;
@@ -230,11 +231,19 @@ pub async fn setup_submit(
         tracing::warn!(error = %e, "could not audit the set-up");
     }
     tracing::info!("set-up completed; the recovery key was shown once");
-    let session = session::start(
+    // With a second factor required, the first coordinator enrols it right after noting
+    // the recovery key: the session starts at that stage.
+    let stage = if state.settings.security.require_totp {
+        Stage::SecondFactor
+    } else {
+        Stage::Full
+    };
+    let session = session::start_stage(
         &state,
         SessionKind::Coordinator,
         &first.id,
         secret.to_zeroizing_bytes().as_ref(),
+        stage,
     )
     .await;
     let page = Page::new(&state, lang, paths::ADMIN);
@@ -268,16 +277,24 @@ struct LoginPage {
     error: Option<String>,
 }
 
-pub async fn login_page(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn login_page(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    render(
+    // Password given, second factor still to come: continue there.
+    if session::current_stage(&state, &req, SessionKind::Coordinator, Stage::SecondFactor)
+        .await
+        .or_500(lang)?
+        .is_some()
+    {
+        return Ok(redirect(&lang.href(paths::SECOND_FACTOR)));
+    }
+    Ok(render(
         StatusCode::OK,
         &LoginPage {
             page: Page::new(&state, lang, paths::LOGIN),
             username: String::new(),
             error: None,
         },
-    )
+    ))
 }
 
 pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
@@ -315,20 +332,31 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let Some(row) = row else {
         return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
     };
-    let (cookie, _) = session::start(
+    let second_factor = state.settings.security.require_totp || row.totp_sealed.is_some();
+    let stage = if second_factor {
+        Stage::SecondFactor
+    } else {
+        Stage::Full
+    };
+    let (cookie, _) = session::start_stage(
         &state,
         SessionKind::Coordinator,
         &row.id,
         secret.to_zeroizing_bytes().as_ref(),
+        stage,
     )
     .await
     .or_500(lang)?;
-    state
-        .store
-        .audit(now, Some(&row.id), "login", None)
-        .await
-        .or_500(lang)?;
-    let mut res = redirect(&lang.href(paths::ADMIN));
+    let mut res = if second_factor {
+        redirect(&lang.href(paths::SECOND_FACTOR))
+    } else {
+        state
+            .store
+            .audit(now, Some(&row.id), "login", None)
+            .await
+            .or_500(lang)?;
+        redirect(&lang.href(paths::ADMIN))
+    };
     res.add_cookie(&cookie).or_500(lang)?;
     Ok(res)
 }
@@ -710,6 +738,8 @@ pub struct CoordinatorItem {
     pub username: String,
     pub display_name: String,
     pub pending: bool,
+    pub is_me: bool,
+    pub has_totp: bool,
 }
 
 #[derive(Template)]
@@ -734,15 +764,18 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
         .into_iter()
         .map(|c| CoordinatorItem {
             pending: c.status == "pending",
+            is_me: c.id == me.row.id,
+            has_totp: c.totp_sealed.is_some(),
             id: c.id,
             username: c.username,
             display_name: c.display_name,
         })
         .collect();
-    let notice = req
-        .query_string()
-        .contains("done=approved")
-        .then(|| lang.t().approved_notice.to_string());
+    let notice = match req.query_string() {
+        q if q.contains("done=approved") => Some(lang.t().approved_notice.to_string()),
+        q if q.contains("done=totp_reset") => Some(lang.t().reset_totp_notice.to_string()),
+        _ => None,
+    };
     let page = Page::new(&state, lang, paths::COORDINATORS);
     Ok(render(
         StatusCode::OK,

@@ -318,6 +318,8 @@ fn action_label(action: &str, lang: Lang) -> String {
         "chain_label_changed" => ("ketenschakel gewijzigd", "chain link changed"),
         "category_changed" => ("soort gewijzigd", "kind changed"),
         "coordinator_approved" => ("coördinator goedgekeurd", "coordinator approved"),
+        "totp_enrolled" => ("tweede stap ingesteld", "second step set up"),
+        "totp_reset" => ("tweede stap van een collega gewist", "a colleague's second step erased"),
         "group_member_added" | "group_member_added_cli" => ("lid aan groep toegevoegd", "group member added"),
         "group_member_removed" | "group_member_removed_cli" => ("lid uit groep gehaald", "group member removed"),
         "coordinator_added_cli" => (

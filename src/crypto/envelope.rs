@@ -42,6 +42,7 @@ pub enum Purpose {
     Commitment = 8,
     Csrf = 9,
     FormCode = 10,
+    Totp = 11,
 }
 
 /// Who wrote a record.

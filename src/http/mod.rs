@@ -36,6 +36,7 @@ pub mod paths {
     pub const ADMIN: &str = "/beheer";
     pub const LOGIN: &str = "/beheer/inloggen";
     pub const LOGOUT: &str = "/beheer/uitloggen";
+    pub const SECOND_FACTOR: &str = "/beheer/tweede-factor";
     pub const SETUP_PREFIX: &str = "/beheer/inrichten/";
     pub const ADMIN_REPORT_PREFIX: &str = "/beheer/melding/";
     pub const COORDINATORS: &str = "/beheer/coordinatoren";

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::Key32;
+use crate::storage::NewSession;
 
 use super::AppState;
 
@@ -140,18 +141,51 @@ pub async fn start(
     subject_id: &str,
     secret: &[u8],
 ) -> Result<(Cookie<'static>, String), sqlx::Error> {
+    start_stage(state, kind, subject_id, secret, Stage::Full).await
+}
+
+/// Where a coordinator's login stands: password checked and second factor pending (good for
+/// ten minutes and for the second-factor pages only), or complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    SecondFactor,
+    Full,
+}
+
+impl Stage {
+    fn code(self) -> &'static str {
+        match self {
+            Stage::SecondFactor => "mfa",
+            Stage::Full => "full",
+        }
+    }
+}
+
+pub async fn start_stage(
+    state: &AppState,
+    kind: SessionKind,
+    subject_id: &str,
+    secret: &[u8],
+    stage: Stage,
+) -> Result<(Cookie<'static>, String), sqlx::Error> {
     let token = SessionToken::mint();
     let now = state.clock.now();
+    let lifetime = match stage {
+        Stage::SecondFactor => 600,
+        Stage::Full => kind.max_seconds(state),
+    };
+    let (id_hash, sealed) = (token.id_hash(), token.seal(kind, secret));
     state
         .store
-        .insert_session(
-            &token.id_hash(),
-            kind.code(),
+        .insert_session(&NewSession {
+            id_hash: &id_hash,
+            kind: kind.code(),
             subject_id,
-            &token.seal(kind, secret),
+            sealed: &sealed,
             now,
-            now + kind.max_seconds(state),
-        )
+            expires_at: now + lifetime,
+            stage: stage.code(),
+        })
         .await?;
     let csrf = token.csrf();
     Ok((
@@ -160,11 +194,22 @@ pub async fn start(
     ))
 }
 
-/// The request's session of `kind`, if it has a live one. Stale rows are deleted on sight.
+/// The request's complete session of `kind`, if it has a live one.
 pub async fn current(
     state: &AppState,
     req: &HttpRequest,
     kind: SessionKind,
+) -> Result<Option<ActiveSession>, sqlx::Error> {
+    current_stage(state, req, kind, Stage::Full).await
+}
+
+/// The request's live session of `kind` at `stage`. Stale rows are deleted on sight; a
+/// session at another stage is not returned.
+pub async fn current_stage(
+    state: &AppState,
+    req: &HttpRequest,
+    kind: SessionKind,
+    stage: Stage,
 ) -> Result<Option<ActiveSession>, sqlx::Error> {
     let Some(cookie) = req.cookie(kind.cookie_name(state.settings.http.secure_cookies)) else {
         return Ok(None);
@@ -181,6 +226,9 @@ pub async fn current(
         state.store.delete_session(&id_hash).await?;
         return Ok(None);
     }
+    if row.stage != stage.code() {
+        return Ok(None);
+    }
     let Some(secret) = token.open(kind, &row.sealed_secret) else {
         return Ok(None);
     };
@@ -194,6 +242,12 @@ pub async fn current(
         secret,
         id_hash,
     }))
+}
+
+/// A value derived from the session token for `purpose`: stable for the session, unknown to
+/// anyone without the cookie (used for the TOTP secret offered at enrolment).
+pub fn derived(session: &ActiveSession, purpose: Purpose) -> Key32 {
+    envelope::derive(session.token.0.as_bytes(), None, &Context::new(purpose))
 }
 
 /// Ends a session: the row goes, so the cookie opens nothing any more.

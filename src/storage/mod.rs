@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 mod queries;
 mod routing_notify;
+mod totp;
 mod triage;
 pub use queries::*;
 pub use routing_notify::*;

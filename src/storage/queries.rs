@@ -24,6 +24,7 @@ pub struct CoordinatorRow {
     pub created_at: i64,
     pub email: Option<String>,
     pub language: String,
+    pub totp_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,8 +111,20 @@ pub struct NewMessage {
     pub sealed: Vec<u8>,
 }
 
+/// A session row to write.
+pub struct NewSession<'a> {
+    pub id_hash: &'a [u8],
+    pub kind: &'a str,
+    pub subject_id: &'a str,
+    pub sealed: &'a [u8],
+    pub now: i64,
+    pub expires_at: i64,
+    pub stage: &'a str,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
+    pub stage: String,
     pub subject_id: String,
     pub sealed_secret: Vec<u8>,
     pub last_seen_at: i64,
@@ -191,19 +204,19 @@ impl Store {
 
     pub async fn coordinators(&self) -> DbResult<Vec<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators ORDER BY username")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators ORDER BY username")
             .fetch_all(pool).await)
     }
 
     pub async fn coordinator_by_username(&self, username: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators WHERE username = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators WHERE username = $1")
             .bind(username).fetch_optional(pool).await)
     }
 
     pub async fn coordinator(&self, id: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language FROM coordinators WHERE id = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 
@@ -374,24 +387,16 @@ impl Store {
 
     // ---- sessions -----------------------------------------------------------------------
 
-    pub async fn insert_session(
-        &self,
-        id_hash: &[u8],
-        kind: &str,
-        subject_id: &str,
-        sealed: &[u8],
-        now: i64,
-        expires_at: i64,
-    ) -> DbResult<()> {
+    pub async fn insert_session(&self, n: &NewSession<'_>) -> DbResult<()> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO sessions (id_hash, kind, subject_id, sealed_secret, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id_hash).bind(kind).bind(subject_id).bind(sealed).bind(now).bind(expires_at)
+            "INSERT INTO sessions (id_hash, kind, subject_id, sealed_secret, last_seen_at, expires_at, stage) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(n.id_hash).bind(n.kind).bind(n.subject_id).bind(n.sealed).bind(n.now).bind(n.expires_at).bind(n.stage)
             .execute(pool).await.map(|_| ()))
     }
 
     pub async fn session(&self, id_hash: &[u8], kind: &str) -> DbResult<Option<SessionRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, SessionRow>(
-            "SELECT subject_id, sealed_secret, last_seen_at, expires_at FROM sessions WHERE id_hash = $1 AND kind = $2")
+            "SELECT stage, subject_id, sealed_secret, last_seen_at, expires_at FROM sessions WHERE id_hash = $1 AND kind = $2")
             .bind(id_hash).bind(kind).fetch_optional(pool).await)
     }
 

@@ -72,6 +72,9 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     s.database.max_connections = 5;
     s.security.pepper_file = dir.join("pepper.key");
     s.security.kdf_threads = 2;
+    // Most tests log in with a password only; tests/api/totp.rs covers the second factor
+    // as shipped (required).
+    s.security.require_totp = false;
     // Tests drain the outbox themselves (no background worker racing them), at once.
     s.notify.digest_times = vec![];
     s.notify.poll_seconds = 3600;
@@ -399,4 +402,43 @@ pub async fn second_instance(app: &TestApp, adjust: impl FnOnce(&mut Settings)) 
         .await
         .expect("second instance");
     other.state()
+}
+
+/// The TOTP code an authenticator app shows for `secret_b32` at `unix`.
+pub fn totp_code(secret_b32: &str, unix: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret_b32)
+        .expect("base32 secret")
+        .as_bytes()
+        .to_vec();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name("test")
+        .build()
+        .expect("totp");
+    totp.generate(u64::try_from(unix).expect("positive time")).to_string()
+}
+
+/// Enrols the second factor on the page the browser is sent to after set-up or login, as a
+/// person with an authenticator app would; returns the TOTP secret and the recovery codes.
+pub async fn enrol_second_factor(b: &Browser, unix: i64) -> (String, Vec<String>) {
+    let page = b.get("/beheer/tweede-factor").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<svg"), "a QR code is shown");
+    let secret = between(&page.body, "id=\"totp-secret\">", "<").expect("secret shown for typing");
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = b
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf.as_str()), ("code", totp_code(&secret, unix).as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let list = between(&res.body, "id=\"recovery-codes\">", "</ul>").expect("recovery codes shown");
+    let codes = list
+        .split("<code>")
+        .skip(1)
+        .filter_map(|c| c.split("</code>").next())
+        .map(str::to_string)
+        .collect();
+    (secret, codes)
 }

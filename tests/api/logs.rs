@@ -103,6 +103,9 @@ async fn logs_of_a_whole_journey_hold_nothing_identifying() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
+    // The shipped default asks for a second factor: enrol it as a person would.
+    let now = chrono::Utc::now().timestamp();
+    let (totp_secret, recovery_codes) = crate::helpers::enrol_second_factor(&coord, now).await;
     let reporter = browser(&base);
     let form = reporter.get("/melden").await;
     let token = hidden(&form.body, "form_token").expect("token");
@@ -130,9 +133,22 @@ async fn logs_of_a_whole_journey_hold_nothing_identifying() {
             &[("username", "anna"), ("password", "fout wachtwoord!!")],
         )
         .await;
-    coord
+    let second = coord
         .post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
         .await;
+    assert!(
+        second.body.contains("name=\"recovery\""),
+        "password alone is not enough"
+    );
+    let csrf_m = hidden(&second.body, "csrf").expect("csrf");
+    // Within the same 30 seconds the enrolment code may not be used again: a recovery code.
+    let done = coord
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf_m.as_str()), ("recovery", recovery_codes[0].as_str())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let inbox = coord.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
     let page = coord.get(&href).await;
@@ -167,6 +183,9 @@ async fn logs_of_a_whole_journey_hold_nothing_identifying() {
         (code.as_str(), "meldcode"),
         (&code.replace('-', "")[8..24], "meldcode secret"),
         (PASSWORD, "password"),
+        (totp_secret.as_str(), "TOTP secret"),
+        (recovery_codes[0].as_str(), "recovery code"),
+        (recovery_codes[1].as_str(), "recovery code"),
         ("fout wachtwoord", "wrong password"),
         ("127.0.0.2", "client address"),
         (FORWARDED, "forwarded-for address"),

@@ -12,4 +12,5 @@ mod logs;
 mod notify;
 mod routing;
 mod storage;
+mod totp;
 mod triage;

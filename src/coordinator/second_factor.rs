@@ -1,0 +1,339 @@
+//! The second factor (RFC 6238 TOTP via `totp-rs`): enrolment with a QR code rendered as SVG
+//! on the server, one-time recovery codes, verification that accepts each time step once,
+//! and reset by another coordinator. The TOTP secret is sealed under a key derived from the
+//! coordinator's private key; recovery codes are stored as hashes. Never logs a code.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use qrcode::render::svg;
+use qrcode::QrCode;
+use rand::rngs::OsRng;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use totp_rs::{Builder, Secret, Totp};
+use zeroize::Zeroizing;
+
+use super::{current, lang_of, read_form};
+use crate::crypto::crockford::{normalize, symbol};
+use crate::crypto::envelope::{self, Context, Purpose};
+use crate::crypto::keys::key_id;
+use crate::crypto::{CoordinatorSecret, Key32};
+use crate::http::session::{self, ActiveSession, SessionKind, Stage};
+use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
+use crate::i18n::Lang;
+use crate::ids;
+use crate::storage::CoordinatorRow;
+
+const RECOVERY_CODES: usize = 10;
+
+fn totp(secret: &[u8], account: &str) -> Option<Totp> {
+    Builder::new()
+        .with_secret(secret.to_vec())
+        .with_account_name(account)
+        .with_issuer(Some("Meldpunt"))
+        .build()
+        .ok()
+}
+
+/// The key the TOTP secret is sealed under: derived from the private key, which only the
+/// password (or, for a new key pair, the recovery key) opens.
+fn sealing_key(me: &CoordinatorSecret, row: &CoordinatorRow) -> Option<(Key32, Context)> {
+    let cid = ids::parse(&row.id)?;
+    let public = me.public_bytes();
+    let ctx = Context::new(Purpose::Totp).recipient(cid, key_id(&public));
+    Some((envelope::derive(me.to_zeroizing_bytes().as_ref(), None, &ctx), ctx))
+}
+
+fn recovery_hash(coordinator_id: &str, code: &str) -> Option<Vec<u8>> {
+    let symbols = normalize(code)?;
+    if symbols.len() != 10 {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(b"meldpunt/v1/recovery-code");
+    h.update(coordinator_id.as_bytes());
+    h.update(&symbols);
+    Some(h.finalize().to_vec())
+}
+
+fn new_recovery_codes() -> Vec<String> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let s: String = (0..10).map(|_| symbol(OsRng.gen_range(0..32))).collect();
+            format!("{}-{}", &s[..5], &s[5..])
+        })
+        .collect()
+}
+
+/// The secret offered at enrolment: derived from the pending session's token, so the page
+/// and the confirming post agree on it without storing anything.
+fn enrolment_secret(pending: &ActiveSession) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(session::derived(pending, Purpose::Totp).as_bytes()[..20].to_vec())
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage {
+    page: Page,
+    csrf: String,
+    enrol: bool,
+    qr_svg: String,
+    secret_b32: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct CodesPage {
+    page: Page,
+    codes: Vec<String>,
+}
+
+async fn pending(
+    state: &State,
+    req: &HttpRequest,
+    lang: Lang,
+) -> Result<Option<(ActiveSession, CoordinatorRow)>, AppError> {
+    let Some(p) = session::current_stage(state, req, SessionKind::Coordinator, Stage::SecondFactor)
+        .await
+        .or_500(lang)?
+    else {
+        return Ok(None);
+    };
+    let Some(row) = state.store.coordinator(&p.subject_id).await.or_500(lang)? else {
+        return Ok(None);
+    };
+    Ok(Some((p, row)))
+}
+
+fn page(
+    state: &State,
+    lang: Lang,
+    p: &ActiveSession,
+    row: &CoordinatorRow,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let enrol = row.totp_sealed.is_none();
+    let (qr_svg, secret_b32) = if enrol {
+        let secret = enrolment_secret(p);
+        let url = totp(&secret, &row.username)
+            .and_then(|t| t.to_url().ok())
+            .unwrap_or_default();
+        let svg = QrCode::new(url.as_bytes())
+            .map(|c| {
+                c.render::<svg::Color>()
+                    .min_dimensions(220, 220)
+                    .quiet_zone(true)
+                    .build()
+            })
+            .unwrap_or_default();
+        (svg, Secret::from(secret.to_vec()).to_base32())
+    } else {
+        (String::new(), String::new())
+    };
+    let page = Page::new(state, lang, paths::SECOND_FACTOR);
+    render(
+        status,
+        &SecondFactorPage {
+            page,
+            csrf: p.token.csrf(),
+            enrol,
+            qr_svg,
+            secret_b32,
+            error: error.map(str::to_string),
+        },
+    )
+}
+
+/// `GET /beheer/tweede-factor`
+pub async fn show(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some((p, row)) = pending(&state, &req, lang).await? else {
+        return Ok(redirect(&lang.href(paths::LOGIN)));
+    };
+    Ok(page(&state, lang, &p, &row, StatusCode::OK, None))
+}
+
+/// `POST /beheer/tweede-factor`: a TOTP code, a recovery code, or the first code at enrolment.
+pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
+    let t = lang.t();
+    let Some((p, row)) = pending(&state, &req, lang).await? else {
+        return Ok(redirect(&lang.href(paths::LOGIN)));
+    };
+    if !p.token.csrf_matches(form.get("csrf")) {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            t.forbidden_title,
+            t.forbidden_text,
+        ));
+    }
+    let now = state.clock.now();
+    let throttle_key = format!("totp:{}", row.id);
+    if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
+        return Ok(page(
+            &state,
+            lang,
+            &p,
+            &row,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(t.err_busy),
+        ));
+    }
+    let me = CoordinatorSecret::from_slice(&p.secret).or_500(lang)?;
+    let Some((key, ctx)) = sealing_key(&me, &row) else {
+        return Ok(redirect(&lang.href(paths::LOGIN)));
+    };
+    let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
+    let unix = u64::try_from(now).unwrap_or_default();
+
+    let enrolled_codes = match &row.totp_sealed {
+        Some(sealed) => {
+            let recovery = form.text("recovery");
+            let ok = if !recovery.trim().is_empty() {
+                match recovery_hash(&row.id, &recovery) {
+                    Some(h) => state.store.use_recovery_code(&row.id, &h).await.or_500(lang)?,
+                    None => false,
+                }
+            } else {
+                let secret = envelope::open_content(&key, &ctx, sealed).or_500(lang)?;
+                match totp(&secret, &row.username).and_then(|t| t.check(&code, unix)) {
+                    Some(step) => state.store.use_totp_step(&row.id, step as i64).await.or_500(lang)?,
+                    None => false,
+                }
+            };
+            if !ok {
+                state.login_throttle.failed(throttle_key.as_bytes(), now);
+                return Ok(page(&state, lang, &p, &row, StatusCode::UNAUTHORIZED, Some(t.err_mfa)));
+            }
+            None
+        }
+        None => {
+            let secret = enrolment_secret(&p);
+            let Some(step) = totp(&secret, &row.username).and_then(|t| t.check(&code, unix)) else {
+                state.login_throttle.failed(throttle_key.as_bytes(), now);
+                return Ok(page(
+                    &state,
+                    lang,
+                    &p,
+                    &row,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(t.err_mfa),
+                ));
+            };
+            let codes = new_recovery_codes();
+            let hashes: Vec<Vec<u8>> = codes.iter().filter_map(|c| recovery_hash(&row.id, c)).collect();
+            let sealed = envelope::seal_content(&key, &ctx, &secret);
+            state
+                .store
+                .set_totp(&row.id, &sealed, step as i64, &hashes)
+                .await
+                .or_500(lang)?;
+            state
+                .store
+                .audit(now, Some(&row.id), "totp_enrolled", None)
+                .await
+                .or_500(lang)?;
+            Some(codes)
+        }
+    };
+
+    // Complete: a fresh token for the full session; the pending one goes.
+    session::end(&state, &p).await.or_500(lang)?;
+    let (cookie, _) = session::start(
+        &state,
+        SessionKind::Coordinator,
+        &row.id,
+        me.to_zeroizing_bytes().as_ref(),
+    )
+    .await
+    .or_500(lang)?;
+    state
+        .store
+        .audit(now, Some(&row.id), "login", None)
+        .await
+        .or_500(lang)?;
+    let mut res = match enrolled_codes {
+        Some(codes) => render(
+            StatusCode::OK,
+            &CodesPage {
+                page: Page::new(&state, lang, paths::ADMIN),
+                codes,
+            },
+        ),
+        None => redirect(&lang.href(paths::ADMIN)),
+    };
+    res.add_cookie(&cookie).or_500(lang)?;
+    Ok(res)
+}
+
+/// `POST /beheer/coordinatoren/{id}/tweede-factor`: erase another coordinator's second factor
+/// (a lost phone); they enrol again at their next login.
+pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
+    let t = lang.t();
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(redirect(&lang.href(paths::LOGIN)));
+    };
+    if !me.session.token.csrf_matches(form.get("csrf")) {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            t.forbidden_title,
+            t.forbidden_text,
+        ));
+    }
+    if id.as_str() == me.row.id {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::CONFLICT,
+            t.coordinators_title,
+            t.err_reset_self,
+        ));
+    }
+    if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
+        return Ok(super::not_found(&state, lang));
+    }
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "totp_reset", None)
+        .await
+        .or_500(lang)?;
+    Ok(redirect(
+        &lang.href(&format!("{}?done=totp_reset", paths::COORDINATORS)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_hash_in_any_spelling_and_differ_per_coordinator() {
+        let codes = new_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let c = &codes[0];
+        assert_eq!(
+            recovery_hash("a", c),
+            recovery_hash("a", &c.to_lowercase().replace('-', " "))
+        );
+        assert_ne!(recovery_hash("a", c), recovery_hash("b", c));
+        assert!(recovery_hash("a", "kort").is_none());
+    }
+
+    #[test]
+    fn a_code_checks_at_its_time_only() {
+        let t = totp(&[7u8; 20], "anna").unwrap();
+        let code = t.generate(1_796_040_000).to_string();
+        assert!(t.check(&code, 1_796_040_000).is_some());
+        assert!(t.check(&code, 1_796_040_000 + 300).is_none());
+    }
+}

@@ -1,0 +1,168 @@
+//! The second factor as shipped (required): set-up and login need a TOTP code, a code works
+//! once, recovery codes work once, a wrong code is refused, another coordinator can reset
+//! it, and the TOTP secret is not in the database in the clear.
+
+use meldpunt::coordinator::account;
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{enrol_second_factor, hidden, spawn_app_with, totp_code, Backend, Browser, TestApp, PASSWORD, T0};
+
+both_backends!(
+    set_up_and_login_need_the_second_factor,
+    another_coordinator_resets_a_lost_second_factor
+);
+
+async fn app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.security.require_totp = true).await
+}
+
+async fn password(b: &Browser, user: &str) -> String {
+    let res = b
+        .post("/beheer/inloggen", &[("username", user), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    hidden(&res.body, "csrf").expect("the second-factor form")
+}
+
+async fn set_up_and_login_need_the_second_factor(backend: Backend) {
+    let app = app(backend).await;
+    let (anna, _recovery_key) = app.setup("anna").await;
+    // After the recovery key, nothing opens before the second factor is set up.
+    let inbox = anna.get("/beheer").await;
+    assert_eq!(inbox.status, StatusCode::SEE_OTHER);
+    let wrong = {
+        let page = anna.get("/beheer/tweede-factor").await;
+        assert!(page.body.contains("Tweede stap instellen"));
+        let csrf = hidden(&page.body, "csrf").expect("csrf");
+        anna.post("/beheer/tweede-factor", &[("csrf", csrf.as_str()), ("code", "000000")])
+            .await
+    };
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("Deze code klopt niet"));
+    let (secret, codes) = enrol_second_factor(&anna, T0).await;
+    assert_eq!(codes.len(), 10);
+    assert_eq!(anna.get("/beheer").await.status, StatusCode::OK);
+
+    // Logging in again: the password leads to the code page, not to the reports.
+    let b = app.browser();
+    let csrf = password(&b, "anna").await;
+    assert_eq!(
+        b.get("/beheer").await.status,
+        StatusCode::SEE_OTHER,
+        "half logged in opens nothing"
+    );
+    // The code used at enrolment (same 30-second step) is refused: a code works once.
+    let res = b
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf.as_str()), ("code", totp_code(&secret, T0).as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let res = b
+        .post("/beheer/tweede-factor", &[("csrf", csrf.as_str()), ("code", "123456")])
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    // Thirty seconds later the next code works.
+    app.clock.set(T0 + 30);
+    let res = b
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf.as_str()), ("code", totp_code(&secret, T0 + 30).as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("Meldingen"));
+
+    // A recovery code works once, in any spelling.
+    let c = app.browser();
+    let csrf = password(&c, "anna").await;
+    let spelled = codes[3].to_lowercase().replace('-', " ");
+    let res = c
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf.as_str()), ("recovery", spelled.as_str())],
+        )
+        .await;
+    assert!(res.body.contains("Meldingen"));
+    let d = app.browser();
+    let csrf = password(&d, "anna").await;
+    let res = d
+        .post(
+            "/beheer/tweede-factor",
+            &[("csrf", csrf.as_str()), ("recovery", codes[3].as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "a used recovery code is refused");
+
+    // The TOTP secret is sealed in the database.
+    let row = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna");
+    let sealed = row.totp_sealed.expect("enrolled");
+    let raw = totp_rs::Secret::try_from_base32(&secret)
+        .expect("b32")
+        .as_bytes()
+        .to_vec();
+    assert!(!sealed.windows(raw.len()).any(|w| w == raw.as_slice()));
+}
+
+async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
+    let app = app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    enrol_second_factor(&anna, T0).await;
+    let (bert, _) = account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
+        .await
+        .expect("bert");
+    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    // Bert enrols at his first login.
+    let b = app.browser();
+    password(&b, "bert").await;
+    app.clock.set(T0 + 60);
+    enrol_second_factor(&b, T0 + 60).await;
+    assert_eq!(b.get("/beheer").await.status, StatusCode::OK);
+
+    // Bert loses his phone; Anna resets his second factor, which also ends his sessions.
+    let page = anna.get("/beheer/coordinatoren").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let action = format!("/beheer/coordinatoren/{}/tweede-factor", bert.id);
+    assert!(page.body.contains(&action));
+    let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
+    assert!(res.body.contains("is gewist"), "{}", res.body);
+    assert_eq!(
+        b.get("/beheer").await.status,
+        StatusCode::SEE_OTHER,
+        "Bert's session ended"
+    );
+    let anna_id = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let own = anna
+        .post(
+            &format!("/beheer/coordinatoren/{anna_id}/tweede-factor"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CONFLICT, "nobody erases their own");
+
+    // At his next login Bert sets it up again.
+    let c = app.browser();
+    password(&c, "bert").await;
+    app.clock.set(T0 + 120);
+    enrol_second_factor(&c, T0 + 120).await;
+    let audit = anna.get("/beheer/logboek").await;
+    assert!(
+        audit.body.contains("totp_reset") || audit.body.contains("tweede stap"),
+        "reset audited"
+    );
+}
