@@ -196,6 +196,14 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 "/beheer/melding/{id}/afdrukken",
                 web::get().to(coordinator::triage::print_view),
             )
+            .route(
+                "/beheer/melding/{id}/toegang",
+                web::post().to(coordinator::access::grant),
+            )
+            .route(
+                "/beheer/melding/{id}/toegang-intrekken",
+                web::post().to(coordinator::access::revoke),
+            )
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

@@ -2,6 +2,7 @@
 //! login and logout, the inbox, the report page, acknowledging receipt and replying. A
 //! coordinator without a wrap for a report gets 404. Audits actions, never content.
 
+pub mod access;
 pub mod account;
 pub mod admin;
 pub mod second_factor;
@@ -412,6 +413,7 @@ pub struct InboxItem {
 #[template(path = "inbox.html")]
 struct InboxPage {
     page: Page,
+    notice: Option<String>,
     name: String,
     csrf: String,
     items: Vec<InboxItem>,
@@ -451,6 +453,10 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         StatusCode::OK,
         &InboxPage {
             page,
+            notice: req
+                .query_string()
+                .contains("done=stepped_aside")
+                .then(|| lang.t().stepped_aside_notice.to_string()),
             name: me.row.display_name.clone(),
             csrf: me.session.token.csrf(),
             items,
@@ -476,8 +482,10 @@ pub(crate) struct ReportPage {
     statuses: Vec<Opt>,
     labels: Vec<Opt>,
     categories: Vec<Opt>,
-    /// Which form an error or kept text belongs to: "message", "note", "status", "label", "category".
     print: bool,
+    /// (id, name, is me) with access; (id, name) active without.
+    access: Vec<(String, String, bool)>,
+    grantable: Vec<(String, String)>,
 }
 
 impl ReportPage {
@@ -532,6 +540,7 @@ pub(crate) async fn render_report(
     print: bool,
 ) -> PageResult {
     let id = row.id.clone();
+    let (access, grantable) = access::access_lists(state, &row.id, me).await.or_500(lang)?;
     let opened = casefile::open(&state.store, row, &key, lang, Role::Coordinator, state.clock.today())
         .await
         .or_500(lang)?;
@@ -580,6 +589,8 @@ pub(crate) async fn render_report(
             labels,
             categories,
             print,
+            access,
+            grantable,
         },
     ))
 }
@@ -614,6 +625,8 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         q if q.contains("done=ack") => Some(t.acknowledged_done.to_string()),
         q if q.contains("done=sent") => Some(t.message_sent.to_string()),
         q if q.contains("done=changed") => Some(t.changed_notice.to_string()),
+        q if q.contains("done=granted") => Some(t.granted_notice.to_string()),
+        q if q.contains("done=revoked") => Some(t.revoked_notice.to_string()),
         _ => None,
     };
     report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await

@@ -68,3 +68,41 @@ pub enum Relabel {
     Chain,
     Category,
 }
+
+impl Store {
+    /// Adds a coordinator's wrap of a report key (a grant). False if they had one already.
+    pub async fn add_wrap(&self, report_id: &str, coordinator_id: &str, wrapped: &[u8]) -> DbResult<bool> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3) ON CONFLICT DO NOTHING")
+            .bind(report_id).bind(coordinator_id).bind(wrapped).execute(pool).await.map(|r| r.rows_affected() == 1))
+    }
+
+    /// Removes a coordinator's wrap unless it is the last coordinator wrap of the report, so a
+    /// report is never left that no coordinator can read.
+    pub async fn remove_wrap_unless_last(&self, report_id: &str, coordinator_id: &str) -> DbResult<WrapRemoval> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let removed = sqlx::query("DELETE FROM report_wraps WHERE report_id = $1 AND recipient_kind = 'coordinator' AND recipient_id = $2")
+                .bind(report_id).bind(coordinator_id).execute(&mut *tx).await?.rows_affected();
+            if removed == 0 {
+                tx.rollback().await?;
+                return Ok(WrapRemoval::NotHeld);
+            }
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_wraps WHERE report_id = $1 AND recipient_kind = 'coordinator'")
+                .bind(report_id).fetch_one(&mut *tx).await?;
+            if left == 0 {
+                tx.rollback().await?;
+                return Ok(WrapRemoval::WouldLeaveNobody);
+            }
+            tx.commit().await?;
+            Ok(WrapRemoval::Removed)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrapRemoval {
+    Removed,
+    NotHeld,
+    WouldLeaveNobody,
+}

@@ -8,6 +8,7 @@ use crate::both_backends;
 use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestApp, PASSWORD, T0};
 
 both_backends!(
+    access_grant_revoke_and_stepping_aside,
     deadlines_on_fixed_dates,
     status_workflow_and_reopening,
     relabelling_notes_print_and_audit
@@ -266,4 +267,99 @@ async fn relabelling_notes_print_and_audit(backend: Backend) {
         )
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let (bert, _) =
+        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
+            .await
+            .expect("bert");
+    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let reporter = app.browser();
+    let what = marker("what");
+    app.submit_report(&reporter, &what).await;
+    let (href, csrf) = open_first_report(&app, &anna).await;
+    let b = app.browser();
+    b.post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(b.get(&href).await.status, StatusCode::NOT_FOUND);
+
+    // Anna grants Bert access: the report key is wrapped to his key, and he reads it all.
+    let res = anna
+        .post(
+            &format!("{href}/toegang"),
+            &[("csrf", csrf.as_str()), ("coordinator", bert.id.as_str())],
+        )
+        .await;
+    assert!(
+        res.body.contains("heeft nu toegang"),
+        "{}",
+        &res.body[..res.body.len().min(3000)]
+    );
+    let page = b.get(&href).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&what));
+
+    // Anna revokes it; then grants again; Bert steps aside himself.
+    anna.post(
+        &format!("{href}/toegang-intrekken"),
+        &[("csrf", csrf.as_str()), ("coordinator", bert.id.as_str())],
+    )
+    .await;
+    assert_eq!(b.get(&href).await.status, StatusCode::NOT_FOUND);
+    anna.post(
+        &format!("{href}/toegang"),
+        &[("csrf", csrf.as_str()), ("coordinator", bert.id.as_str())],
+    )
+    .await;
+    let page = b.get(&href).await;
+    let bcsrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = b
+        .post(
+            &format!("{href}/toegang-intrekken"),
+            &[("csrf", bcsrf.as_str()), ("coordinator", bert.id.as_str())],
+        )
+        .await;
+    assert!(res.body.contains("U bent opzij gestapt"), "{}", res.body);
+    assert_eq!(b.get(&href).await.status, StatusCode::NOT_FOUND);
+
+    // Anna is the last one with access: she cannot step aside, and nothing changes.
+    let anna_id = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let res = anna
+        .post(
+            &format!("{href}/toegang-intrekken"),
+            &[("csrf", csrf.as_str()), ("coordinator", anna_id.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("geen enkele coördinator"));
+    assert_eq!(anna.get(&href).await.status, StatusCode::OK);
+
+    // A pending coordinator cannot be given access.
+    let (carla, _) =
+        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "carla", "Carla", PASSWORD, "pending", T0)
+            .await
+            .expect("carla");
+    app.state.store.insert_coordinator(&carla).await.expect("insert");
+    let res = anna
+        .post(
+            &format!("{href}/toegang"),
+            &[("csrf", csrf.as_str()), ("coordinator", carla.id.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+    let audit = anna.get("/beheer/logboek").await;
+    for action in ["toegang gegeven", "toegang ingetrokken", "opzij gestapt"] {
+        assert!(audit.body.contains(action), "audit lacks {action}");
+    }
 }

@@ -1,0 +1,126 @@
+//! Who may read a report: granting access re-wraps the report key to another active
+//! coordinator's public key; revoking or stepping aside deletes a wrap, refused when no
+//! coordinator would be left. Every change is audited (who, which report, whom; no content).
+
+use actix_web::{web, HttpRequest};
+
+use super::{report_page, report_post, Coordinator};
+use crate::casefile::ReplyState;
+use crate::crypto::envelope::{Context, Purpose};
+use crate::crypto::keys::{key_id, wrap_to_public};
+use crate::http::{paths, redirect, OrAppError, PageResult, State};
+use crate::ids;
+use crate::storage::WrapRemoval;
+
+/// (id, display name, is me) of coordinators with access, and (id, name) of active ones
+/// without, for the report page.
+pub async fn access_lists(
+    state: &State,
+    report_id: &str,
+    me: &Coordinator,
+) -> Result<(Vec<(String, String, bool)>, Vec<(String, String)>), sqlx::Error> {
+    let holders = state.store.coordinators_with_access(report_id).await?;
+    let everyone = state.store.coordinators().await?;
+    let with = everyone
+        .iter()
+        .filter(|c| holders.contains(&c.id))
+        .map(|c| (c.id.clone(), c.display_name.clone(), c.id == me.row.id))
+        .collect();
+    let without = everyone
+        .iter()
+        .filter(|c| c.status == "active" && !holders.contains(&c.id))
+        .map(|c| (c.id.clone(), c.display_name.clone()))
+        .collect();
+    Ok((with, without))
+}
+
+/// `POST /beheer/melding/{id}/toegang`: give another active coordinator access.
+pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
+    let (lang, form, me, key, row) = match report_post(&state, &req, &id, payload, 4096).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(res),
+    };
+    let target = form.text("coordinator");
+    let who = state
+        .store
+        .coordinator(&target)
+        .await
+        .or_500(lang)?
+        .filter(|c| c.status == "active");
+    let (Some(who), Some(rid)) = (who, ids::parse(&row.id)) else {
+        return Ok(super::not_found(&state, lang));
+    };
+    let (Some(cid), Ok(public)) = (ids::parse(&who.id), <[u8; 32]>::try_from(who.public_key.as_slice())) else {
+        return Ok(super::not_found(&state, lang));
+    };
+    let ctx = Context::new(Purpose::WrapCoordinator)
+        .report(rid)
+        .recipient(cid, key_id(&public));
+    let wrapped = wrap_to_public(&key, &public, &ctx).or_500(lang)?;
+    if state.store.add_wrap(&row.id, &who.id, &wrapped).await.or_500(lang)? {
+        state
+            .store
+            .audit_detail(
+                state.clock.now(),
+                Some(&me.row.id),
+                "access_granted",
+                Some(&row.id),
+                Some(&who.username),
+            )
+            .await
+            .or_500(lang)?;
+    }
+    Ok(redirect(
+        &lang.href(&format!("{}?done=granted", paths::admin_report(&row.id))),
+    ))
+}
+
+/// `POST /beheer/melding/{id}/toegang-intrekken`: revoke someone's access, or (for oneself)
+/// step aside; refused if nobody would be left.
+pub async fn revoke(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
+    let (lang, form, me, key, row) = match report_post(&state, &req, &id, payload, 4096).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(res),
+    };
+    let target = form.text("coordinator");
+    let stepping_aside = target == me.row.id;
+    match state
+        .store
+        .remove_wrap_unless_last(&row.id, &target)
+        .await
+        .or_500(lang)?
+    {
+        WrapRemoval::Removed => {}
+        WrapRemoval::NotHeld => return Ok(super::not_found(&state, lang)),
+        WrapRemoval::WouldLeaveNobody => {
+            let shown = ReplyState::refused(String::new(), vec![("access", lang.t().err_last_access.to_string())]);
+            return report_page(&state, lang, &me, key, row, shown).await;
+        }
+    }
+    let (action, detail) = if stepping_aside {
+        ("stepped_aside", None)
+    } else {
+        (
+            "access_revoked",
+            state.store.coordinator(&target).await.or_500(lang)?.map(|c| c.username),
+        )
+    };
+    state
+        .store
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            action,
+            Some(&row.id),
+            detail.as_deref(),
+        )
+        .await
+        .or_500(lang)?;
+    if stepping_aside {
+        Ok(redirect(&lang.href(&format!("{}?done=stepped_aside", paths::ADMIN))))
+    } else {
+        Ok(redirect(
+            &lang.href(&format!("{}?done=revoked", paths::admin_report(&row.id))),
+        ))
+    }
+}
