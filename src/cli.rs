@@ -42,6 +42,15 @@ pub enum Command {
     /// Manage the coordinator groups that routing rules send reports to.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// A coordinator lost their password: with the recovery key on standard input, give them
+    /// a new key pair and password, and access to every report. Their second factor is reset.
+    Recover {
+        #[arg(long)]
+        username: String,
+        /// Read the new password from this file (first line) instead of a prompt.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// Work with the organisation's recovery key.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
@@ -141,6 +150,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Coordinator(c) => coordinator(settings, c).await,
         Command::Group(g) => group(settings, g).await,
         Command::Recovery(RecoveryCommand::Verify) => verify_recovery(settings).await,
+        Command::Recover {
+            username,
+            password_file,
+        } => recover(settings, &username, password_file).await,
     }
 }
 
@@ -356,6 +369,41 @@ pub fn valid_group_name(n: &str) -> bool {
     (2..=40).contains(&n.len())
         && n.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+async fn recover(settings: Settings, username: &str, password_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let (store, kdf) = open_store_and_kdf(&settings).await?;
+    let row = store
+        .coordinator_by_username(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no coordinator named '{username}'"))?;
+    let password = match password_file {
+        Some(path) => {
+            let text = Zeroizing::new(std::fs::read_to_string(&path)?);
+            let pw = Zeroizing::new(text.lines().next().unwrap_or_default().to_string());
+            if let Some(problem) = account::password_problem(&pw, &pw, Lang::En.t()) {
+                anyhow::bail!("{problem}");
+            }
+            pw
+        }
+        None => read_password(false)?,
+    };
+    eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
+    let mut typed = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut typed)?;
+    let key = recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))?;
+    let n = account::recover(&store, &kdf, &key, &row, &password).await?;
+    store
+        .audit(
+            Clock::system().now(),
+            Some(&row.id),
+            "recovered_with_recovery_key",
+            None,
+        )
+        .await?;
+    println!("'{username}' has a new password and access to all {n} reports. They set up the second step again at their next login.");
+    store.close().await;
+    Ok(())
 }
 
 async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {

@@ -204,6 +204,8 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 "/beheer/melding/{id}/toegang-intrekken",
                 web::post().to(coordinator::access::revoke),
             )
+            .route(paths::PASSWORD, web::get().to(coordinator::password::show))
+            .route(paths::PASSWORD, web::post().to(coordinator::password::change))
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

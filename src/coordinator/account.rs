@@ -121,6 +121,66 @@ pub async fn new_coordinator(
     Ok((row, secret))
 }
 
+/// Seals an existing private key under a (new) password.
+pub async fn seal_private_key(
+    kdf: &KdfPool,
+    id: &str,
+    secret: &CoordinatorSecret,
+    password: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let idb = ids::parse(id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+    let public = secret.public_bytes();
+    let header = Argon2Header::new(kdf.params);
+    let kek = kdf
+        .derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params)
+        .await?;
+    Ok(keys::seal_under_derived(
+        &kek,
+        &header,
+        &key_context(idb, &public),
+        secret.to_zeroizing_bytes().as_ref(),
+    ))
+}
+
+/// Recovery after a lost password: a new key pair for the coordinator, sealed under the new
+/// password, and every report's key unwrapped with the recovery key and wrapped to it.
+/// Returns how many reports the coordinator can read now.
+pub async fn recover(
+    store: &Store,
+    kdf: &KdfPool,
+    recovery: &CoordinatorSecret,
+    row: &CoordinatorRow,
+    new_password: &str,
+) -> anyhow::Result<usize> {
+    use crate::crypto::envelope::Purpose as P;
+    use crate::crypto::keys::{unwrap_with_secret, wrap_to_public};
+    let recovery_public = recovery.public_bytes();
+    if store.recovery_public_key().await?.as_ref() != Some(&recovery_public) {
+        anyhow::bail!("this is not the recovery key of this Meldpunt");
+    }
+    let cid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+    let fresh = CoordinatorSecret::generate();
+    let public = fresh.public_bytes();
+    let sealed = seal_private_key(kdf, &row.id, &fresh, new_password).await?;
+    let mut wraps = Vec::new();
+    for (report_id, commitment, wrapped) in store.recovery_wraps().await? {
+        let rid = ids::parse(&report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
+        let ctx = Context::new(P::WrapRecovery)
+            .report(rid)
+            .recipient([0xFF; 16], keys::key_id(&recovery_public));
+        let key =
+            unwrap_with_secret(&wrapped, recovery, &ctx).map_err(|e| anyhow::anyhow!("report {report_id}: {e}"))?;
+        key.check_commitment(rid, &commitment)
+            .map_err(|e| anyhow::anyhow!("report {report_id}: {e}"))?;
+        let to = Context::new(P::WrapCoordinator)
+            .report(rid)
+            .recipient(cid, keys::key_id(&public));
+        wraps.push((report_id, wrap_to_public(&key, &public, &to)?));
+    }
+    store.replace_coordinator_key(&row.id, &public, &sealed, &wraps).await?;
+    Ok(wraps.len())
+}
+
 /// Checks a password by unsealing the private key; `None` for a wrong password or unknown
 /// user, after the same Argon2id cost either way.
 pub async fn unlock(kdf: &KdfPool, row: Option<&CoordinatorRow>, password: &str) -> Option<CoordinatorSecret> {

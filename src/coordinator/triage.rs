@@ -321,6 +321,11 @@ fn action_label(action: &str, lang: Lang) -> String {
         "access_granted" => ("toegang gegeven", "access granted"),
         "access_revoked" => ("toegang ingetrokken", "access revoked"),
         "stepped_aside" => ("opzij gestapt", "stepped aside"),
+        "password_changed" => ("wachtwoord gewijzigd", "password changed"),
+        "recovered_with_recovery_key" => (
+            "toegang hersteld met de herstelsleutel",
+            "access recovered with the recovery key",
+        ),
         "totp_enrolled" => ("tweede stap ingesteld", "second step set up"),
         "totp_reset" => ("tweede stap van een collega gewist", "a colleague's second step erased"),
         "group_member_added" | "group_member_added_cli" => ("lid aan groep toegevoegd", "group member added"),

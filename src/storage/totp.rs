@@ -58,3 +58,50 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Every report with its key commitment and recovery-key wrap.
+    pub async fn recovery_wraps(&self) -> DbResult<Vec<(String, Vec<u8>, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(
+            "SELECT r.id, r.key_commitment, w.wrapped FROM reports r \
+             JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'recovery' ORDER BY r.id")
+            .fetch_all(pool).await)
+    }
+
+    /// Gives a coordinator a new key pair and new wraps (recovery after a lost password), in
+    /// one transaction: the old wraps, sessions and second factor (sealed under the old key)
+    /// go.
+    pub async fn replace_coordinator_key(
+        &self,
+        id: &str,
+        public: &[u8],
+        sealed_private: &[u8],
+        wraps: &[(String, Vec<u8>)],
+    ) -> DbResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE coordinators SET public_key = $1, sealed_private_key = $2, totp_sealed = NULL, totp_last_step = NULL WHERE id = $3")
+                .bind(public).bind(sealed_private).bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM report_wraps WHERE recipient_kind = 'coordinator' AND recipient_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE kind = 'coordinator' AND subject_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM totp_recovery_codes WHERE coordinator_id = $1").bind(id).execute(&mut *tx).await?;
+            for (report_id, wrapped) in wraps {
+                sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)")
+                    .bind(report_id).bind(id).bind(wrapped).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A new password: the same key pair sealed anew; every session of the coordinator ends.
+    pub async fn reseal_private_key(&self, id: &str, sealed_private: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE coordinators SET sealed_private_key = $1 WHERE id = $2").bind(sealed_private).bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE kind = 'coordinator' AND subject_id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

@@ -11,6 +11,8 @@ use crate::both_backends;
 use crate::helpers::{between, hidden, spawn_app, Backend, TestApp, PASSWORD};
 
 both_backends!(
+    a_lost_password_is_recovered_with_the_recovery_key,
+    password_change_keeps_access,
     operator_adds_coordinator_who_is_approved_in_the_browser,
     init_and_recovery_verify
 );
@@ -239,4 +241,150 @@ async fn init_and_recovery_verify(backend: Backend) {
     let bad = meldpunt(&app, &["recovery", "verify"], &wrong);
     assert!(!bad.status.success());
     assert!(text(&bad).contains("Line(1)"), "{}", text(&bad));
+}
+
+async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, recovery_key) = app.setup("anna").await;
+    let reporter = app.browser();
+    let (w1, w2) = (crate::helpers::marker("first"), crate::helpers::marker("second"));
+    app.submit_report(&reporter, &w1).await;
+    app.submit_report(&reporter, &w2).await;
+    drop(anna);
+
+    // Anna forgot her password. The operator runs `meldpunt recover` with the recovery key.
+    let dir = tempfile::tempdir().expect("dir");
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "een heel nieuw wachtwoord\n").expect("write");
+    let wrong = meldpunt(
+        &app,
+        &[
+            "recover",
+            "--username",
+            "anna",
+            "--password-file",
+            pw_file.to_str().expect("utf8"),
+        ],
+        "ABCD-EFGH",
+    );
+    assert!(!wrong.status.success());
+    let out = meldpunt(
+        &app,
+        &[
+            "recover",
+            "--username",
+            "anna",
+            "--password-file",
+            pw_file.to_str().expect("utf8"),
+        ],
+        &recovery_key,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("access to all 2 reports"));
+
+    // The old password no longer works; the new one opens every old report.
+    let b = app.browser();
+    let res = b
+        .post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let res = b
+        .post(
+            "/beheer/inloggen",
+            &[("username", "anna"), ("password", "een heel nieuw wachtwoord")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let inbox = b.get("/beheer").await;
+    let mut links: Vec<String> = inbox
+        .body
+        .split("<td><a href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_string)
+        .collect();
+    links.dedup();
+    assert_eq!(links.len(), 2);
+    let mut seen = String::new();
+    for l in links {
+        seen.push_str(&b.get(&l).await.body);
+    }
+    assert!(
+        seen.contains(&w1) && seen.contains(&w2),
+        "old reports readable with the new key"
+    );
+}
+
+async fn password_change_keeps_access(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    let what = crate::helpers::marker("what");
+    app.submit_report(&reporter, &what).await;
+    let other = app.browser();
+    other
+        .post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+        .await;
+
+    let page = anna.get("/beheer/wachtwoord").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            "/beheer/wachtwoord",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current", "fout"),
+                ("password", "nieuw lang wachtwoord"),
+                ("password_repeat", "nieuw lang wachtwoord"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let res = anna
+        .post(
+            "/beheer/wachtwoord",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current", PASSWORD),
+                ("password", "kort"),
+                ("password_repeat", "kort"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = anna
+        .post(
+            "/beheer/wachtwoord",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current", PASSWORD),
+                ("password", "nieuw lang wachtwoord"),
+                ("password_repeat", "nieuw lang wachtwoord"),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("Uw wachtwoord is gewijzigd"), "{}", res.body);
+    assert_eq!(
+        other.get("/beheer").await.status,
+        StatusCode::SEE_OTHER,
+        "other sessions ended"
+    );
+    let b = app.browser();
+    assert_eq!(
+        b.post("/beheer/inloggen", &[("username", "anna"), ("password", PASSWORD)])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    b.post(
+        "/beheer/inloggen",
+        &[("username", "anna"), ("password", "nieuw lang wachtwoord")],
+    )
+    .await;
+    let inbox = b.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    assert!(
+        b.get(&href).await.body.contains(&what),
+        "same key pair: old reports still open"
+    );
 }
