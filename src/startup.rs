@@ -206,6 +206,8 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             )
             .route(paths::PASSWORD, web::get().to(coordinator::password::show))
             .route(paths::PASSWORD, web::post().to(coordinator::password::change))
+            .route(paths::OVERVIEW, web::get().to(coordinator::overview::show))
+            .route("/beheer/overzicht.csv", web::get().to(coordinator::overview::download))
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

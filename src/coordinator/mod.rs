@@ -5,6 +5,7 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod overview;
 pub mod password;
 pub mod second_factor;
 pub mod triage;

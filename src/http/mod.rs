@@ -44,6 +44,7 @@ pub mod paths {
     pub const OUTBOX: &str = "/beheer/uitgaand";
     pub const AUDIT: &str = "/beheer/logboek";
     pub const PASSWORD: &str = "/beheer/wachtwoord";
+    pub const OVERVIEW: &str = "/beheer/overzicht";
     pub const STYLE: &str = "/static/style.css";
 
     pub fn admin_report(id: &str) -> String {

@@ -106,3 +106,22 @@ pub enum WrapRemoval {
     NotHeld,
     WouldLeaveNobody,
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverviewRow {
+    pub received_on: String,
+    pub acknowledged_on: Option<String>,
+    pub feedback_on: Option<String>,
+    pub status: String,
+    pub chain_label: String,
+    pub category: String,
+}
+
+impl Store {
+    /// The clear columns of every report, for aggregate counts (never content).
+    pub async fn overview_rows(&self) -> DbResult<Vec<OverviewRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OverviewRow>(
+            "SELECT received_on, acknowledged_on, feedback_on, status, chain_label, category FROM reports")
+            .fetch_all(pool).await)
+    }
+}

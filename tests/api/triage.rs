@@ -8,6 +8,7 @@ use crate::both_backends;
 use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestApp, PASSWORD, T0};
 
 both_backends!(
+    chain_overview_and_csv,
     access_grant_revoke_and_stepping_aside,
     deadlines_on_fixed_dates,
     status_workflow_and_reopening,
@@ -362,4 +363,64 @@ async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
     for action in ["toegang gegeven", "toegang ingetrokken", "opzij gestapt"] {
         assert!(audit.body.contains(action), "audit lacks {action}");
     }
+}
+
+async fn chain_overview_and_csv(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    // Two reports in 2026-K4 (30 November), one a quarter later (1 March 2027).
+    app.submit_report(&reporter, "een").await;
+    app.submit_report(&reporter, "twee").await;
+    let (href, csrf) = open_first_report(&app, &anna).await;
+    anna.post(&format!("{href}/ontvangst"), &[("csrf", csrf.as_str())])
+        .await;
+    app.clock.set(T0 + 91 * DAY);
+    relogin(&anna).await;
+    app.submit_report(&reporter, "drie").await;
+
+    let page = anna.get("/beheer/overzicht").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<svg") && page.body.contains("role=\"img\""),
+        "a server-rendered chart"
+    );
+    assert!(!page.body.contains("<script"), "no JavaScript");
+    let row = between(&page.body, "<th scope=\"row\">2026-K4</th>", "</tr>").expect("2026-K4 row");
+    // Columns: five chain links (repressie third... in chain order), total 2, open 2, closed 0,
+    // median 0.0 days to acknowledge, 1 acknowledgement overdue (the unacknowledged one).
+    assert!(row.contains("<td>2</td><td>2</td><td>0</td><td>0.0</td>"), "{row}");
+    assert!(row.contains("class=\"overdue\">1</td>"), "{row}");
+    assert!(page.body.contains("<th scope=\"row\">2027-K1</th>"));
+
+    let csv = anna.get("/beheer/overzicht.csv").await;
+    assert_eq!(
+        csv.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(csv
+        .headers
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("attachment")));
+    // By 1 March 2027 the acknowledged one's feedback (due 28 February, month end) is late too.
+    assert!(
+        csv.body
+            .contains("2026-K4,repressie,belangenverstrengeling,2,2,0,0.0,1,1"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains("2027-K1,repressie,belangenverstrengeling,1,1,0,,0,0"),
+        "{}",
+        csv.body
+    );
+    assert!(!csv.body.contains("een") && !csv.body.contains("drie"), "no content");
+    let audit = anna.get("/beheer/logboek").await;
+    assert!(audit.body.contains("overzicht gedownload"));
+    assert_eq!(
+        app.browser().get("/beheer/overzicht.csv").await.status,
+        StatusCode::SEE_OTHER,
+        "login needed"
+    );
 }
