@@ -47,6 +47,24 @@ pub fn next(
     }
 }
 
+/// The stored form of the next deadline: a date, or '9999-12-31' when none is open (so it
+/// sorts last and is never overdue).
+pub fn next_due_string(received: &str, acknowledged: Option<&str>, feedback: Option<&str>, status: &str) -> String {
+    parse_date(received)
+        .and_then(|r| {
+            next(
+                r,
+                acknowledged.and_then(parse_date),
+                feedback.and_then(parse_date),
+                status,
+            )
+        })
+        .map(|n| n.date().format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| NO_DEADLINE.to_string())
+}
+
+pub const NO_DEADLINE: &str = "9999-12-31";
+
 impl Next {
     pub fn date(self) -> NaiveDate {
         match self {

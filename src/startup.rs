@@ -142,7 +142,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::STYLE, web::get().to(http::style))
             .route("/healthz", web::get().to(http::healthz))
             .route("/readyz", web::get().to(http::readyz))
-            .route(paths::ADMIN, web::get().to(coordinator::inbox))
+            .route(paths::ADMIN, web::get().to(coordinator::inbox::inbox))
             .route(paths::LOGIN, web::get().to(coordinator::login_page))
             .route(paths::LOGIN, web::post().to(coordinator::login))
             .route(paths::LOGOUT, web::post().to(coordinator::logout))

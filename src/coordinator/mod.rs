@@ -5,6 +5,7 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod inbox;
 pub mod overview;
 pub mod password;
 pub mod second_factor;
@@ -19,14 +20,15 @@ use crate::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
+use crate::deadlines;
 use crate::followup::seal_message;
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
 use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
-use crate::i18n::{fmt_date, Lang};
+use crate::i18n::Lang;
 use crate::ids;
 use crate::intake::{body_limit, check_text, FieldErrors, Opt};
-use crate::report::{Category, ChainLabel, Status, SubjectRole};
+use crate::report::{Category, ChainLabel, Status};
 use crate::storage::{CoordinatorRow, ReportRow};
 
 /// A logged-in coordinator with the private key unsealed for this request.
@@ -398,74 +400,6 @@ pub async fn logout(state: State, req: HttpRequest, payload: web::Payload) -> Pa
 
 // ---- inbox -----------------------------------------------------------------------------
 
-pub struct InboxItem {
-    pub deadline: Option<casefile::DeadlineView>,
-    pub href: String,
-    pub reference: String,
-    pub received_on: String,
-    pub acknowledged_on: Option<String>,
-    pub chain_label: String,
-    pub category: String,
-    pub subject: String,
-    pub status: String,
-    pub unread: i64,
-}
-
-#[derive(Template)]
-#[template(path = "inbox.html")]
-struct InboxPage {
-    page: Page,
-    notice: Option<String>,
-    name: String,
-    csrf: String,
-    items: Vec<InboxItem>,
-}
-
-pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
-    let lang = query_lang(&req);
-    let Some(me) = current(&state, &req, lang).await? else {
-        return Ok(to_login(lang));
-    };
-    let rows = state.store.inbox(&me.row.id).await.or_500(lang)?;
-    let today = state.clock.today();
-    let items = rows
-        .into_iter()
-        .map(|r| InboxItem {
-            deadline: casefile::deadline_view(
-                lang,
-                today,
-                &r.received_on,
-                r.acknowledged_on.as_deref(),
-                r.feedback_on.as_deref(),
-                &r.status,
-            ),
-            href: lang.href(&paths::admin_report(&r.id)),
-            reference: casefile::reference(&r.id),
-            received_on: fmt_date(lang, &r.received_on),
-            acknowledged_on: r.acknowledged_on.as_deref().map(|d| fmt_date(lang, d)),
-            chain_label: ChainLabel::label_of(&r.chain_label, lang),
-            category: Category::label_of(&r.category, lang),
-            subject: SubjectRole::label_of(&r.subject_role, lang),
-            status: Status::label_of(&r.status, lang),
-            unread: r.unread_for_coordinators,
-        })
-        .collect();
-    let page = Page::new(&state, lang, paths::ADMIN);
-    Ok(render(
-        StatusCode::OK,
-        &InboxPage {
-            page,
-            notice: req
-                .query_string()
-                .contains("done=stepped_aside")
-                .then(|| lang.t().stepped_aside_notice.to_string()),
-            name: me.row.display_name.clone(),
-            csrf: me.session.token.csrf(),
-            items,
-        },
-    ))
-}
-
 // ---- one report ------------------------------------------------------------------------
 
 #[derive(Template)]
@@ -680,7 +614,9 @@ pub async fn acknowledge(state: State, req: HttpRequest, id: web::Path<String>, 
         Err(res) => return Ok(res),
     };
     let m = seal_message(&state, &key, &row.id, Role::System, Some(me.row.id.clone()), "ack", "").or_500(lang)?;
-    if state.store.acknowledge(&m).await.or_500(lang)? {
+    let today = state.clock.today_string();
+    let next_due = deadlines::next_due_string(&row.received_on, Some(&today), row.feedback_on.as_deref(), &row.status);
+    if state.store.acknowledge(&m, &next_due).await.or_500(lang)? {
         state
             .store
             .audit(
@@ -727,7 +663,16 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
     if form.get("feedback") == Some("1") {
         state
             .store
-            .record_feedback(&row.id, &state.clock.today_string())
+            .record_feedback(
+                &row.id,
+                &state.clock.today_string(),
+                &deadlines::next_due_string(
+                    &row.received_on,
+                    row.acknowledged_on.as_deref(),
+                    Some(&state.clock.today_string()),
+                    &row.status,
+                ),
+            )
             .await
             .or_500(lang)?;
         state

@@ -479,6 +479,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         wraps,
         form_token_hash: Sha256::digest(&token).to_vec(),
         notices,
+        next_due_on: crate::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
     };
     let stored = state
         .store

@@ -2,6 +2,7 @@
 //! in one transaction that starts with a write, so SQLite takes its lock up front and
 //! nothing half-written is ever left behind.
 
+use super::counts::bump_counts;
 use super::{on_pool, Store};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
@@ -42,6 +43,8 @@ pub struct NewReport {
     pub form_token_hash: Vec<u8>,
     /// Notification rows written in the same transaction.
     pub notices: Vec<Notice>,
+    /// The first deadline (acknowledgement), as stored for sorting.
+    pub next_due_on: String,
 }
 
 /// One notification to queue: who, what kind of event, and when it may go out.
@@ -82,11 +85,35 @@ pub struct InboxRow {
     pub received_on: String,
     pub acknowledged_on: Option<String>,
     pub feedback_on: Option<String>,
+    pub next_due_on: String,
     pub status: String,
     pub chain_label: String,
     pub category: String,
     pub subject_role: String,
     pub unread_for_coordinators: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboxSort {
+    #[default]
+    Received,
+    Deadline,
+}
+
+/// What an inbox page shows: filters (None = any), order, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct InboxQuery<'a> {
+    pub coordinator_id: &'a str,
+    pub status: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    /// Only reports whose next deadline is before this day.
+    pub overdue_before: Option<&'a str>,
+    pub sort: InboxSort,
+    /// The sort key and id of the last row of the previous page.
+    pub after: Option<(String, String)>,
+    pub limit: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -234,6 +261,7 @@ impl Store {
                 .bind(&id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sessions WHERE kind = 'coordinator' AND subject_id = $1")
                 .bind(&id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM inbox_counts WHERE coordinator_id = $1").bind(&id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -297,6 +325,8 @@ impl Store {
             for n in &r.notices {
                 insert_notice_q(n).execute(&mut *tx).await?;
             }
+            sqlx::query("UPDATE reports SET next_due_on = $1 WHERE id = $2").bind(&r.next_due_on).bind(&r.id).execute(&mut *tx).await?;
+            bump_counts!(tx, &r.id, 1);
             tx.commit().await?;
             Ok(ReportInsert::Stored)
         })
@@ -330,13 +360,81 @@ impl Store {
             .bind(report_id).bind(kind).bind(recipient_id).fetch_optional(pool).await)
     }
 
-    /// Reports a coordinator holds a wrap for, newest first. Reads no sealed column.
+    /// Reports a coordinator holds a wrap for, newest first, unfiltered (all of them).
     pub async fn inbox(&self, coordinator_id: &str) -> DbResult<Vec<InboxRow>> {
-        on_pool!(self, pool => sqlx::query_as::<_, InboxRow>(
-            "SELECT r.id, r.received_on, r.acknowledged_on, r.feedback_on, r.status, r.chain_label, r.category, r.subject_role, r.unread_for_coordinators \
-             FROM reports r JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1 \
-             ORDER BY r.received_on DESC, r.id")
+        self.inbox_page(&InboxQuery {
+            coordinator_id,
+            limit: i64::MAX / 2,
+            ..InboxQuery::default()
+        })
+        .await
+    }
+
+    /// One page of a coordinator's inbox. Keyset pagination over an index in the sort order,
+    /// with the wrap checked per row, so a page costs the same with 100 or 100,000 reports.
+    /// Reads no sealed column. Returns up to `limit + 1` rows (the extra one says "more").
+    pub async fn inbox_page(&self, q: &InboxQuery<'_>) -> DbResult<Vec<InboxRow>> {
+        let mut sql = String::from(
+            "SELECT r.id, r.received_on, r.acknowledged_on, r.feedback_on, r.next_due_on, r.status, r.chain_label, r.category, \
+             r.subject_role, r.unread_for_coordinators FROM reports r \
+             WHERE EXISTS (SELECT 1 FROM report_wraps w WHERE w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1)",
+        );
+        let mut params: Vec<String> = vec![q.coordinator_id.to_string()];
+        let mut param = |sql: &mut String, clause: &str, value: &str| {
+            params.push(value.to_string());
+            sql.push_str(&clause.replace('?', &format!("${}", params.len())));
+        };
+        for (col, value) in [
+            ("status", q.status),
+            ("chain_label", q.label),
+            ("category", q.category),
+            ("subject_role", q.subject),
+        ] {
+            if let Some(v) = value {
+                param(&mut sql, &format!(" AND r.{col} = ?"), v);
+            }
+        }
+        if let Some(today) = q.overdue_before {
+            param(&mut sql, " AND r.next_due_on < ?", today);
+        }
+        let (key_col, order) = match q.sort {
+            InboxSort::Received => ("received_on", "DESC"),
+            InboxSort::Deadline => ("next_due_on", "ASC"),
+        };
+        if let Some((key, id)) = &q.after {
+            let cmp = if order == "DESC" { "<" } else { ">" };
+            params.push(key.clone());
+            params.push(id.clone());
+            let (a, b) = (params.len() - 1, params.len());
+            // A row-value comparison: both backends seek the sort index with it.
+            sql.push_str(&format!(" AND (r.{key_col}, r.id) {cmp} (${a}, ${b})"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY r.{key_col} {order}, r.id {order} LIMIT {}",
+            q.limit.saturating_add(1)
+        ));
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_as::<_, InboxRow>(&sql);
+            for p in &params {
+                query = query.bind(p);
+            }
+            query.fetch_all(pool).await
+        })
+    }
+
+    /// The coordinator's filter counts: (dimension, value, count).
+    pub async fn inbox_counts(&self, coordinator_id: &str) -> DbResult<Vec<(String, String, i64)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT dimension, value, n FROM inbox_counts WHERE coordinator_id = $1 AND n > 0")
             .bind(coordinator_id).fetch_all(pool).await)
+    }
+
+    /// How many of the coordinator's reports have a deadline before `today` (index range).
+    pub async fn overdue_count(&self, coordinator_id: &str, today: &str) -> DbResult<i64> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM reports r WHERE r.next_due_on < $2 AND EXISTS \
+             (SELECT 1 FROM report_wraps w WHERE w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1)")
+            .bind(coordinator_id).bind(today).fetch_one(pool).await)
     }
 
     pub async fn messages(&self, report_id: &str) -> DbResult<Vec<MessageRow>> {
@@ -363,13 +461,15 @@ impl Store {
 
     /// Records the acknowledgement of receipt (once) with its message to the reporter.
     /// False if the report was acknowledged already.
-    pub async fn acknowledge(&self, m: &NewMessage) -> DbResult<bool> {
+    pub async fn acknowledge(&self, m: &NewMessage, next_due_on: &str) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let first = sqlx::query("UPDATE reports SET acknowledged_on = $1, last_activity_on = $1, \
+            bump_counts!(tx, &m.report_id, -1);
+            let first = sqlx::query("UPDATE reports SET acknowledged_on = $1, last_activity_on = $1, next_due_on = $3, \
                                      status = CASE WHEN status = 'nieuw' THEN 'in_behandeling' ELSE status END \
                                      WHERE id = $2 AND acknowledged_on IS NULL")
-                .bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?.rows_affected() == 1;
+                .bind(&m.created_on).bind(&m.report_id).bind(next_due_on).execute(&mut *tx).await?.rows_affected() == 1;
+            bump_counts!(tx, &m.report_id, 1);
             if !first {
                 tx.rollback().await?;
                 return Ok(false);

@@ -89,6 +89,14 @@ impl Store {
                 sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)")
                     .bind(report_id).bind(id).bind(wrapped).execute(&mut *tx).await?;
             }
+            // The coordinator now holds every report: count them afresh.
+            sqlx::query("DELETE FROM inbox_counts WHERE coordinator_id = $1").bind(id).execute(&mut *tx).await?;
+            for (dim, col) in [("status", "status"), ("label", "chain_label"), ("category", "category"), ("subject", "subject_role")] {
+                let sql = format!(
+                    "INSERT INTO inbox_counts (coordinator_id, dimension, value, n) SELECT $1, '{dim}', r.{col}, COUNT(*) FROM reports r \
+                     JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1 GROUP BY r.{col}");
+                sqlx::query(&sql).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(())
         })

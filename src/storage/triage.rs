@@ -1,6 +1,7 @@
 //! Queries for triage: status changes, relabelling and recorded feedback, each with its
 //! sealed internal note in the same transaction.
 
+use super::counts::bump_counts;
 use super::{insert_message_q, on_pool, DbResult, NewMessage, Store};
 
 impl Store {
@@ -45,7 +46,9 @@ impl Store {
         };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            bump_counts!(tx, report_id, -1);
             let done = sqlx::query(sql).bind(to).bind(report_id).bind(from).execute(&mut *tx).await?.rows_affected() == 1;
+            bump_counts!(tx, report_id, 1);
             if !done {
                 tx.rollback().await?;
                 return Ok(false);
@@ -57,9 +60,9 @@ impl Store {
     }
 
     /// Records the first feedback on the follow-up (the legal 3-month deadline).
-    pub async fn record_feedback(&self, report_id: &str, on: &str) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE reports SET feedback_on = $1 WHERE id = $2 AND feedback_on IS NULL")
-            .bind(on).bind(report_id).execute(pool).await.map(|_| ()))
+    pub async fn record_feedback(&self, report_id: &str, on: &str, next_due_on: &str) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE reports SET feedback_on = $1, next_due_on = $3 WHERE id = $2 AND feedback_on IS NULL")
+            .bind(on).bind(report_id).bind(next_due_on).execute(pool).await.map(|_| ()))
     }
 }
 
@@ -72,9 +75,17 @@ pub enum Relabel {
 impl Store {
     /// Adds a coordinator's wrap of a report key (a grant). False if they had one already.
     pub async fn add_wrap(&self, report_id: &str, coordinator_id: &str, wrapped: &[u8]) -> DbResult<bool> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3) ON CONFLICT DO NOTHING")
-            .bind(report_id).bind(coordinator_id).bind(wrapped).execute(pool).await.map(|r| r.rows_affected() == 1))
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let added = sqlx::query(
+                "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3) ON CONFLICT DO NOTHING")
+                .bind(report_id).bind(coordinator_id).bind(wrapped).execute(&mut *tx).await?.rows_affected() == 1;
+            if added {
+                bump_counts!(tx, report_id, 1, only coordinator_id);
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
     }
 
     /// Removes a coordinator's wrap unless it is the last coordinator wrap of the report, so a
@@ -82,6 +93,7 @@ impl Store {
     pub async fn remove_wrap_unless_last(&self, report_id: &str, coordinator_id: &str) -> DbResult<WrapRemoval> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            bump_counts!(tx, report_id, -1, only coordinator_id);
             let removed = sqlx::query("DELETE FROM report_wraps WHERE report_id = $1 AND recipient_kind = 'coordinator' AND recipient_id = $2")
                 .bind(report_id).bind(coordinator_id).execute(&mut *tx).await?.rows_affected();
             if removed == 0 {

@@ -1,0 +1,256 @@
+//! The inbox: a coordinator's reports with filters (status, chain label, category, subject
+//! role, overdue), ordered by receipt or nearest deadline, in keyset-paginated pages, with
+//! counts per filter value from the maintained `inbox_counts`. Never decrypts anything.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+use askama::Template;
+
+use super::{current, to_login};
+use crate::casefile::{self, DeadlineView};
+use crate::http::form::Form;
+use crate::http::{paths, query_lang, render, OrAppError, Page, PageResult, State};
+use crate::i18n::{fmt_date, Lang};
+use crate::ids;
+use crate::intake::Opt;
+use crate::report::{Category, ChainLabel, Status, SubjectRole};
+use crate::storage::{InboxQuery, InboxSort};
+
+pub const PAGE_SIZE: i64 = 50;
+
+pub struct InboxItem {
+    pub deadline: Option<DeadlineView>,
+    pub href: String,
+    pub reference: String,
+    pub received_on: String,
+    pub chain_label: String,
+    pub category: String,
+    pub subject: String,
+    pub status: String,
+    pub unread: i64,
+}
+
+/// One filter select: its field name, legend and options with counts.
+pub struct FilterSelect {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub options: Vec<Opt>,
+    pub counts: Vec<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    page: Page,
+    notice: Option<String>,
+    name: String,
+    csrf: String,
+    items: Vec<InboxItem>,
+    filters: Vec<FilterSelect>,
+    overdue: bool,
+    overdue_count: i64,
+    by_deadline: bool,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    filtered: bool,
+}
+
+fn select<T: Copy>(
+    name: &'static str,
+    label: &'static str,
+    all: &[T],
+    code: fn(T) -> &'static str,
+    text: impl Fn(T) -> &'static str,
+    chosen: Option<&str>,
+    counts: &[(String, String, i64)],
+) -> FilterSelect {
+    // The filter's field name is also its dimension in `inbox_counts`.
+    let dimension = name;
+    let options: Vec<Opt> = all
+        .iter()
+        .map(|&v| Opt {
+            code: code(v),
+            label: text(v),
+            selected: chosen == Some(code(v)),
+        })
+        .collect();
+    let counts = options
+        .iter()
+        .map(|o| {
+            counts
+                .iter()
+                .find(|(d, v, _)| d == dimension && v == o.code)
+                .map(|(_, _, n)| *n)
+                .unwrap_or(0)
+        })
+        .collect();
+    FilterSelect {
+        name,
+        label,
+        options,
+        counts,
+    }
+}
+
+/// The query string for these filters (without a cursor), to build page links.
+fn filter_query(f: &Form, lang: Lang) -> String {
+    let mut parts: Vec<String> = ["status", "label", "category", "subject", "overdue", "sort"]
+        .iter()
+        .filter_map(|k| {
+            f.get(k).filter(|v| !v.is_empty()).map(|v| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+        })
+        .collect();
+    if lang == Lang::En {
+        parts.push("lang=en".into());
+    }
+    parts.join("&")
+}
+
+pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let t = lang.t();
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let f = Form::parse(req.query_string().as_bytes());
+    // Unknown values are ignored rather than refused: a filter is a view, not input.
+    let status = f.get("status").and_then(Status::parse).map(Status::code);
+    let label = f.get("label").and_then(ChainLabel::parse).map(ChainLabel::code);
+    let category = f.get("category").and_then(Category::parse).map(Category::code);
+    let subject = f.get("subject").and_then(SubjectRole::parse).map(SubjectRole::code);
+    let overdue = f.get("overdue") == Some("1");
+    let sort = if f.get("sort") == Some("deadline") {
+        InboxSort::Deadline
+    } else {
+        InboxSort::Received
+    };
+    let after = f.get("after").and_then(|a| a.split_once('~')).and_then(|(k, id)| {
+        let key_ok = crate::deadlines::parse_date(k).is_some();
+        (key_ok && ids::parse(id).is_some()).then(|| (k.to_string(), id.to_string()))
+    });
+    let today = state.clock.today();
+    let today_s = state.clock.today_string();
+    let query = InboxQuery {
+        coordinator_id: &me.row.id,
+        status,
+        label,
+        category,
+        subject,
+        overdue_before: overdue.then_some(today_s.as_str()),
+        sort,
+        after: after.clone(),
+        limit: PAGE_SIZE,
+    };
+    let mut rows = state.store.inbox_page(&query).await.or_500(lang)?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let base = filter_query(&f, lang);
+    let link = |extra: &str| {
+        let q = [base.as_str(), extra]
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("&");
+        if q.is_empty() {
+            paths::ADMIN.to_string()
+        } else {
+            format!("{}?{q}", paths::ADMIN)
+        }
+    };
+    let next_href = more.then(|| rows.last()).flatten().map(|r| {
+        let key = match sort {
+            InboxSort::Received => &r.received_on,
+            InboxSort::Deadline => &r.next_due_on,
+        };
+        link(&format!("after={key}~{}", r.id))
+    });
+    let first_href = after.is_some().then(|| link(""));
+    let items = rows
+        .into_iter()
+        .map(|r| InboxItem {
+            deadline: casefile::deadline_view(
+                lang,
+                today,
+                &r.received_on,
+                r.acknowledged_on.as_deref(),
+                r.feedback_on.as_deref(),
+                &r.status,
+            ),
+            href: lang.href(&paths::admin_report(&r.id)),
+            reference: casefile::reference(&r.id),
+            received_on: fmt_date(lang, &r.received_on),
+            chain_label: ChainLabel::label_of(&r.chain_label, lang),
+            category: Category::label_of(&r.category, lang),
+            subject: SubjectRole::label_of(&r.subject_role, lang),
+            status: Status::label_of(&r.status, lang),
+            unread: r.unread_for_coordinators,
+        })
+        .collect();
+    let counts = state.store.inbox_counts(&me.row.id).await.or_500(lang)?;
+    let overdue_count = state.store.overdue_count(&me.row.id, &today_s).await.or_500(lang)?;
+    let filters = vec![
+        select(
+            "status",
+            t.col_status,
+            Status::ALL,
+            Status::code,
+            |v| v.label(lang),
+            status,
+            &counts,
+        ),
+        select(
+            "label",
+            t.col_label,
+            ChainLabel::ALL,
+            ChainLabel::code,
+            |v| v.label(lang),
+            label,
+            &counts,
+        ),
+        select(
+            "category",
+            t.col_category,
+            Category::ALL,
+            Category::code,
+            |v| v.label(lang),
+            category,
+            &counts,
+        ),
+        select(
+            "subject",
+            t.col_subject,
+            SubjectRole::ALL,
+            SubjectRole::code,
+            |v| v.label(lang),
+            subject,
+            &counts,
+        ),
+    ];
+    let page = Page::new(&state, lang, paths::ADMIN);
+    Ok(render(
+        StatusCode::OK,
+        &InboxPage {
+            page,
+            notice: req
+                .query_string()
+                .contains("done=stepped_aside")
+                .then(|| t.stepped_aside_notice.to_string()),
+            name: me.row.display_name.clone(),
+            csrf: me.session.token.csrf(),
+            items,
+            filtered: status.is_some() || label.is_some() || category.is_some() || subject.is_some() || overdue,
+            filters,
+            overdue,
+            overdue_count,
+            by_deadline: sort == InboxSort::Deadline,
+            next_href,
+            first_href,
+        },
+    ))
+}
