@@ -404,8 +404,43 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             ));
         }
     };
+    match seal_and_store(&state, &report, recovery, &coordinators, &token, "written").await.or_500(lang)? {
+        Stored::Code(code) => {
+            let page = Page::new(&state, lang, paths::REPORT).without_switch();
+            Ok(render(StatusCode::OK, &DonePage { page, code: code.display().to_string(), again: false }))
+        }
+        Stored::Again(shown) => {
+            // The same form again (a double click, a reload): show the same code again.
+            let page = Page::new(&state, lang, paths::REPORT).without_switch();
+            Ok(render(StatusCode::OK, &DonePage { page, code: shown, again: true }))
+        }
+        Stored::Duplicate => Ok(message_page(&state, lang, StatusCode::CONFLICT, t.duplicate_title, t.duplicate_text)),
+        Stored::Failed => {
+            let errors = vec![("what", t.err_store.to_string())];
+            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors).await.or_500(lang)?;
+            Ok(render(StatusCode::SERVICE_UNAVAILABLE, &page))
+        }
+    }
+}
+
+/// How storing a valid report went.
+pub enum Stored {
+    /// Stored; the meldcode to show once.
+    Code(Meldcode),
+    /// The same form was sent before; its code, shown again.
+    Again(String),
+    /// The same form was sent before and its code is no longer kept.
+    Duplicate,
+    /// The database refused; nothing was kept.
+    Failed,
+}
+
+/// Seals `report` under a fresh report key, wraps that key to a new meldcode, the recovery
+/// key and `coordinators`, and stores it all (with the notifications) in one transaction,
+/// so a code is only ever shown for a report that can be opened with it.
+pub async fn seal_and_store(state: &State, report: &ValidReport, recovery: [u8; 32], coordinators: &[(String, Vec<u8>)], token: &[u8], origin: &str) -> anyhow::Result<Stored> {
     let notices = notify::notices(
-        &state,
+        state,
         coordinators.iter().map(|(id, _)| id.clone()),
         notify::Event::NewReport,
     );
@@ -418,8 +453,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let kek = state
         .kdf
         .derive(code.secret_bytes(), header.salt, header.params)
-        .await
-        .or_500(lang)?;
+        .await?;
     let code_ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
     let mut wraps = vec![(
         "code".to_string(),
@@ -432,9 +466,9 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     wraps.push((
         "recovery".into(),
         "recovery".into(),
-        keys::wrap_to_public(&key, &recovery, &recovery_ctx).or_500(lang)?,
+        keys::wrap_to_public(&key, &recovery, &recovery_ctx)?,
     ));
-    for (cid, public) in &coordinators {
+    for (cid, public) in coordinators {
         let (Some(cbytes), Ok(public)) = (ids::parse(cid), <[u8; 32]>::try_from(public.as_slice())) else {
             continue;
         };
@@ -444,7 +478,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         wraps.push((
             "coordinator".into(),
             cid.clone(),
-            keys::wrap_to_public(&key, &public, &ctx).or_500(lang)?,
+            keys::wrap_to_public(&key, &public, &ctx)?,
         ));
     }
 
@@ -477,9 +511,10 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         subject_role: report.subject.code().into(),
         fields,
         wraps,
-        form_token_hash: Sha256::digest(&token).to_vec(),
+        form_token_hash: Sha256::digest(token).to_vec(),
         notices,
         next_due_on: crate::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
+        origin: origin.to_string(),
     };
     let stored = state
         .store
@@ -487,53 +522,21 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             if collided {
                 code = code.with_new_locator();
             }
-            (code.locator_hash(), seal_code_for_form(&token, &code))
+            (code.locator_hash(), seal_code_for_form(token, &code))
         })
         .await;
-    match stored {
-        Ok(ReportInsert::Stored) => {}
-        Ok(ReportInsert::DuplicateForm(Some(sealed))) if open_code_for_form(&token, &sealed).is_some() => {
-            // The same form again (a double click, a reload): show the same code again.
-            let shown = open_code_for_form(&token, &sealed).unwrap_or_default();
-            let page = Page::new(&state, lang, paths::REPORT);
-            return Ok(render(
-                StatusCode::OK,
-                &DonePage {
-                    page,
-                    code: shown,
-                    again: true,
-                },
-            ));
-        }
-        Ok(ReportInsert::DuplicateForm(_)) => {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::CONFLICT,
-                t.duplicate_title,
-                t.duplicate_text,
-            ));
-        }
+    Ok(match stored {
+        Ok(ReportInsert::Stored) => Stored::Code(code),
+        Ok(ReportInsert::DuplicateForm(Some(sealed))) => match open_code_for_form(token, &sealed) {
+            Some(shown) => Stored::Again(shown),
+            None => Stored::Duplicate,
+        },
+        Ok(ReportInsert::DuplicateForm(None)) => Stored::Duplicate,
         Err(e) => {
             tracing::error!(error = %e, "storing a report failed; nothing was kept");
-            let errors = vec![("what", t.err_store.to_string())];
-            return Ok(render(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &FormPage::new(&state, lang, Draft::from_form(&form), errors)
-                    .await
-                    .or_500(lang)?,
-            ));
+            Stored::Failed
         }
-    }
-    let page = Page::new(&state, lang, paths::REPORT).without_switch();
-    Ok(render(
-        StatusCode::OK,
-        &DonePage {
-            page,
-            code: code.display().to_string(),
-            again: false,
-        },
-    ))
+    })
 }
 
 /// `POST /melden/taal?lang=xx`: the language switch on the form. Shows the same form, with

@@ -45,6 +45,8 @@ pub struct NewReport {
     pub notices: Vec<Notice>,
     /// The first deadline (acknowledgement), as stored for sorting.
     pub next_due_on: String,
+    /// "written" (the form) or "oral" (recorded by a coordinator).
+    pub origin: String,
 }
 
 /// One notification to queue: who, what kind of event, and when it may go out.
@@ -325,7 +327,8 @@ impl Store {
             for n in &r.notices {
                 insert_notice_q(n).execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE reports SET next_due_on = $1 WHERE id = $2").bind(&r.next_due_on).bind(&r.id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE reports SET next_due_on = $1, origin = $3 WHERE id = $2")
+                .bind(&r.next_due_on).bind(&r.id).bind(&r.origin).execute(&mut *tx).await?;
             bump_counts!(tx, &r.id, 1);
             tx.commit().await?;
             Ok(ReportInsert::Stored)

@@ -1,0 +1,170 @@
+//! Inbox and overview page times with 100 and with 100,000 reports seeded, measured in one
+//! run over real HTTP on loopback, as the median of repeated requests. Run with
+//! `cargo bench --bench inbox`; results go to standard output (copied into BENCHMARKS.md).
+//! Seeding writes the clear columns and dummy wraps directly: the inbox decrypts nothing,
+//! so the sealed blobs do not change what is measured.
+
+use std::time::{Duration, Instant};
+
+use meldpunt::clock::Clock;
+use meldpunt::coordinator::account;
+use meldpunt::settings::Settings;
+use meldpunt::startup::Application;
+use meldpunt::storage::Store;
+use rand::Rng;
+
+const PASSWORD: &str = "lange zin als wachtwoord 42";
+const T0: i64 = 1_796_040_000; // 2026-11-30
+
+async fn seed(store: &Store, coordinator: &str, n: usize) {
+    let Store::Sqlite(pool) = store else { panic!("the benchmark seeds SQLite") };
+    let mut rng = rand::thread_rng();
+    let mut tx = pool.begin().await.expect("tx");
+    let statuses = ["nieuw", "in_behandeling", "in_onderzoek", "afgerond", "gesloten"];
+    let labels = ["pro-actie", "preventie", "preparatie", "repressie", "nazorg"];
+    let categories = ["corruptie", "fraude", "informatie", "omgangsvormen", "anders"];
+    let subjects = ["ambtenaar", "bestuurder", "raadslid", "extern", "onbekend"];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+    for _ in 0..n {
+        let (id, _) = meldpunt::ids::new_id();
+        let received = today - chrono::Days::new(rng.gen_range(0..3 * 365));
+        let received_s = received.format("%Y-%m-%d").to_string();
+        // Most reports of past years are closed; recent ones are open.
+        let status = if received < today - chrono::Days::new(120) && rng.gen_bool(0.95) { statuses[rng.gen_range(3..5)] } else { statuses[rng.gen_range(0..3)] };
+        let acked = (status != "nieuw").then(|| (received + chrono::Days::new(rng.gen_range(1..7))).format("%Y-%m-%d").to_string());
+        let next_due = meldpunt::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
+        let mut locator = [0u8; 32];
+        rng.fill(&mut locator);
+        sqlx::query(
+            "INSERT INTO reports (id, locator_hash, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, \
+             category, subject_role, last_activity_on, next_due_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $4, $10)",
+        )
+        .bind(&id)
+        .bind(locator.to_vec())
+        .bind(vec![0u8; 32])
+        .bind(&received_s)
+        .bind(&acked)
+        .bind(status)
+        .bind(labels[rng.gen_range(0..5)])
+        .bind(categories[rng.gen_range(0..5)])
+        .bind(subjects[rng.gen_range(0..5)])
+        .bind(&next_due)
+        .execute(&mut *tx)
+        .await
+        .expect("report");
+        sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)")
+            .bind(&id)
+            .bind(coordinator)
+            .bind(vec![0u8; 83])
+            .execute(&mut *tx)
+            .await
+            .expect("wrap");
+    }
+    sqlx::query("DELETE FROM inbox_counts").execute(&mut *tx).await.expect("clear");
+    for (dim, col) in [("status", "status"), ("label", "chain_label"), ("category", "category"), ("subject", "subject_role")] {
+        let sql = format!(
+            "INSERT INTO inbox_counts (coordinator_id, dimension, value, n) SELECT w.recipient_id, '{dim}', r.{col}, COUNT(*) FROM reports r \
+             JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' GROUP BY w.recipient_id, r.{col}"
+        );
+        sqlx::query(&sql).execute(&mut *tx).await.expect("counts");
+    }
+    tx.commit().await.expect("commit");
+    sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+}
+
+struct Site {
+    base: String,
+    client: reqwest::Client,
+    cookie: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn site(n: usize) -> Site {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = Settings::defaults().expect("defaults");
+    s.http.bind = "127.0.0.1:0".into();
+    s.database.url = format!("sqlite://{}", dir.path().join("b.db").display());
+    s.security.pepper_file = dir.path().join("pepper.key");
+    s.security.require_totp = false;
+    s.notify.poll_seconds = 3600;
+    s.log.filter = "warn".into();
+    let app = Application::build(s, Clock::fixed(T0)).await.expect("app");
+    let state = app.state();
+    let (row, _) = account::new_coordinator(&state.kdf, "anna", "Anna", PASSWORD, "active", T0).await.expect("coordinator");
+    state.store.insert_coordinator(&row).await.expect("insert");
+    seed(&state.store, &row.id, n).await;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let res = client
+        .post(format!("{base}/beheer/inloggen"))
+        .header("Origin", base.as_str())
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("username", "anna"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).expect("cookie").to_string();
+    Site { base, client, cookie, _dir: dir }
+}
+
+impl Site {
+    async fn get(&self, path: &str) -> (Duration, String) {
+        let started = Instant::now();
+        let res = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        let body = res.text().await.expect("body");
+        (started.elapsed(), body)
+    }
+
+    /// Median of `n` timed requests after a warm-up.
+    async fn median(&self, path: &str, n: usize) -> Duration {
+        for _ in 0..3 {
+            self.get(path).await;
+        }
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            times.push(self.get(path).await.0);
+        }
+        times.sort();
+        times[n / 2]
+    }
+
+    /// The link to page `k` (1-based), following "next" links.
+    async fn page_path(&self, k: usize) -> String {
+        let mut path = "/beheer".to_string();
+        for _ in 1..k {
+            let (_, body) = self.get(&path).await;
+            let before = body.split("\" rel=\"next\"").next().expect("next link");
+            path = before.rsplit("href=\"").next().expect("href").replace("&amp;", "&").replace("&#38;", "&");
+        }
+        path
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds = 40;
+    let small = site(100).await;
+    let large = site(100_000).await;
+    println!("| page | 100 reports (ms) | 100,000 reports (ms) | ratio |");
+    println!("|---|---|---|---|");
+    let mut rows = vec![("inbox, first page".to_string(), "/beheer".to_string(), "/beheer".to_string())];
+    rows.push(("inbox, page 2".into(), small.page_path(2).await, large.page_path(2).await));
+    rows.push(("inbox, page 2, nearest deadline first".into(), "/beheer?sort=deadline".into(), "/beheer?sort=deadline".into()));
+    rows.push(("inbox, filtered (status in behandeling)".into(), "/beheer?status=in_behandeling".into(), "/beheer?status=in_behandeling".into()));
+    rows.push(("inbox, overdue only".into(), "/beheer?overdue=1".into(), "/beheer?overdue=1".into()));
+    for (name, a, b) in rows {
+        let (ta, tb) = (small.median(&a, rounds).await, large.median(&b, rounds).await);
+        println!("| {name} | {:.2} | {:.2} | {:.2} |", ms(ta), ms(tb), ms(tb) / ms(ta));
+    }
+    let deep = large.page_path(40).await;
+    let t = large.median(&deep, rounds).await;
+    println!("| inbox, page 40 (100,000 only) | – | {:.2} | – |", ms(t));
+    let (ta, tb) = (small.median("/beheer/overzicht", 10).await, large.median("/beheer/overzicht", 10).await);
+    println!("| chain overview (aggregates all reports) | {:.2} | {:.2} | {:.2} |", ms(ta), ms(tb), ms(tb) / ms(ta));
+}
