@@ -17,7 +17,9 @@ const PASSWORD: &str = "lange zin als wachtwoord 42";
 const T0: i64 = 1_796_040_000; // 2026-11-30
 
 async fn seed(store: &Store, coordinator: &str, n: usize) {
-    let Store::Sqlite(pool) = store else { panic!("the benchmark seeds SQLite") };
+    let Store::Sqlite(pool) = store else {
+        panic!("the benchmark seeds SQLite")
+    };
     let mut rng = rand::thread_rng();
     let mut tx = pool.begin().await.expect("tx");
     let statuses = ["nieuw", "in_behandeling", "in_onderzoek", "afgerond", "gesloten"];
@@ -30,8 +32,16 @@ async fn seed(store: &Store, coordinator: &str, n: usize) {
         let received = today - chrono::Days::new(rng.gen_range(0..3 * 365));
         let received_s = received.format("%Y-%m-%d").to_string();
         // Most reports of past years are closed; recent ones are open.
-        let status = if received < today - chrono::Days::new(120) && rng.gen_bool(0.95) { statuses[rng.gen_range(3..5)] } else { statuses[rng.gen_range(0..3)] };
-        let acked = (status != "nieuw").then(|| (received + chrono::Days::new(rng.gen_range(1..7))).format("%Y-%m-%d").to_string());
+        let status = if received < today - chrono::Days::new(120) && rng.gen_bool(0.95) {
+            statuses[rng.gen_range(3..5)]
+        } else {
+            statuses[rng.gen_range(0..3)]
+        };
+        let acked = (status != "nieuw").then(|| {
+            (received + chrono::Days::new(rng.gen_range(1..7)))
+                .format("%Y-%m-%d")
+                .to_string()
+        });
         let next_due = meldpunt::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
         let mut locator = [0u8; 32];
         rng.fill(&mut locator);
@@ -60,8 +70,16 @@ async fn seed(store: &Store, coordinator: &str, n: usize) {
             .await
             .expect("wrap");
     }
-    sqlx::query("DELETE FROM inbox_counts").execute(&mut *tx).await.expect("clear");
-    for (dim, col) in [("status", "status"), ("label", "chain_label"), ("category", "category"), ("subject", "subject_role")] {
+    sqlx::query("DELETE FROM inbox_counts")
+        .execute(&mut *tx)
+        .await
+        .expect("clear");
+    for (dim, col) in [
+        ("status", "status"),
+        ("label", "chain_label"),
+        ("category", "category"),
+        ("subject", "subject_role"),
+    ] {
         let sql = format!(
             "INSERT INTO inbox_counts (coordinator_id, dimension, value, n) SELECT w.recipient_id, '{dim}', r.{col}, COUNT(*) FROM reports r \
              JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' GROUP BY w.recipient_id, r.{col}"
@@ -90,12 +108,17 @@ async fn site(n: usize) -> Site {
     s.log.filter = "warn".into();
     let app = Application::build(s, Clock::fixed(T0)).await.expect("app");
     let state = app.state();
-    let (row, _) = account::new_coordinator(&state.kdf, "anna", "Anna", PASSWORD, "active", T0).await.expect("coordinator");
+    let (row, _) = account::new_coordinator(&state.kdf, "anna", "Anna", PASSWORD, "active", T0)
+        .await
+        .expect("coordinator");
     state.store.insert_coordinator(&row).await.expect("insert");
     seed(&state.store, &row.id, n).await;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let res = client
         .post(format!("{base}/beheer/inloggen"))
         .header("Origin", base.as_str())
@@ -104,14 +127,31 @@ async fn site(n: usize) -> Site {
         .send()
         .await
         .expect("login");
-    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).expect("cookie").to_string();
-    Site { base, client, cookie, _dir: dir }
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    Site {
+        base,
+        client,
+        cookie,
+        _dir: dir,
+    }
 }
 
 impl Site {
     async fn get(&self, path: &str) -> (Duration, String) {
         let started = Instant::now();
-        let res = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .expect("get");
         assert!(res.status().is_success(), "{path}: {}", res.status());
         let body = res.text().await.expect("body");
         (started.elapsed(), body)
@@ -136,7 +176,12 @@ impl Site {
         for _ in 1..k {
             let (_, body) = self.get(&path).await;
             let before = body.split("\" rel=\"next\"").next().expect("next link");
-            path = before.rsplit("href=\"").next().expect("href").replace("&amp;", "&").replace("&#38;", "&");
+            path = before
+                .rsplit("href=\"")
+                .next()
+                .expect("href")
+                .replace("&amp;", "&")
+                .replace("&#38;", "&");
         }
         path
     }
@@ -153,11 +198,31 @@ async fn main() {
     let large = site(100_000).await;
     println!("| page | 100 reports (ms) | 100,000 reports (ms) | ratio |");
     println!("|---|---|---|---|");
-    let mut rows = vec![("inbox, first page".to_string(), "/beheer".to_string(), "/beheer".to_string())];
-    rows.push(("inbox, page 2".into(), small.page_path(2).await, large.page_path(2).await));
-    rows.push(("inbox, page 2, nearest deadline first".into(), "/beheer?sort=deadline".into(), "/beheer?sort=deadline".into()));
-    rows.push(("inbox, filtered (status in behandeling)".into(), "/beheer?status=in_behandeling".into(), "/beheer?status=in_behandeling".into()));
-    rows.push(("inbox, overdue only".into(), "/beheer?overdue=1".into(), "/beheer?overdue=1".into()));
+    let mut rows = vec![(
+        "inbox, first page".to_string(),
+        "/beheer".to_string(),
+        "/beheer".to_string(),
+    )];
+    rows.push((
+        "inbox, page 2".into(),
+        small.page_path(2).await,
+        large.page_path(2).await,
+    ));
+    rows.push((
+        "inbox, page 2, nearest deadline first".into(),
+        "/beheer?sort=deadline".into(),
+        "/beheer?sort=deadline".into(),
+    ));
+    rows.push((
+        "inbox, filtered (status in behandeling)".into(),
+        "/beheer?status=in_behandeling".into(),
+        "/beheer?status=in_behandeling".into(),
+    ));
+    rows.push((
+        "inbox, overdue only".into(),
+        "/beheer?overdue=1".into(),
+        "/beheer?overdue=1".into(),
+    ));
     for (name, a, b) in rows {
         let (ta, tb) = (small.median(&a, rounds).await, large.median(&b, rounds).await);
         println!("| {name} | {:.2} | {:.2} | {:.2} |", ms(ta), ms(tb), ms(tb) / ms(ta));
@@ -165,6 +230,14 @@ async fn main() {
     let deep = large.page_path(40).await;
     let t = large.median(&deep, rounds).await;
     println!("| inbox, page 40 (100,000 only) | – | {:.2} | – |", ms(t));
-    let (ta, tb) = (small.median("/beheer/overzicht", 10).await, large.median("/beheer/overzicht", 10).await);
-    println!("| chain overview (aggregates all reports) | {:.2} | {:.2} | {:.2} |", ms(ta), ms(tb), ms(tb) / ms(ta));
+    let (ta, tb) = (
+        small.median("/beheer/overzicht", 10).await,
+        large.median("/beheer/overzicht", 10).await,
+    );
+    println!(
+        "| chain overview (aggregates all reports) | {:.2} | {:.2} | {:.2} |",
+        ms(ta),
+        ms(tb),
+        ms(tb) / ms(ta)
+    );
 }

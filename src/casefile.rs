@@ -65,6 +65,8 @@ pub struct ReportView {
     pub feedback_due: String,
     pub feedback_on: Option<String>,
     pub deadline: Option<DeadlineView>,
+    pub oral: bool,
+    pub minutes_confirmed_on: Option<String>,
 }
 
 /// The next open deadline as shown to coordinators.
@@ -158,6 +160,7 @@ pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> 
         "message" => 1,
         "ack" => 2,
         "note" => 3,
+        "confirm" => 4,
         _ => 0xFFFF,
     };
     Context::new(Purpose::Message)
@@ -224,6 +227,7 @@ pub async fn open(
             .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
         let text = match m.kind.as_str() {
             "ack" => t.ack_message.to_string(),
+            "confirm" => t.confirmed_message.to_string(),
             _ => String::from_utf8_lossy(&plain).into_owned(),
         };
         let author = match (role, viewer) {
@@ -298,6 +302,8 @@ pub async fn open(
             })
             .unwrap_or_default(),
         feedback_on: row.feedback_on.as_deref().map(|d| fmt_date(lang, d)),
+        oral: row.origin == "oral",
+        minutes_confirmed_on: row.minutes_confirmed_on.as_deref().map(|d| fmt_date(lang, d)),
         status_code: row.status.clone(),
         chain_code: row.chain_label.clone(),
         category_code: row.category.clone(),

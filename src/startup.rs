@@ -208,6 +208,9 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::PASSWORD, web::post().to(coordinator::password::change))
             .route(paths::OVERVIEW, web::get().to(coordinator::overview::show))
             .route("/beheer/overzicht.csv", web::get().to(coordinator::overview::download))
+            .route(paths::ORAL, web::get().to(coordinator::oral::form))
+            .route(paths::ORAL, web::post().to(coordinator::oral::record))
+            .route(paths::CONFIRM_MINUTES, web::post().to(followup::confirm_minutes))
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

@@ -327,6 +327,7 @@ fn action_label(action: &str, lang: Lang) -> String {
             "access recovered with the recovery key",
         ),
         "overview_exported" => ("overzicht gedownload (CSV)", "overview downloaded (CSV)"),
+        "oral_report_recorded" => ("mondelinge melding vastgelegd", "oral report recorded"),
         "totp_enrolled" => ("tweede stap ingesteld", "second step set up"),
         "totp_reset" => ("tweede stap van een collega gewist", "a colleague's second step erased"),
         "group_member_added" | "group_member_added_cli" => ("lid aan groep toegevoegd", "group member added"),

@@ -387,3 +387,39 @@ pub async fn close(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     .or_500(lang)?;
     Ok(res)
 }
+
+/// `POST /opvolgen/bevestigen`: the reporter confirms the minutes of an oral report.
+pub async fn confirm_minutes(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let form = read_body(payload, 4096)
+        .await
+        .map(|b| Form::parse(&b))
+        .unwrap_or_default();
+    let lang = match form.get("lang") {
+        Some(code) => Lang::from_code(Some(code)),
+        None => query_lang(&req),
+    };
+    let t = lang.t();
+    let Some((active, key, row)) = open_session(&state, &req, lang).await? else {
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            Some(t.session_ended),
+        ));
+    };
+    if !active.token.csrf_matches(form.get("csrf")) {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            t.forbidden_title,
+            t.forbidden_text,
+        ));
+    }
+    let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
+    let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
+    let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
+    state.store.confirm_minutes(&m, &notices).await.or_500(lang)?;
+    Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))))
+}

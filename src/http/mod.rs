@@ -45,6 +45,8 @@ pub mod paths {
     pub const AUDIT: &str = "/beheer/logboek";
     pub const PASSWORD: &str = "/beheer/wachtwoord";
     pub const OVERVIEW: &str = "/beheer/overzicht";
+    pub const ORAL: &str = "/beheer/mondeling";
+    pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";
     pub const STYLE: &str = "/static/style.css";
 
     pub fn admin_report(id: &str) -> String {

@@ -49,7 +49,7 @@ fn options<T: Copy>(
 
 /// What the reporter typed, exactly, to show back after an error.
 #[derive(Default)]
-pub struct Draft {
+pub(crate) struct Draft {
     pub what: String,
     pub when: String,
     pub place: String,
@@ -63,7 +63,7 @@ pub struct Draft {
 }
 
 impl Draft {
-    fn from_form(f: &Form) -> Draft {
+    pub(crate) fn from_form(f: &Form) -> Draft {
         Draft {
             what: f.text("what"),
             when: f.text("when"),
@@ -129,6 +129,11 @@ fn choice<T>(
 }
 
 impl ValidReport {
+    /// What routing looks at: chain label, subject role, category.
+    pub fn routing_keys(&self) -> (ChainLabel, SubjectRole, Category) {
+        (self.about, self.subject, self.category)
+    }
+
     pub fn parse(f: &Form, limit: usize, lang: Lang) -> Result<ValidReport, FieldErrors> {
         let t = lang.t();
         let d = Draft::from_form(f);
@@ -195,7 +200,7 @@ const FIELDS: &[&str] = &[
 
 #[derive(Template)]
 #[template(path = "report_form.html")]
-struct FormPage {
+pub(crate) struct FormPage {
     page: Page,
     d: Draft,
     errors: FieldErrors,
@@ -211,10 +216,19 @@ struct FormPage {
     /// Coordinators the reporter may exclude: (id, name, ticked).
     excludables: Vec<(String, String, bool)>,
     channels: &'static [(&'static str, &'static str)],
+    /// Set when a coordinator records an oral report: their CSRF token.
+    oral_csrf: Option<String>,
 }
 
 impl FormPage {
-    async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> Result<FormPage, sqlx::Error> {
+    /// The same form, for a coordinator recording an oral report.
+    pub(crate) fn for_oral(mut self, csrf: String) -> Self {
+        self.oral_csrf = Some(csrf);
+        self.excludables.clear();
+        self
+    }
+
+    pub(crate) async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> Result<FormPage, sqlx::Error> {
         let excludables = routing::excludable(&state.store, &state.settings.routing)
             .await?
             .into_iter()
@@ -246,6 +260,7 @@ impl FormPage {
             form_token: URL_SAFE_NO_PAD.encode(token),
             excludables,
             channels: lang.t().external_channels,
+            oral_csrf: None,
         })
     }
 
@@ -290,6 +305,13 @@ pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
     Ok(render(StatusCode::OK, &page))
 }
 
+/// The form's one-time token (32 random bytes), if it is there and well-formed.
+pub fn form_token(form: &Form) -> Option<Vec<u8>> {
+    form.get("form_token")
+        .and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok())
+        .filter(|b| b.len() == 32)
+}
+
 /// Upper bound on a form body: every text field at its limit, each character as a
 /// percent-encoded 4-byte sequence, plus room for the choices.
 pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
@@ -298,11 +320,13 @@ pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
 
 #[derive(Template)]
 #[template(path = "report_done.html")]
-struct DonePage {
-    page: Page,
-    code: String,
+pub(crate) struct DonePage {
+    pub(crate) page: Page,
+    pub(crate) code: String,
     /// Shown again for a form that was sent twice.
-    again: bool,
+    pub(crate) again: bool,
+    /// Shown to a coordinator who recorded an oral report, to hand over.
+    pub(crate) oral: bool,
 }
 
 /// The meldcode sealed under a key only the reporter's browser has: the form's token.
@@ -404,20 +428,47 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             ));
         }
     };
-    match seal_and_store(&state, &report, recovery, &coordinators, &token, "written").await.or_500(lang)? {
+    match seal_and_store(&state, &report, recovery, &coordinators, &token, "written")
+        .await
+        .or_500(lang)?
+    {
         Stored::Code(code) => {
             let page = Page::new(&state, lang, paths::REPORT).without_switch();
-            Ok(render(StatusCode::OK, &DonePage { page, code: code.display().to_string(), again: false }))
+            Ok(render(
+                StatusCode::OK,
+                &DonePage {
+                    page,
+                    code: code.display().to_string(),
+                    again: false,
+                    oral: false,
+                },
+            ))
         }
         Stored::Again(shown) => {
             // The same form again (a double click, a reload): show the same code again.
             let page = Page::new(&state, lang, paths::REPORT).without_switch();
-            Ok(render(StatusCode::OK, &DonePage { page, code: shown, again: true }))
+            Ok(render(
+                StatusCode::OK,
+                &DonePage {
+                    page,
+                    code: shown,
+                    again: true,
+                    oral: false,
+                },
+            ))
         }
-        Stored::Duplicate => Ok(message_page(&state, lang, StatusCode::CONFLICT, t.duplicate_title, t.duplicate_text)),
+        Stored::Duplicate => Ok(message_page(
+            &state,
+            lang,
+            StatusCode::CONFLICT,
+            t.duplicate_title,
+            t.duplicate_text,
+        )),
         Stored::Failed => {
             let errors = vec![("what", t.err_store.to_string())];
-            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors).await.or_500(lang)?;
+            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
+                .await
+                .or_500(lang)?;
             Ok(render(StatusCode::SERVICE_UNAVAILABLE, &page))
         }
     }
@@ -438,7 +489,14 @@ pub enum Stored {
 /// Seals `report` under a fresh report key, wraps that key to a new meldcode, the recovery
 /// key and `coordinators`, and stores it all (with the notifications) in one transaction,
 /// so a code is only ever shown for a report that can be opened with it.
-pub async fn seal_and_store(state: &State, report: &ValidReport, recovery: [u8; 32], coordinators: &[(String, Vec<u8>)], token: &[u8], origin: &str) -> anyhow::Result<Stored> {
+pub async fn seal_and_store(
+    state: &State,
+    report: &ValidReport,
+    recovery: [u8; 32],
+    coordinators: &[(String, Vec<u8>)],
+    token: &[u8],
+    origin: &str,
+) -> anyhow::Result<Stored> {
     let notices = notify::notices(
         state,
         coordinators.iter().map(|(id, _)| id.clone()),

@@ -79,6 +79,8 @@ pub struct ReportRow {
     pub unread_for_coordinators: i64,
     pub last_activity_on: String,
     pub feedback_on: Option<String>,
+    pub origin: String,
+    pub minutes_confirmed_on: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -347,7 +349,7 @@ impl Store {
     pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
             "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
-                    unread_for_coordinators, last_activity_on, feedback_on FROM reports WHERE id = $1")
+                    unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on FROM reports WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 
@@ -478,6 +480,27 @@ impl Store {
                 return Ok(false);
             }
             insert_message_q(m).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// The reporter confirms the minutes of an oral report (once), with the thread message and
+    /// notifications in the same transaction. False if not oral or already confirmed.
+    pub async fn confirm_minutes(&self, m: &NewMessage, notices: &[Notice]) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let first = sqlx::query("UPDATE reports SET minutes_confirmed_on = $1, unread_for_coordinators = unread_for_coordinators + 1 \
+                                     WHERE id = $2 AND origin = 'oral' AND minutes_confirmed_on IS NULL")
+                .bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?.rows_affected() == 1;
+            if !first {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_message_q(m).execute(&mut *tx).await?;
+            for n in notices {
+                insert_notice_q(n).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(true)
         })

@@ -8,6 +8,7 @@ use crate::both_backends;
 use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestApp, PASSWORD, T0};
 
 both_backends!(
+    oral_report_recorded_and_confirmed,
     chain_overview_and_csv,
     access_grant_revoke_and_stepping_aside,
     deadlines_on_fixed_dates,
@@ -422,5 +423,80 @@ async fn chain_overview_and_csv(backend: Backend) {
         app.browser().get("/beheer/overzicht.csv").await.status,
         StatusCode::SEE_OTHER,
         "login needed"
+    );
+}
+
+async fn oral_report_recorded_and_confirmed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let anna_id = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    let (bert, _) =
+        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
+            .await
+            .expect("bert");
+    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    app.state
+        .store
+        .add_member("integriteit", &bert.id)
+        .await
+        .expect("member");
+    app.state
+        .store
+        .remove_member("integriteit", &anna_id)
+        .await
+        .expect("shape");
+
+    let form = anna.get("/beheer/mondeling").await;
+    assert!(form.body.contains("Mondelinge melding vastleggen"));
+    let token = hidden(&form.body, "form_token").expect("token");
+    let csrf = hidden(&form.body, "csrf").expect("csrf");
+    let minutes = marker("minutes");
+    let mut fields = crate::helpers::report_fields(&minutes, &token);
+    let refused = anna.post("/beheer/mondeling", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+    fields.push(("csrf", csrf.as_str()));
+    let done = anna.post("/beheer/mondeling", &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Geef deze meldcode aan de melder"));
+    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code to hand over");
+
+    // Routed to Bert (integriteit), and the recording coordinator keeps access too.
+    assert_eq!(app.state.store.inbox(&bert.id).await.expect("bert").len(), 1);
+    assert_eq!(app.state.store.inbox(&anna_id).await.expect("anna").len(), 1);
+
+    // The reporter reads the minutes with the code and confirms them.
+    let reporter = app.browser();
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(thread.body.contains("Verslag van uw mondelinge melding") && thread.body.contains(&minutes));
+    let rcsrf = hidden(&thread.body, "csrf").expect("csrf");
+    let confirmed = reporter.post("/opvolgen/bevestigen", &[("csrf", rcsrf.as_str())]).await;
+    assert!(
+        confirmed
+            .body
+            .contains("Verslag bevestigd door de melder op 30 november 2026"),
+        "{}",
+        confirmed.body
+    );
+    assert!(!confirmed.body.contains("Het verslag klopt</button>"), "confirmed once");
+    reporter.post("/opvolgen/bevestigen", &[("csrf", rcsrf.as_str())]).await;
+
+    let inbox = anna.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = anna.get(&href).await;
+    assert!(page.body.contains("Mondelinge melding"));
+    assert!(page
+        .body
+        .contains("Verslag bevestigd door de melder op 30 november 2026"));
+    assert_eq!(
+        page.body.matches("De melder bevestigt dat het verslag").count(),
+        1,
+        "one confirmation in the thread"
     );
 }

@@ -1,0 +1,116 @@
+//! Oral reports: a coordinator records a report made by phone or in a meeting on the
+//! reporter's behalf, through the same checks, routing and sealing as the form; the service
+//! issues a meldcode for the coordinator to hand over, with which the reporter reads the
+//! minutes and confirms them or asks for corrections. The coordinator keeps no copy of it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+
+use super::{current, lang_of, to_login};
+use crate::http::form::{read_body, Form};
+use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
+use crate::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Stored, ValidReport};
+use crate::routing;
+
+pub async fn form(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let page = FormPage::new(&state, lang, Draft::default(), vec![])
+        .await
+        .or_500(lang)?
+        .for_oral(me.session.token.csrf());
+    Ok(render(StatusCode::OK, &page))
+}
+
+pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let limit = state.settings.limits.field_chars;
+    let form = match read_body(payload, body_limit(limit, 4)).await {
+        Ok(b) => Form::parse(&b),
+        Err(_) => {
+            let lang = query_lang(&req);
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang.t().err_too_large_title,
+                lang.t().err_too_large,
+            ));
+        }
+    };
+    let lang = lang_of(&req, &form);
+    let t = lang.t();
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let csrf = me.session.token.csrf();
+    if !me.session.token.csrf_matches(form.get("csrf")) {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            t.forbidden_title,
+            t.forbidden_text,
+        ));
+    }
+    let refuse = |errors| async {
+        let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
+            .await
+            .or_500(lang)?
+            .for_oral(csrf.clone());
+        Ok::<_, crate::http::AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+    };
+    let report = match ValidReport::parse(&form, limit, lang) {
+        Ok(r) => r,
+        Err(errors) => return refuse(errors).await,
+    };
+    let token = crate::intake::form_token(&form);
+    let (Some(token), Some(recovery)) = (token, state.store.recovery_public_key().await.or_500(lang)?) else {
+        return refuse(vec![("what", t.err_form_expired.to_string())]).await;
+    };
+    let (about, subject, category) = report.routing_keys();
+    // Routed as the form would be; an empty group leaves at least the recorder below.
+    let mut recipients = routing::recipients(&state.store, &state.settings.routing, about, subject, category, &[])
+        .await
+        .or_500(lang)?
+        .unwrap_or_default();
+    // The coordinator who took the report down can always read it back.
+    if !recipients.iter().any(|(id, _)| *id == me.row.id) {
+        recipients.push((me.row.id.clone(), me.row.public_key.clone()));
+    }
+    let page = Page::new(&state, lang, paths::ADMIN).without_switch();
+    let outcome = seal_and_store(&state, &report, recovery, &recipients, &token, "oral")
+        .await
+        .or_500(lang)?;
+    let (code, again) = match outcome {
+        Stored::Code(code) => (code.display().to_string(), false),
+        Stored::Again(shown) => (shown, true),
+        Stored::Duplicate => {
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::CONFLICT,
+                t.duplicate_title,
+                t.duplicate_text,
+            ))
+        }
+        Stored::Failed => return refuse(vec![("what", t.err_store.to_string())]).await,
+    };
+    if !again {
+        state
+            .store
+            .audit(state.clock.now(), Some(&me.row.id), "oral_report_recorded", None)
+            .await
+            .or_500(lang)?;
+    }
+    Ok(render(
+        StatusCode::OK,
+        &DonePage {
+            page,
+            code,
+            again,
+            oral: true,
+        },
+    ))
+}
