@@ -211,6 +211,15 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::ORAL, web::get().to(coordinator::oral::form))
             .route(paths::ORAL, web::post().to(coordinator::oral::record))
             .route(paths::CONFIRM_MINUTES, web::post().to(followup::confirm_minutes))
+            .route(
+                "/beheer/coordinatoren/uitnodigen",
+                web::post().to(coordinator::invite::create),
+            )
+            .route("/beheer/uitnodiging/{token}", web::get().to(coordinator::invite::show))
+            .route(
+                "/beheer/uitnodiging/{token}",
+                web::post().to(coordinator::invite::accept),
+            )
             .default_service(web::to(http::not_found))
     })
     .listen(listener)?

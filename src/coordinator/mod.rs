@@ -6,6 +6,7 @@ pub mod access;
 pub mod account;
 pub mod admin;
 pub mod inbox;
+pub mod invite;
 pub mod oral;
 pub mod overview;
 pub mod password;

@@ -328,6 +328,8 @@ fn action_label(action: &str, lang: Lang) -> String {
         ),
         "overview_exported" => ("overzicht gedownload (CSV)", "overview downloaded (CSV)"),
         "oral_report_recorded" => ("mondelinge melding vastgelegd", "oral report recorded"),
+        "coordinator_invited" => ("coördinator uitgenodigd", "coordinator invited"),
+        "invite_accepted" => ("uitnodiging aangenomen", "invitation accepted"),
         "totp_enrolled" => ("tweede stap ingesteld", "second step set up"),
         "totp_reset" => ("tweede stap van een collega gewist", "a colleague's second step erased"),
         "group_member_added" | "group_member_added_cli" => ("lid aan groep toegevoegd", "group member added"),

@@ -46,6 +46,7 @@ pub mod paths {
     pub const PASSWORD: &str = "/beheer/wachtwoord";
     pub const OVERVIEW: &str = "/beheer/overzicht";
     pub const ORAL: &str = "/beheer/mondeling";
+    pub const INVITE_PREFIX: &str = "/beheer/uitnodiging/";
     pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";
     pub const STYLE: &str = "/static/style.css";
 

@@ -593,7 +593,7 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-fn insert_coordinator_q<DB: sqlx::Database>(
+pub(crate) fn insert_coordinator_q<DB: sqlx::Database>(
     c: &CoordinatorRow,
 ) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
 where

@@ -113,3 +113,47 @@ impl Store {
         })
     }
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InviteRow {
+    pub username: String,
+    pub display_name: String,
+}
+
+impl Store {
+    pub async fn insert_invite(
+        &self,
+        token_hash: &[u8],
+        username: &str,
+        display_name: &str,
+        invited_by: &str,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO invites (token_hash, username, display_name, invited_by, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash).bind(username).bind(display_name).bind(invited_by).bind(expires_at).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn invite(&self, token_hash: &[u8], now: i64) -> DbResult<Option<InviteRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, InviteRow>(
+            "SELECT username, display_name FROM invites WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash).bind(now).fetch_optional(pool).await)
+    }
+
+    /// Uses up an invitation and creates the coordinator, in one transaction. False if the
+    /// invitation was used or expired meanwhile.
+    pub async fn accept_invite(&self, token_hash: &[u8], now: i64, c: &super::CoordinatorRow) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let used = sqlx::query("DELETE FROM invites WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if !used {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            super::insert_coordinator_q(c).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}

@@ -10,7 +10,8 @@ use crate::helpers::{enrol_second_factor, hidden, spawn_app_with, totp_code, Bac
 
 both_backends!(
     set_up_and_login_need_the_second_factor,
-    another_coordinator_resets_a_lost_second_factor
+    another_coordinator_resets_a_lost_second_factor,
+    invited_coordinator_chooses_password_and_second_factor
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -165,4 +166,75 @@ async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
         audit.body.contains("totp_reset") || audit.body.contains("tweede stap"),
         "reset audited"
     );
+}
+
+async fn invited_coordinator_chooses_password_and_second_factor(backend: Backend) {
+    let app = app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    enrol_second_factor(&anna, T0).await;
+    let page = anna.get("/beheer/coordinatoren").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let taken = anna
+        .post(
+            "/beheer/coordinatoren/uitnodigen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("display_name", "Nog een Anna"),
+                ("username", "anna"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = anna
+        .post(
+            "/beheer/coordinatoren/uitnodigen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("display_name", "Dirk de Jong"),
+                ("username", "dirk"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let link = res
+        .body
+        .split("/beheer/uitnodiging/")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the one-time link");
+    let path = format!("/beheer/uitnodiging/{link}");
+
+    let dirk = app.browser();
+    let page = dirk.get(&path).await;
+    assert!(page.body.contains("Dirk de Jong"));
+    let weak = dirk
+        .post(&path, &[("password", "kort"), ("password_repeat", "kort")])
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = dirk
+        .post(
+            &path,
+            &[
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+                ("email", "dirk@voorbeeldstad.test"),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("Tweede stap instellen"), "{}", res.body);
+    app.clock.set(T0 + 60);
+    enrol_second_factor(&dirk, T0 + 60).await;
+    assert_eq!(dirk.get("/beheer").await.status, StatusCode::OK);
+
+    // The link works once.
+    assert_eq!(app.browser().get(&path).await.status, StatusCode::NOT_FOUND);
+    let row = app
+        .state
+        .store
+        .coordinator_by_username("dirk")
+        .await
+        .expect("db")
+        .expect("dirk");
+    assert_eq!(row.status, "active");
+    assert_eq!(row.email.as_deref(), Some("dirk@voorbeeldstad.test"));
 }
