@@ -3,6 +3,13 @@
 -- by it and find overdue reports through an index instead of computing it for every row.
 ALTER TABLE reports ADD COLUMN next_due_on TEXT NOT NULL DEFAULT '9999-12-31';
 CREATE INDEX reports_next_due ON reports (next_due_on, id);
+-- Newest-first pages, unfiltered and per filter: walked backwards, these give the order
+-- (received_on DESC, id DESC) without sorting, so a page reads about one page of rows.
+CREATE INDEX reports_received_id ON reports (received_on, id);
+CREATE INDEX reports_status_received ON reports (status, received_on, id);
+CREATE INDEX reports_label_received ON reports (chain_label, received_on, id);
+CREATE INDEX reports_category_received ON reports (category, received_on, id);
+CREATE INDEX reports_subject_received ON reports (subject_role, received_on, id);
 
 -- Per coordinator, how many of their reports have each status, chain label, category and
 -- subject role: kept up to date in the same transactions that change reports or access,

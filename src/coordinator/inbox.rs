@@ -17,6 +17,8 @@ use crate::report::{Category, ChainLabel, Status, SubjectRole};
 use crate::storage::{InboxQuery, InboxSort};
 
 pub const PAGE_SIZE: i64 = 50;
+/// Overdue reports are counted up to this many; beyond it the page says "100+".
+pub const OVERDUE_CAP: i64 = 100;
 
 pub struct InboxItem {
     pub deadline: Option<DeadlineView>,
@@ -48,7 +50,7 @@ struct InboxPage {
     items: Vec<InboxItem>,
     filters: Vec<FilterSelect>,
     overdue: bool,
-    overdue_count: i64,
+    overdue_count: String,
     by_deadline: bool,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -193,7 +195,16 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         })
         .collect();
     let counts = state.store.inbox_counts(&me.row.id).await.or_500(lang)?;
-    let overdue_count = state.store.overdue_count(&me.row.id, &today_s).await.or_500(lang)?;
+    let overdue_count = state
+        .store
+        .overdue_count(&me.row.id, &today_s, OVERDUE_CAP + 1)
+        .await
+        .or_500(lang)?;
+    let overdue_count = if overdue_count > OVERDUE_CAP {
+        format!("{OVERDUE_CAP}+")
+    } else {
+        overdue_count.to_string()
+    };
     let filters = vec![
         select(
             "status",

@@ -434,12 +434,14 @@ impl Store {
             .bind(coordinator_id).fetch_all(pool).await)
     }
 
-    /// How many of the coordinator's reports have a deadline before `today` (index range).
-    pub async fn overdue_count(&self, coordinator_id: &str, today: &str) -> DbResult<i64> {
+    /// How many of the coordinator's reports have a deadline before `today`, counted up to
+    /// `cap` (the page shows "cap+" beyond it), so the count costs the same however many
+    /// reports there are.
+    pub async fn overdue_count(&self, coordinator_id: &str, today: &str, cap: i64) -> DbResult<i64> {
         on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM reports r WHERE r.next_due_on < $2 AND EXISTS \
-             (SELECT 1 FROM report_wraps w WHERE w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1)")
-            .bind(coordinator_id).bind(today).fetch_one(pool).await)
+            "SELECT COUNT(*) FROM (SELECT 1 FROM reports r WHERE r.next_due_on < $2 AND EXISTS \
+             (SELECT 1 FROM report_wraps w WHERE w.report_id = r.id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $1) LIMIT $3) capped")
+            .bind(coordinator_id).bind(today).bind(cap).fetch_one(pool).await)
     }
 
     pub async fn messages(&self, report_id: &str) -> DbResult<Vec<MessageRow>> {

@@ -2,7 +2,6 @@
 //! same way as unknown users, CSRF-less and cross-site posts are refused, sessions expire,
 //! and a coordinator without a wrap for a report gets 404. Plus the public service pages.
 
-use meldpunt::coordinator::account;
 use reqwest::StatusCode;
 
 use crate::both_backends;
@@ -266,10 +265,7 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
 
     // Bert becomes active after the report came in: no wrap, so no access to it.
-    let (bert, _) = account::new_coordinator(&app.state.kdf, "bert", "Bert", crate::helpers::PASSWORD, "active", T0)
-        .await
-        .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     app.state
         .store
         .add_member("integriteit", &bert.id)
@@ -304,17 +300,7 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     assert_eq!(inbox.body.matches("class=\"report-row\"").count(), 1);
 
     // A pending coordinator (added by the operator) cannot log in or receive reports.
-    let (carla, _) = account::new_coordinator(
-        &app.state.kdf,
-        "carla",
-        "Carla",
-        crate::helpers::PASSWORD,
-        "pending",
-        T0,
-    )
-    .await
-    .expect("carla");
-    app.state.store.insert_coordinator(&carla).await.expect("insert");
+    let carla = app.add_coordinator("carla", "Carla", "pending", &[]).await;
     app.state
         .store
         .add_member("integriteit", &carla.id)

@@ -178,6 +178,30 @@ impl TestApp {
         }
     }
 
+    /// A coordinator added straight to the database (as if invited or approved earlier), in
+    /// the given groups.
+    pub async fn add_coordinator(
+        &self,
+        username: &str,
+        name: &str,
+        status: &str,
+        groups: &[&str],
+    ) -> meldpunt::storage::CoordinatorRow {
+        let (row, _) =
+            meldpunt::coordinator::account::new_coordinator(&self.state.kdf, username, name, PASSWORD, status, T0)
+                .await
+                .expect("new coordinator");
+        self.state
+            .store
+            .insert_coordinator(&row)
+            .await
+            .expect("insert coordinator");
+        for g in groups {
+            self.state.store.add_member(g, &row.id).await.expect("group member");
+        }
+        row
+    }
+
     pub async fn report_ids(&self) -> Vec<String> {
         let q = "SELECT id FROM reports";
         match &self.state.store {

@@ -117,17 +117,7 @@ async fn filters_counts_and_pages(backend: Backend) {
     counts_match_a_recount(&app, &anna_id).await;
 
     // Access changes move the counts too.
-    let (bert, _) = meldpunt::coordinator::account::new_coordinator(
-        &app.state.kdf,
-        "bert",
-        "Bert",
-        crate::helpers::PASSWORD,
-        "active",
-        T0,
-    )
-    .await
-    .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     anna.post(
         &format!("{href}/toegang"),
         &[("csrf", csrf.as_str()), ("coordinator", bert.id.as_str())],

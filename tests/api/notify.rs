@@ -7,7 +7,6 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use mailin_embedded::{response, Handler, Response, Server};
-use meldpunt::coordinator::account;
 use meldpunt::notify::run_once;
 use meldpunt::settings::Settings;
 use reqwest::StatusCode;
@@ -92,14 +91,13 @@ fn count_to(inbox: &Inbox, address: &str) -> usize {
 
 /// An active coordinator with an e-mail address, in the given groups only.
 async fn coordinator(app: &TestApp, username: &str, groups: &[&str]) -> String {
-    let (mut row, _) = account::new_coordinator(&app.state.kdf, username, username, PASSWORD, "active", T0)
+    let row = app.add_coordinator(username, username, "active", groups).await;
+    let email = format!("{username}@voorbeeldstad.test");
+    app.state
+        .store
+        .set_coordinator_email(username, Some(&email), "nl")
         .await
-        .expect("new");
-    row.email = Some(format!("{username}@voorbeeldstad.test"));
-    app.state.store.insert_coordinator(&row).await.expect("insert");
-    for g in groups {
-        app.state.store.add_member(g, &row.id).await.expect("member");
-    }
+        .expect("email");
     row.id
 }
 

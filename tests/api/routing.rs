@@ -2,13 +2,12 @@
 //! or refused before anything is stored when it would leave nobody), forged recipient
 //! fields ignored, and a configuration that routes to an empty group refused at start-up.
 
-use meldpunt::coordinator::account;
 use meldpunt::settings::RoutingRule;
 use meldpunt::startup::Application;
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{hidden, report_fields, spawn_app_with, test_settings, Backend, TestApp, PASSWORD, T0};
+use crate::helpers::{hidden, report_fields, spawn_app_with, test_settings, Backend, TestApp};
 
 both_backends!(
     groups_are_managed_in_the_browser,
@@ -18,21 +17,9 @@ both_backends!(
 );
 
 async fn active(app: &TestApp, username: &str, groups: &[&str]) -> String {
-    let (row, _) = account::new_coordinator(
-        &app.state.kdf,
-        username,
-        &format!("{username} (naam)"),
-        PASSWORD,
-        "active",
-        T0,
-    )
-    .await
-    .expect("new");
-    app.state.store.insert_coordinator(&row).await.expect("insert");
-    for g in groups {
-        app.state.store.add_member(g, &row.id).await.expect("member");
-    }
-    row.id
+    app.add_coordinator(username, &format!("{username} (naam)"), "active", groups)
+        .await
+        .id
 }
 
 async fn wrapped_to(app: &TestApp, coordinator_id: &str) -> usize {

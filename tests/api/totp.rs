@@ -2,7 +2,6 @@
 //! once, recovery codes work once, a wrong code is refused, another coordinator can reset
 //! it, and the TOTP secret is not in the database in the clear.
 
-use meldpunt::coordinator::account;
 use reqwest::StatusCode;
 
 use crate::both_backends;
@@ -117,10 +116,7 @@ async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
     let app = app(backend).await;
     let (anna, _) = app.setup("anna").await;
     enrol_second_factor(&anna, T0).await;
-    let (bert, _) = account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
-        .await
-        .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     // Bert enrols at his first login.
     let b = app.browser();
     password(&b, "bert").await;

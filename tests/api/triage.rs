@@ -251,11 +251,7 @@ async fn relabelling_notes_print_and_audit(backend: Backend) {
     assert!(!audit.body.contains(&note) && !audit.body.contains(&what));
 
     // A coordinator without access gets 404 for the print view too.
-    let (bert, _) =
-        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
-            .await
-            .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    app.add_coordinator("bert", "Bert", "active", &[]).await;
     let b = app.browser();
     b.post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
         .await;
@@ -274,11 +270,7 @@ async fn relabelling_notes_print_and_audit(backend: Backend) {
 async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
     let app = spawn_app(backend).await;
     let (anna, _) = app.setup("anna").await;
-    let (bert, _) =
-        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
-            .await
-            .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     let reporter = app.browser();
     let what = marker("what");
     app.submit_report(&reporter, &what).await;
@@ -347,11 +339,7 @@ async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
     assert_eq!(anna.get(&href).await.status, StatusCode::OK);
 
     // A pending coordinator cannot be given access.
-    let (carla, _) =
-        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "carla", "Carla", PASSWORD, "pending", T0)
-            .await
-            .expect("carla");
-    app.state.store.insert_coordinator(&carla).await.expect("insert");
+    let carla = app.add_coordinator("carla", "Carla", "pending", &[]).await;
     let res = anna
         .post(
             &format!("{href}/toegang"),
@@ -437,11 +425,7 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
         .expect("db")
         .expect("anna")
         .id;
-    let (bert, _) =
-        meldpunt::coordinator::account::new_coordinator(&app.state.kdf, "bert", "Bert", PASSWORD, "active", T0)
-            .await
-            .expect("bert");
-    app.state.store.insert_coordinator(&bert).await.expect("insert");
+    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     app.state
         .store
         .add_member("integriteit", &bert.id)
