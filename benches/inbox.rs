@@ -209,7 +209,7 @@ async fn main() {
         large.page_path(2).await,
     ));
     rows.push((
-        "inbox, page 2, nearest deadline first".into(),
+        "inbox, first page, nearest deadline first".into(),
         "/beheer?sort=deadline".into(),
         "/beheer?sort=deadline".into(),
     ));

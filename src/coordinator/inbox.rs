@@ -17,8 +17,8 @@ use crate::report::{Category, ChainLabel, Status, SubjectRole};
 use crate::storage::{InboxQuery, InboxSort};
 
 pub const PAGE_SIZE: i64 = 50;
-/// Overdue reports are counted up to this many; beyond it the page says "100+".
-pub const OVERDUE_CAP: i64 = 100;
+/// Overdue reports are counted up to this many; beyond it the page says "25+".
+pub const OVERDUE_CAP: i64 = 25;
 
 pub struct InboxItem {
     pub deadline: Option<DeadlineView>,
@@ -126,11 +126,9 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
     let category = f.get("category").and_then(Category::parse).map(Category::code);
     let subject = f.get("subject").and_then(SubjectRole::parse).map(SubjectRole::code);
     let overdue = f.get("overdue") == Some("1");
-    let sort = if f.get("sort") == Some("deadline") {
-        InboxSort::Deadline
-    } else {
-        InboxSort::Received
-    };
+    // Overdue reports are shown most overdue first: that is what the view is for, and it
+    // walks the deadline index instead of sorting every overdue report by receipt.
+    let sort = if overdue || f.get("sort") == Some("deadline") { InboxSort::Deadline } else { InboxSort::Received };
     let after = f.get("after").and_then(|a| a.split_once('~')).and_then(|(k, id)| {
         let key_ok = crate::deadlines::parse_date(k).is_some();
         (key_ok && ids::parse(id).is_some()).then(|| (k.to_string(), id.to_string()))
