@@ -128,7 +128,11 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
     let overdue = f.get("overdue") == Some("1");
     // Overdue reports are shown most overdue first: that is what the view is for, and it
     // walks the deadline index instead of sorting every overdue report by receipt.
-    let sort = if overdue || f.get("sort") == Some("deadline") { InboxSort::Deadline } else { InboxSort::Received };
+    let sort = if overdue || f.get("sort") == Some("deadline") {
+        InboxSort::Deadline
+    } else {
+        InboxSort::Received
+    };
     let after = f.get("after").and_then(|a| a.split_once('~')).and_then(|(k, id)| {
         let key_ok = crate::deadlines::parse_date(k).is_some();
         (key_ok && ids::parse(id).is_some()).then(|| (k.to_string(), id.to_string()))

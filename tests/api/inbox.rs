@@ -81,7 +81,10 @@ async fn filters_counts_and_pages(backend: Backend) {
 
     // Counts per filter, and the overdue filter (the 30 from 30 November are overdue now).
     assert!(first.body.contains("Nieuw (55)"), "status count");
-    assert!(first.body.contains("<span id=\"overdue-count\">25+</span>"), "counted up to 25");
+    assert!(
+        first.body.contains("<span id=\"overdue-count\">25+</span>"),
+        "counted up to 25"
+    );
     let overdue = anna.get("/beheer?overdue=1").await;
     assert_eq!(refs(&overdue.body).len(), 30);
     assert!(!overdue.body.contains("10 december 2026"));
