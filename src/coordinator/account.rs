@@ -143,8 +143,8 @@ pub async fn seal_private_key(
 }
 
 /// Recovery after a lost password: a new key pair for the coordinator, sealed under the new
-/// password, and every report's key unwrapped with the recovery key and wrapped to it.
-/// Returns how many reports the coordinator can read now.
+/// password, and the key of every report they held unwrapped with the recovery key and
+/// wrapped to the new key. Returns how many reports the coordinator can read again.
 pub async fn recover(
     store: &Store,
     kdf: &KdfPool,
@@ -158,12 +158,23 @@ pub async fn recover(
     if store.recovery_public_key().await?.as_ref() != Some(&recovery_public) {
         anyhow::bail!("this is not the recovery key of this Meldpunt");
     }
+    if row.status != "active" {
+        anyhow::bail!("'{}' is not an active coordinator; approve them first", row.username);
+    }
     let cid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+    // Back exactly the reports they could read: not reports routed away from them (a
+    // conflict of interest) or shared with others only.
+    let held = store.reports_of(&row.id).await?;
     let fresh = CoordinatorSecret::generate();
     let public = fresh.public_bytes();
     let sealed = seal_private_key(kdf, &row.id, &fresh, new_password).await?;
     let mut wraps = Vec::new();
-    for (report_id, commitment, wrapped) in store.recovery_wraps().await? {
+    for (report_id, commitment, wrapped) in store
+        .recovery_wraps()
+        .await?
+        .into_iter()
+        .filter(|(id, _, _)| held.contains(id))
+    {
         let rid = ids::parse(&report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
         let ctx = Context::new(P::WrapRecovery)
             .report(rid)

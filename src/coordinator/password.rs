@@ -92,9 +92,23 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             None,
         ));
     }
-    // The current password must open the same key the session holds.
+    // The current password must open the same key the session holds; guesses are throttled
+    // like logins.
+    let throttle_key = format!("pw:{}", me.row.id);
+    let now = state.clock.now();
+    if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
+        return Ok(page(
+            &state,
+            lang,
+            csrf,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(t.err_busy),
+            None,
+        ));
+    }
     let opened = account::unlock(&state.kdf, Some(&me.row), &old).await;
     if opened.map(|k| k.public_bytes()) != Some(me.secret.public_bytes()) {
+        state.login_throttle.failed(throttle_key.as_bytes(), now);
         return Ok(page(
             &state,
             lang,

@@ -234,30 +234,37 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 .set_totp(&row.id, &sealed, step as i64, &hashes)
                 .await
                 .or_500(lang)?;
-            state
-                .store
-                .audit(now, Some(&row.id), "totp_enrolled", None)
-                .await
-                .or_500(lang)?;
             Some(codes)
         }
     };
 
+    // From here the second factor is stored: nothing may stop the recovery codes from being
+    // shown, so the audit and the session are best effort (without a session the person
+    // simply logs in again).
+    let audit = |action: &'static str| {
+        let store = state.store.clone();
+        let id = row.id.clone();
+        async move {
+            if let Err(e) = store.audit(now, Some(&id), action, None).await {
+                tracing::warn!(error = %e, action, "could not write an audit event");
+            }
+        }
+    };
+    if enrolled_codes.is_some() {
+        audit("totp_enrolled").await;
+    }
     // Complete: a fresh token for the full session; the pending one goes.
-    session::end(&state, &p).await.or_500(lang)?;
-    let (cookie, _) = session::start(
+    if let Err(e) = session::end(&state, &p).await {
+        tracing::warn!(error = %e, "could not end the second-factor session");
+    }
+    let session = session::start(
         &state,
         SessionKind::Coordinator,
         &row.id,
         me.to_zeroizing_bytes().as_ref(),
     )
-    .await
-    .or_500(lang)?;
-    state
-        .store
-        .audit(now, Some(&row.id), "login", None)
-        .await
-        .or_500(lang)?;
+    .await;
+    audit("login").await;
     let mut res = match enrolled_codes {
         Some(codes) => render(
             StatusCode::OK,
@@ -268,7 +275,14 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         ),
         None => redirect(&lang.href(paths::ADMIN)),
     };
-    res.add_cookie(&cookie).or_500(lang)?;
+    match session {
+        Ok((cookie, _)) => {
+            if let Err(e) = res.add_cookie(&cookie) {
+                tracing::warn!(error = %e, "could not set the session cookie");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not start a session after the second factor"),
+    }
     Ok(res)
 }
 
@@ -302,9 +316,16 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
     if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
         return Ok(super::not_found(&state, lang));
     }
+    let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);
     state
         .store
-        .audit(state.clock.now(), Some(&me.row.id), "totp_reset", None)
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            "totp_reset",
+            None,
+            target.as_deref(),
+        )
         .await
         .or_500(lang)?;
     Ok(redirect(

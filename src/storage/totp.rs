@@ -60,6 +60,13 @@ impl Store {
 }
 
 impl Store {
+    /// The ids of the reports a coordinator holds a wrap for.
+    pub async fn reports_of(&self, coordinator_id: &str) -> DbResult<Vec<String>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, String>(
+            "SELECT report_id FROM report_wraps WHERE recipient_kind = 'coordinator' AND recipient_id = $1")
+            .bind(coordinator_id).fetch_all(pool).await)
+    }
+
     /// Every report with its key commitment and recovery-key wrap.
     pub async fn recovery_wraps(&self) -> DbResult<Vec<(String, Vec<u8>, Vec<u8>)>> {
         on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(

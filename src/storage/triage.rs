@@ -91,8 +91,14 @@ impl Store {
     /// Removes a coordinator's wrap unless it is the last coordinator wrap of the report, so a
     /// report is never left that no coordinator can read.
     pub async fn remove_wrap_unless_last(&self, report_id: &str, coordinator_id: &str) -> DbResult<WrapRemoval> {
+        // Two revocations at once must not both see "one left": PostgreSQL locks the report
+        // row first; SQLite's single writer already serialises them.
+        let lock = matches!(self, Store::Postgres(_)).then_some("SELECT id FROM reports WHERE id = $1 FOR UPDATE");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(sql) = lock {
+                sqlx::query(sql).bind(report_id).execute(&mut *tx).await?;
+            }
             bump_counts!(tx, report_id, -1, only coordinator_id);
             let removed = sqlx::query("DELETE FROM report_wraps WHERE report_id = $1 AND recipient_kind = 'coordinator' AND recipient_id = $2")
                 .bind(report_id).bind(coordinator_id).execute(&mut *tx).await?.rows_affected();

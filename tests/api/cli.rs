@@ -251,6 +251,25 @@ async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
     app.submit_report(&reporter, &w1).await;
     app.submit_report(&reporter, &w2).await;
     drop(anna);
+    // A third report goes to Bert only (Anna left the integriteit group): recovery must not
+    // hand it to Anna.
+    let anna_id = app
+        .state
+        .store
+        .coordinator_by_username("anna")
+        .await
+        .expect("db")
+        .expect("anna")
+        .id;
+    app.add_coordinator("bert", "Bert", "active", &["integriteit"]).await;
+    app.state
+        .store
+        .remove_member("integriteit", &anna_id)
+        .await
+        .expect("shape");
+    let w3 = crate::helpers::marker("third");
+    app.submit_report(&reporter, &w3).await;
+    app.add_coordinator("carla", "Carla", "pending", &[]).await;
 
     // Anna forgot her password. The operator runs `meldpunt recover` with the recovery key.
     let dir = tempfile::tempdir().expect("dir");
@@ -268,6 +287,21 @@ async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
         "ABCD-EFGH",
     );
     assert!(!wrong.status.success());
+    let pending = meldpunt(
+        &app,
+        &[
+            "recover",
+            "--username",
+            "carla",
+            "--password-file",
+            pw_file.to_str().expect("utf8"),
+        ],
+        &recovery_key,
+    );
+    assert!(
+        !pending.status.success(),
+        "a pending coordinator cannot be recovered into access"
+    );
     let out = meldpunt(
         &app,
         &[
