@@ -10,7 +10,6 @@ use qrcode::render::svg;
 use qrcode::QrCode;
 use rand::rngs::OsRng;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use totp_rs::{Builder, Secret, Totp};
 use zeroize::Zeroizing;
 
@@ -45,16 +44,18 @@ fn sealing_key(me: &CoordinatorSecret, row: &CoordinatorRow) -> Option<(Key32, C
     Some((envelope::derive(me.to_zeroizing_bytes().as_ref(), None, &ctx), ctx))
 }
 
-fn recovery_hash(coordinator_id: &str, code: &str) -> Option<Vec<u8>> {
+/// A recovery code's stored form: keyed with the pepper, so a copy of the database is not
+/// enough to try the 2^50 possible codes offline.
+fn recovery_hash(kdf: &crate::crypto::kdf::KdfPool, coordinator_id: &str, code: &str) -> Option<Vec<u8>> {
     let symbols = normalize(code)?;
     if symbols.len() != 10 {
         return None;
     }
-    let mut h = Sha256::new();
-    h.update(b"meldpunt/v1/recovery-code");
-    h.update(coordinator_id.as_bytes());
-    h.update(&symbols);
-    Some(h.finalize().to_vec())
+    let mut data = Vec::with_capacity(coordinator_id.len() + 11);
+    data.extend_from_slice(coordinator_id.as_bytes());
+    data.push(0);
+    data.extend_from_slice(&symbols);
+    Some(kdf.keyed_digest(b"meldpunt/v1/recovery-code", &data).to_vec())
 }
 
 fn new_recovery_codes() -> Vec<String> {
@@ -196,7 +197,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Some(sealed) => {
             let recovery = form.text("recovery");
             let ok = if !recovery.trim().is_empty() {
-                match recovery_hash(&row.id, &recovery) {
+                match recovery_hash(&state.kdf, &row.id, &recovery) {
                     Some(h) => state.store.use_recovery_code(&row.id, &h).await.or_500(lang)?,
                     None => false,
                 }
@@ -227,7 +228,10 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 ));
             };
             let codes = new_recovery_codes();
-            let hashes: Vec<Vec<u8>> = codes.iter().filter_map(|c| recovery_hash(&row.id, c)).collect();
+            let hashes: Vec<Vec<u8>> = codes
+                .iter()
+                .filter_map(|c| recovery_hash(&state.kdf, &row.id, c))
+                .collect();
             let sealed = envelope::seal_content(&key, &ctx, &secret);
             state
                 .store
@@ -313,6 +317,28 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
             t.err_reset_self,
         ));
     }
+    // The one resetting proves their own second factor now: a password alone (perhaps a
+    // colleague's) must not be enough to take over someone else's.
+    if let Some(sealed) = &me.row.totp_sealed {
+        let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
+        let unix = u64::try_from(state.clock.now()).unwrap_or_default();
+        let step = sealing_key(&me.secret, &me.row)
+            .and_then(|(key, ctx)| envelope::open_content(&key, &ctx, sealed).ok())
+            .and_then(|secret| totp(&secret, &me.row.username).and_then(|t| t.check(&code, unix)));
+        let fresh = match step {
+            Some(step) => state.store.use_totp_step(&me.row.id, step as i64).await.or_500(lang)?,
+            None => false,
+        };
+        if !fresh {
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::UNAUTHORIZED,
+                t.coordinators_title,
+                t.err_mfa,
+            ));
+        }
+    }
     if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
         return Ok(super::not_found(&state, lang));
     }
@@ -338,16 +364,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recovery_codes_hash_in_any_spelling_and_differ_per_coordinator() {
+    fn recovery_codes_hash_in_any_spelling_and_differ_per_coordinator_and_pepper() {
+        use crate::crypto::kdf::{KdfParams, KdfPool, Pepper};
+        let kdf = KdfPool::new(Pepper::from_key(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 1);
+        let other = KdfPool::new(Pepper::from_key(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 1);
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), 10);
         let c = &codes[0];
         assert_eq!(
-            recovery_hash("a", c),
-            recovery_hash("a", &c.to_lowercase().replace('-', " "))
+            recovery_hash(&kdf, "a", c),
+            recovery_hash(&kdf, "a", &c.to_lowercase().replace('-', " "))
         );
-        assert_ne!(recovery_hash("a", c), recovery_hash("b", c));
-        assert!(recovery_hash("a", "kort").is_none());
+        assert_ne!(recovery_hash(&kdf, "a", c), recovery_hash(&kdf, "b", c));
+        assert_ne!(
+            recovery_hash(&kdf, "a", c),
+            recovery_hash(&other, "a", c),
+            "keyed with the pepper"
+        );
+        assert!(recovery_hash(&kdf, "a", "kort").is_none());
     }
 
     #[test]

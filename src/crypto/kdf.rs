@@ -118,6 +118,17 @@ impl KdfPool {
         }
     }
 
+    /// A keyed digest of `data` under the pepper (HMAC-SHA256 through HKDF-Extract, expanded
+    /// for `label`): for values with modest entropy, such as recovery codes, so a stolen
+    /// database alone cannot test guesses against them.
+    pub fn keyed_digest(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(data), self.pepper.0.as_bytes());
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF's output limit, so this cannot fail.
+        let _ = hk.expand(label, &mut out);
+        out
+    }
+
     /// Derives a 32-byte key from `secret` and `salt`, with the given (stored) parameters.
     pub async fn derive(
         &self,

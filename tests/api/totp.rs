@@ -115,7 +115,7 @@ async fn set_up_and_login_need_the_second_factor(backend: Backend) {
 async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
     let app = app(backend).await;
     let (anna, _) = app.setup("anna").await;
-    enrol_second_factor(&anna, T0).await;
+    let (anna_secret, _) = enrol_second_factor(&anna, T0).await;
     let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
     // Bert enrols at his first login.
     let b = app.browser();
@@ -129,7 +129,13 @@ async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
     let csrf = hidden(&page.body, "csrf").expect("csrf");
     let action = format!("/beheer/coordinatoren/{}/tweede-factor", bert.id);
     assert!(page.body.contains(&action));
+    // Without Anna's own fresh code the reset is refused.
     let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let code = totp_code(&anna_secret, T0 + 60);
+    let res = anna
+        .post(&action, &[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .await;
     assert!(res.body.contains("is gewist"), "{}", res.body);
     assert_eq!(
         b.get("/beheer").await.status,
