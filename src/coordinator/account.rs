@@ -70,6 +70,23 @@ pub fn password_problem<'t>(password: &str, repeat: &str, t: &'t Texts) -> Optio
     }
 }
 
+/// The password and (optional) e-mail checks a new account shares, set-up and invitation
+/// alike, added to `errors` under the fields' names.
+pub fn check_password_and_email(
+    errors: &mut crate::intake::FieldErrors,
+    password: &str,
+    repeat: &str,
+    email: &str,
+    t: &Texts,
+) {
+    if let Some(problem) = password_problem(password, repeat, t) {
+        errors.push(("password", problem.into()));
+    }
+    if !email.is_empty() && !valid_email(email) {
+        errors.push(("email", t.err_email.into()));
+    }
+}
+
 pub fn valid_username(u: &str) -> bool {
     (3..=40).contains(&u.len())
         && u.chars()

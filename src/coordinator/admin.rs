@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, lang_of, not_found, read_form, to_login};
-use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 use crate::notify::{format_time, Event};
 use crate::routing;
@@ -112,13 +112,7 @@ async fn membership_post(
         return Ok(Err(to_login(lang)));
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(Err(message_page(
-            state,
-            lang,
-            StatusCode::FORBIDDEN,
-            lang.t().forbidden_title,
-            lang.t().forbidden_text,
-        )));
+        return Ok(Err(forbidden(state, lang)));
     }
     let (group, who) = (form.text("group"), form.text("coordinator"));
     let known_group = state

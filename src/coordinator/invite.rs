@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{account, current, lang_of, read_form, to_login};
 use crate::http::session::{self, SessionKind, Stage};
-use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::http::{forbidden, message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 use crate::intake::FieldErrors;
 
@@ -29,13 +29,7 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         return Ok(to_login(lang));
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     let (username, name) = (form.text("username").trim().to_string(), form.text("display_name"));
     let problem = if !account::valid_display_name(&name) {
@@ -176,12 +170,7 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
     );
     let email = form.text("email").trim().to_string();
     let mut errors = FieldErrors::new();
-    if let Some(problem) = account::password_problem(&password, &repeat, t) {
-        errors.push(("password", problem.into()));
-    }
-    if !email.is_empty() && !account::valid_email(&email) {
-        errors.push(("email", t.err_email.into()));
-    }
+    account::check_password_and_email(&mut errors, &password, &repeat, &email, t);
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -26,7 +26,10 @@ use crate::deadlines;
 use crate::followup::seal_message;
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
-use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
+use crate::http::{
+    forbidden, message_page, paths, query_lang, redirect, render, too_large, AppError, OrAppError, Page, PageResult,
+    State,
+};
 use crate::i18n::Lang;
 use crate::ids;
 use crate::intake::{body_limit, check_text, FieldErrors, Opt};
@@ -191,12 +194,7 @@ pub async fn setup_submit(
     if !account::valid_username(&username) {
         errors.push(("username", t.err_username.into()));
     }
-    if let Some(problem) = account::password_problem(&password, &repeat, t) {
-        errors.push(("password", problem.into()));
-    }
-    if !email.is_empty() && !account::valid_email(&email) {
-        errors.push(("email", t.err_email.into()));
-    }
+    account::check_password_and_email(&mut errors, &password, &repeat, &email, t);
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -376,13 +374,7 @@ pub async fn logout(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         .or_500(lang)?
     {
         if !s.token.csrf_matches(form.get("csrf")) {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::FORBIDDEN,
-                lang.t().forbidden_title,
-                lang.t().forbidden_text,
-            ));
+            return Ok(forbidden(&state, lang));
         }
         session::end(&state, &s).await.or_500(lang)?;
         state
@@ -582,13 +574,7 @@ pub(crate) async fn report_post(
         Ok(f) => f,
         Err(_) => {
             let lang = query_lang(req);
-            return Ok(Err(message_page(
-                state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            )));
+            return Ok(Err(too_large(state, lang)));
         }
     };
     let lang = lang_of(req, &form);
@@ -596,13 +582,7 @@ pub(crate) async fn report_post(
         return Ok(Err(to_login(lang)));
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(Err(message_page(
-            state,
-            lang,
-            StatusCode::FORBIDDEN,
-            lang.t().forbidden_title,
-            lang.t().forbidden_text,
-        )));
+        return Ok(Err(forbidden(state, lang)));
     }
     let Some((key, row)) = unlock_report(state, &me, id, lang).await? else {
         return Ok(Err(not_found(state, lang)));
@@ -758,13 +738,7 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
         return Ok(to_login(lang));
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            lang.t().forbidden_title,
-            lang.t().forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
         return Ok(not_found(&state, lang));

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest};
 
 use super::{current, lang_of, to_login};
 use crate::http::form::{read_body, Form};
-use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
+use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 use crate::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Stored, ValidReport};
 use crate::routing;
 
@@ -30,13 +30,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Ok(b) => Form::parse(&b),
         Err(_) => {
             let lang = query_lang(&req);
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            ));
+            return Ok(too_large(&state, lang));
         }
     };
     let lang = lang_of(&req, &form);
@@ -46,13 +40,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     };
     let csrf = me.session.token.csrf();
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     let refuse = |errors| async {
         let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{account, current, lang_of, read_form, to_login};
 use crate::http::session::{self, SessionKind};
-use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 
 #[derive(Template)]
@@ -69,13 +69,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     };
     let csrf = me.session.token.csrf();
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     let (old, new, repeat) = (
         Zeroizing::new(form.text("current")),

@@ -19,7 +19,9 @@ use crate::crypto::envelope::{self, Context, Purpose};
 use crate::crypto::keys::key_id;
 use crate::crypto::{CoordinatorSecret, Key32};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
-use crate::http::{message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State};
+use crate::http::{
+    forbidden, message_page, paths, query_lang, redirect, render, AppError, OrAppError, Page, PageResult, State,
+};
 use crate::i18n::Lang;
 use crate::ids;
 use crate::storage::CoordinatorRow;
@@ -166,13 +168,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         return Ok(redirect(&lang.href(paths::LOGIN)));
     };
     if !p.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     let now = state.clock.now();
     let throttle_key = format!("totp:{}", row.id);
@@ -300,13 +296,7 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
         return Ok(redirect(&lang.href(paths::LOGIN)));
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     if id.as_str() == me.row.id {
         return Ok(message_page(

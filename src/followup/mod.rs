@@ -15,7 +15,9 @@ use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
-use crate::http::{message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::http::{
+    forbidden, message_page, paths, query_lang, redirect, render, too_large, OrAppError, Page, PageResult, State,
+};
 use crate::i18n::Lang;
 use crate::ids;
 use crate::intake::{body_limit, check_text, FieldErrors};
@@ -156,15 +158,7 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     let limit = state.settings.limits.field_chars;
     let body = match read_body(payload, body_limit(limit, 1)).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            ))
-        }
+        Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
         Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
     };
     let form = Form::parse(&body);
@@ -275,15 +269,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let limit = state.settings.limits.field_chars;
     let body = match read_body(payload, body_limit(limit, 1)).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            ))
-        }
+        Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
         Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
     };
     let form = Form::parse(&body);
@@ -369,13 +355,7 @@ pub async fn close(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         .or_500(lang)?
     {
         if !active.token.csrf_matches(form.get("csrf")) {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::FORBIDDEN,
-                lang.t().forbidden_title,
-                lang.t().forbidden_text,
-            ));
+            return Ok(forbidden(&state, lang));
         }
         session::end(&state, &active).await.or_500(lang)?;
     }
@@ -409,13 +389,7 @@ pub async fn confirm_minutes(state: State, req: HttpRequest, payload: web::Paylo
         ));
     };
     if !active.token.csrf_matches(form.get("csrf")) {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            t.forbidden_title,
-            t.forbidden_text,
-        ));
+        return Ok(forbidden(&state, lang));
     }
     let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;

@@ -144,6 +144,28 @@ pub fn message_page(state: &AppState, lang: Lang, status: StatusCode, title: &st
     )
 }
 
+/// The page for a post that did not come from our form (no or a wrong CSRF token).
+pub fn forbidden(state: &AppState, lang: Lang) -> HttpResponse {
+    message_page(
+        state,
+        lang,
+        StatusCode::FORBIDDEN,
+        lang.t().forbidden_title,
+        lang.t().forbidden_text,
+    )
+}
+
+/// The page for a body over its limit: nothing was stored.
+pub fn too_large(state: &AppState, lang: Lang) -> HttpResponse {
+    message_page(
+        state,
+        lang,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        lang.t().err_too_large_title,
+        lang.t().err_too_large,
+    )
+}
+
 /// An unexpected failure: the user sees a short page in their language, the log gets the
 /// cause chain (which never holds content: values reach SQL only as bound parameters).
 #[derive(Debug)]

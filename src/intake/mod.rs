@@ -16,7 +16,7 @@ use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::keys::{self, Argon2Header, ReportKey};
 use crate::crypto::Key32;
 use crate::http::form::{read_body, BodyError, Form};
-use crate::http::{message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
+use crate::http::{message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
 use crate::meldcode::Meldcode;
@@ -346,15 +346,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let limit = state.settings.limits.field_chars;
     let body = match read_body(payload, body_limit(limit, 4)).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            ))
-        }
+        Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
         Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
     };
     let form = Form::parse(&body);
@@ -604,15 +596,7 @@ pub async fn switch_language(state: State, req: HttpRequest, payload: web::Paylo
     let limit = state.settings.limits.field_chars;
     let form = match read_body(payload, body_limit(limit, 4)).await {
         Ok(b) => Form::parse(&b),
-        Err(_) => {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                lang.t().err_too_large_title,
-                lang.t().err_too_large,
-            ))
-        }
+        Err(_) => return Ok(too_large(&state, lang)),
     };
     let page = FormPage::new(&state, lang, Draft::from_form(&form), vec![])
         .await
