@@ -277,13 +277,6 @@ impl Store {
             .bind(id).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    /// Active coordinators: the ones new reports are wrapped to.
-    pub async fn active_coordinator_keys(&self) -> DbResult<Vec<(String, Vec<u8>)>> {
-        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>)>(
-            "SELECT id, public_key FROM coordinators WHERE status = 'active' ORDER BY id")
-            .fetch_all(pool).await)
-    }
-
     // ---- reports ------------------------------------------------------------------------
 
     /// Stores a report with its fields and wraps in one transaction, after the form token

@@ -39,11 +39,6 @@ impl Store {
             .bind(coordinator_id).bind(code_hash).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    pub async fn recovery_codes_left(&self, coordinator_id: &str) -> DbResult<i64> {
-        on_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM totp_recovery_codes WHERE coordinator_id = $1")
-            .bind(coordinator_id).fetch_one(pool).await)
-    }
-
     /// Forgets a coordinator's second factor (they enrol again at next login) and ends their
     /// sessions.
     pub async fn reset_totp(&self, coordinator_id: &str) -> DbResult<bool> {
