@@ -7,6 +7,7 @@ use crate::crypto::ReportKey;
 use chrono::NaiveDate;
 
 use crate::deadlines;
+use crate::evidence::{self, FileView};
 use crate::i18n::{fmt_date, Lang, Texts};
 use crate::ids;
 use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
@@ -18,15 +19,28 @@ pub struct ReplyState {
     pub reply: String,
     pub errors: crate::intake::FieldErrors,
     pub notice: Option<String>,
+    /// Files came with the refused form and were not kept: they must be chosen again.
+    pub files_refused: bool,
 }
 
 impl ReplyState {
+    /// The file field for a page showing this state.
+    pub fn files_field(&self, lang: Lang, limits: &crate::settings::LimitSettings) -> crate::evidence::FilesField {
+        let mut ff = crate::evidence::FilesField::new(lang, limits);
+        if self.files_refused {
+            let error = self.errors.iter().find(|(n, _)| *n == "files").map(|(_, m)| m.clone());
+            ff.refuse(error);
+        }
+        ff
+    }
+
     pub fn shown(notice: Option<String>) -> Self {
         ReplyState {
             status: actix_web::http::StatusCode::OK,
             reply: String::new(),
             errors: vec![],
             notice,
+            files_refused: false,
         }
     }
     pub fn refused(reply: String, errors: crate::intake::FieldErrors) -> Self {
@@ -35,11 +49,15 @@ impl ReplyState {
             reply,
             errors,
             notice: None,
+            files_refused: false,
         }
     }
 }
 
 pub struct ReportView {
+    /// Files sent with the report itself.
+    pub files: Vec<FileView>,
+    pub files_heading: &'static str,
     pub id: String,
     /// A short reference coordinators can tell reports apart by (the id's first symbols).
     pub reference: String,
@@ -118,6 +136,7 @@ pub fn deadline_view(
 }
 
 pub struct MessageView {
+    pub files: Vec<FileView>,
     pub author: String,
     pub date: String,
     pub text: String,
@@ -212,6 +231,15 @@ pub async fn open(
     } else {
         vec![]
     };
+    let report_id = row.id.clone();
+    let mut files = evidence::views(store, key, &row.id, lang, |fid| match viewer {
+        Role::Coordinator => lang.href(&format!(
+            "{}/bestanden/{fid}",
+            crate::http::paths::admin_report(&report_id)
+        )),
+        _ => lang.href(&format!("{}/{fid}", crate::http::paths::FOLLOW_UP_FILES)),
+    })
+    .await?;
     let mut messages = Vec::new();
     let mut notes = Vec::new();
     for m in store.messages(&row.id).await? {
@@ -245,7 +273,12 @@ pub async fn open(
             (Role::Coordinator, Role::Coordinator, Some((_, name))) => name.clone(),
             _ => author.to_string(),
         };
+        let (mine, rest): (Vec<FileView>, Vec<FileView>) = files
+            .into_iter()
+            .partition(|f| f.message_id.as_deref() == Some(m.id.as_str()));
+        files = rest;
         let view = MessageView {
+            files: mine,
             author,
             date: fmt_date(lang, &m.created_on),
             text,
@@ -267,6 +300,8 @@ pub async fn open(
         .map(|c| c.about(lang).to_string())
         .unwrap_or_default();
     let view = ReportView {
+        files,
+        files_heading: evidence::texts(lang).heading,
         id: row.id.clone(),
         reference: reference(&row.id),
         about,

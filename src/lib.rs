@@ -6,6 +6,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod crypto;
 pub mod deadlines;
+pub mod evidence;
 pub mod followup;
 pub mod http;
 pub mod i18n;

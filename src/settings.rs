@@ -109,6 +109,23 @@ pub struct OrganisationSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
     pub field_chars: usize,
+    /// Largest evidence file, in MiB.
+    pub file_mib: u64,
+    /// Most files in one report or message.
+    pub files_per_message: usize,
+    /// Most evidence per report over all its messages, in MiB.
+    pub report_mib: u64,
+    /// Remove identifying metadata from evidence files unless the reporter asks not to.
+    pub clean_metadata: bool,
+}
+
+impl LimitSettings {
+    pub fn file_bytes(&self) -> u64 {
+        self.file_mib.saturating_mul(1024 * 1024)
+    }
+    pub fn report_bytes(&self) -> u64 {
+        self.report_mib.saturating_mul(1024 * 1024)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +186,12 @@ impl Settings {
         }
         if self.limits.field_chars == 0 || self.limits.field_chars > 1_000_000 {
             anyhow::bail!("limits.field_chars must be between 1 and 1000000");
+        }
+        if self.limits.file_mib == 0 || self.limits.report_mib < self.limits.file_mib {
+            anyhow::bail!("limits.file_mib must be at least 1 and limits.report_mib at least limits.file_mib");
+        }
+        if self.limits.files_per_message == 0 || self.limits.files_per_message > 100 {
+            anyhow::bail!("limits.files_per_message must be between 1 and 100");
         }
         if self.sessions.coordinator_idle_minutes <= 0
             || self.sessions.coordinator_max_hours <= 0

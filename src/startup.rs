@@ -97,6 +97,9 @@ impl Application {
                     .unwrap_or_default()
                     .format("%Y-%m-%d")
                     .to_string();
+                if let Err(e) = state.store.sweep_pending_files(state.clock.now()).await {
+                    tracing::warn!(error = %e, "could not sweep abandoned uploads");
+                }
                 if let Err(e) = state.store.forget_form_codes(&yesterday).await {
                     tracing::warn!(error = %e, "could not forget old form codes");
                 }
@@ -137,6 +140,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::FOLLOW_UP, web::post().to(followup::enter_code))
             .route(paths::FOLLOW_UP_REPLY, web::post().to(followup::reply))
             .route(paths::FOLLOW_UP_CLOSE, web::post().to(followup::close))
+            .route("/opvolgen/bestanden/{file}", web::get().to(followup::download))
             .route(paths::ACCESSIBILITY, web::get().to(http::accessibility))
             .route("/.well-known/security.txt", web::get().to(http::security_txt))
             .route(paths::STYLE, web::get().to(http::style))
@@ -160,6 +164,10 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 web::post().to(coordinator::acknowledge),
             )
             .route("/beheer/melding/{id}/bericht", web::post().to(coordinator::reply))
+            .route(
+                "/beheer/melding/{id}/bestanden/{file}",
+                web::get().to(coordinator::download),
+            )
             .route(paths::COORDINATORS, web::get().to(coordinator::coordinators))
             .route(
                 "/beheer/coordinatoren/{id}/goedkeuren",

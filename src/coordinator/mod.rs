@@ -23,6 +23,7 @@ use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
 use crate::deadlines;
+use crate::evidence::upload::{self, Limits, Problem, Target};
 use crate::followup::seal_message;
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
@@ -416,6 +417,7 @@ pub(crate) struct ReportPage {
     /// (id, name, is me) with access; (id, name) active without.
     access: Vec<(String, String, bool)>,
     grantable: Vec<(String, String)>,
+    ff: crate::evidence::FilesField,
 }
 
 impl ReportPage {
@@ -502,9 +504,11 @@ pub(crate) async fn render_report(
             selected: c.code() == opened.report.category_code,
         })
         .collect();
+    let ff = shown.files_field(lang, &state.settings.limits);
     Ok(render(
         shown.status,
         &ReportPage {
+            ff,
             page,
             staff: true,
             report: opened.report,
@@ -617,20 +621,59 @@ pub async fn acknowledge(state: State, req: HttpRequest, id: web::Path<String>, 
 
 pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
     let limit = state.settings.limits.field_chars;
-    let (lang, form, me, key, row) = match report_post(&state, &req, &id, payload, body_limit(limit, 1)).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
+    let mut lang = query_lang(&req);
+    // The session and the report key come first: files are sealed as they arrive.
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
     };
+    let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
+        return Ok(not_found(&state, lang));
+    };
+    let stored = state.store.report_file_chunks(&row.id).await.or_500(lang)?;
+    let target = Target {
+        key: &key,
+        report_id: &row.id,
+        role: Role::Coordinator,
+    };
+    let limits = Limits::new(&state, stored, body_limit(limit, 1));
+    let mut up = upload::read(&state, &req, payload, Some(target), &limits).await;
+    lang = lang_of(&req, &up.form);
     let t = lang.t();
-    let text = form.text("message");
+    if !me.session.token.csrf_matches(up.form.get("csrf")) {
+        up.discard(&state.store).await;
+        return Ok(forbidden(&state, lang));
+    }
+    let text = up.form.text("message");
+    let had_files = !up.files.is_empty();
     let mut errors = FieldErrors::new();
-    if !form.invalid.is_empty() {
-        errors.push(("message", t.err_encoding.to_string()));
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    match up.problem.clone() {
+        Some(Problem::TextTooLarge) => return Ok(too_large(&state, lang)),
+        Some(p) => {
+            if p.is_too_large() {
+                status = StatusCode::PAYLOAD_TOO_LARGE;
+            }
+            errors.push(("files", crate::evidence::problem_text(&p, &state.settings.limits, lang)));
+        }
+        None => {
+            if !up.form.invalid.is_empty() {
+                errors.push(("message", t.err_encoding.to_string()));
+            }
+            let required = (!had_files).then_some(t.err_reply_empty);
+            check_text(&mut errors, "message", &text, limit, required, t);
+        }
     }
-    check_text(&mut errors, "message", &text, limit, Some(t.err_reply_empty), t);
     if !errors.is_empty() {
-        return report_page(&state, lang, &me, key, row, ReplyState::refused(text, errors)).await;
+        let files_refused = had_files || up.problem.is_some();
+        up.discard(&state.store).await;
+        let shown = ReplyState {
+            status,
+            files_refused,
+            ..ReplyState::refused(text, errors)
+        };
+        return report_page(&state, lang, &me, key, row, shown).await;
     }
+    let form = &up.form;
     let m = seal_message(
         &state,
         &key,
@@ -641,7 +684,10 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         &text,
     )
     .or_500(lang)?;
-    state.store.insert_message(&m, &[]).await.or_500(lang)?;
+    if let Err(e) = state.store.insert_message_with_files(&m, &[], &up.ids()).await {
+        up.discard(&state.store).await;
+        return Err(e).or_500(lang);
+    }
     if form.get("feedback") == Some("1") {
         state
             .store
@@ -671,6 +717,30 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
     Ok(redirect(
         &lang.href(&format!("{}?done=sent", paths::admin_report(&row.id))),
     ))
+}
+
+/// `GET /beheer/melding/{id}/bestanden/{file}`: a file of a report this coordinator may read.
+pub async fn download(state: State, req: HttpRequest, path: web::Path<(String, String)>) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let (id, file) = path.into_inner();
+    let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
+        return Ok(not_found(&state, lang));
+    };
+    let Some(res) = crate::evidence::download(&state.store, &key, &row.id, &file)
+        .await
+        .or_500(lang)?
+    else {
+        return Ok(not_found(&state, lang));
+    };
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "file_downloaded", Some(&row.id))
+        .await
+        .or_500(lang)?;
+    Ok(res)
 }
 
 // ---- coordinators ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest};
 use super::{current, lang_of, to_login};
 use crate::http::form::{read_body, Form};
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
-use crate::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Stored, ValidReport};
+use crate::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
 use crate::routing;
 
 pub async fn form(state: State, req: HttpRequest) -> PageResult {
@@ -68,7 +68,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         recipients.push((me.row.id.clone(), me.row.public_key.clone()));
     }
     let page = Page::new(&state, lang, paths::ADMIN).without_switch();
-    let outcome = seal_and_store(&state, &report, recovery, &recipients, &token, "oral")
+    let outcome = seal_and_store(&state, &report, recovery, &recipients, &token, "oral", Sealing::fresh())
         .await
         .or_500(lang)?;
     let (code, again) = match outcome {
@@ -92,13 +92,5 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             .await
             .or_500(lang)?;
     }
-    Ok(render(
-        StatusCode::OK,
-        &DonePage {
-            page,
-            code,
-            again,
-            oral: true,
-        },
-    ))
+    Ok(render(StatusCode::OK, &DonePage::new(page, code, again, true)))
 }

@@ -43,6 +43,8 @@ pub enum Purpose {
     Csrf = 9,
     FormCode = 10,
     Totp = 11,
+    FileBody = 12,
+    FileMeta = 13,
 }
 
 /// Who wrote a record.

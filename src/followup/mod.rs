@@ -13,6 +13,8 @@ use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::kdf::random_salt;
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
+use crate::evidence::problem_text;
+use crate::evidence::upload::{self, Limits, Problem, Target};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
 use crate::http::{
@@ -20,7 +22,7 @@ use crate::http::{
 };
 use crate::i18n::Lang;
 use crate::ids;
-use crate::intake::{body_limit, check_text, FieldErrors};
+use crate::intake::{body_limit, check_text, duplicate_notes, FieldErrors};
 use crate::meldcode::{CodeError, Meldcode};
 use crate::storage::NewMessage;
 
@@ -45,6 +47,7 @@ struct ThreadPage {
     reply: String,
     errors: FieldErrors,
     notice: Option<String>,
+    ff: crate::evidence::FilesField,
 }
 
 impl ThreadPage {
@@ -122,9 +125,11 @@ async fn thread_page(
             .await
             .or_500(lang)?;
     let page = Page::new(state, lang, paths::FOLLOW_UP);
+    let ff = shown.files_field(lang, &state.settings.limits);
     Ok(render(
         shown.status,
         &ThreadPage {
+            ff,
             page,
             staff: false,
             report,
@@ -263,22 +268,29 @@ async fn try_open(state: &State, code: &Meldcode, id: &str, commitment: &[u8], w
     Some(key)
 }
 
-/// `POST /opvolgen/bericht`: the reporter's answer or addition.
+/// `POST /opvolgen/bericht`: the reporter's answer or addition, with any evidence files.
 pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let mut lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
-    let body = match read_body(payload, body_limit(limit, 1)).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
-        Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
+    // The session is checked before the body is read: its report key seals the files.
+    let opened = open_session(&state, &req, lang).await?;
+    let stored = match &opened {
+        Some((_, _, row)) => state.store.report_file_chunks(&row.id).await.or_500(lang)?,
+        None => 0,
     };
-    let form = Form::parse(&body);
-    if form.get("lang").is_some() {
-        lang = Lang::from_code(form.get("lang"));
+    let target = opened.as_ref().map(|(_, key, row)| Target {
+        key,
+        report_id: &row.id,
+        role: Role::Reporter,
+    });
+    let limits = Limits::new(&state, stored, body_limit(limit, 1));
+    let mut up = upload::read(&state, &req, payload, target, &limits).await;
+    if up.form.get("lang").is_some() {
+        lang = Lang::from_code(up.form.get("lang"));
     }
     let t = lang.t();
-    let text = form.text("message");
-    let Some((active, key, row)) = open_session(&state, &req, lang).await? else {
+    let text = up.form.text("message");
+    let Some((active, key, row)) = opened else {
         // The session ended while the reporter was writing: keep what they wrote.
         return Ok(code_page_keeping(
             &state,
@@ -289,34 +301,88 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
             text,
         ));
     };
-    if !active.token.csrf_matches(form.get("csrf")) {
-        let shown = ReplyState {
-            status: StatusCode::FORBIDDEN,
-            ..ReplyState::refused(text, vec![("message", t.forbidden_text.to_string())])
-        };
+    let refuse = |status, errors: FieldErrors, files_refused: bool| ReplyState {
+        status,
+        files_refused,
+        ..ReplyState::refused(text.clone(), errors)
+    };
+    let had_files = !up.files.is_empty();
+    let shown = match up.problem.clone() {
+        Some(Problem::TextTooLarge) => return Ok(too_large(&state, lang)),
+        Some(p) => {
+            let status = if p.is_too_large() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            Some(refuse(
+                status,
+                vec![("files", problem_text(&p, &state.settings.limits, lang))],
+                true,
+            ))
+        }
+        None if !active.token.csrf_matches(up.form.get("csrf")) => Some(refuse(
+            StatusCode::FORBIDDEN,
+            vec![("message", t.forbidden_text.to_string())],
+            had_files,
+        )),
+        None => {
+            let mut errors = FieldErrors::new();
+            if !up.form.invalid.is_empty() {
+                errors.push(("message", t.err_encoding.to_string()));
+            }
+            // A message may be only files: evidence added without a word.
+            let required = (!had_files).then_some(t.err_reply_empty);
+            check_text(&mut errors, "message", &text, limit, required, t);
+            (!errors.is_empty()).then(|| refuse(StatusCode::UNPROCESSABLE_ENTITY, errors, had_files))
+        }
+    };
+    if let Some(shown) = shown {
+        up.discard(&state.store).await;
         return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
-    }
-    let mut errors = FieldErrors::new();
-    if !form.invalid.is_empty() {
-        errors.push(("message", t.err_encoding.to_string()));
-    }
-    check_text(&mut errors, "message", &text, limit, Some(t.err_reply_empty), t);
-    if !errors.is_empty() {
-        return thread_page(
-            &state,
-            lang,
-            &key,
-            row,
-            active.token.csrf(),
-            ReplyState::refused(text, errors),
-        )
-        .await;
     }
     let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
     let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
-    state.store.insert_message(&m, &notices).await.or_500(lang)?;
-    Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))))
+    if let Err(e) = state.store.insert_message_with_files(&m, &notices, &up.ids()).await {
+        tracing::error!(error = %e, "storing a reporter's message failed; nothing was kept");
+        up.discard(&state.store).await;
+        let shown = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![("message", t.err_store.to_string())],
+            had_files,
+        );
+        return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
+    }
+    let mut notes = duplicate_notes(&up, lang);
+    notes.insert(0, t.reply_sent.to_string());
+    if notes.len() == 1 {
+        return Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))));
+    }
+    // Duplicates were stored once: say so on the page rather than silently.
+    let shown = ReplyState::shown(Some(notes.join(" ")));
+    thread_page(&state, lang, &key, row, active.token.csrf(), shown).await
+}
+
+/// `GET /opvolgen/bestanden/{id}`: a file of the open report, as a download.
+pub async fn download(state: State, req: HttpRequest, file: web::Path<String>) -> PageResult {
+    let lang = query_lang(&req);
+    let Some((_, key, row)) = open_session(&state, &req, lang).await? else {
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            Some(lang.t().session_ended),
+        ));
+    };
+    match crate::evidence::download(&state.store, &key, &row.id, &file)
+        .await
+        .or_500(lang)?
+    {
+        Some(res) => Ok(res),
+        None => Ok(crate::coordinator::not_found(&state, lang)),
+    }
 }
 
 /// Seals one message of the thread, ready to store.

@@ -38,16 +38,28 @@ impl Form {
                 // A name we cannot read is no field of ours.
                 continue;
             }
-            if !value_ok && !form.invalid.contains(&key) {
-                form.invalid.push(key.clone());
-            }
-            if form.values.iter().any(|(k, _)| *k == key) && !form.repeated.contains(&key) {
-                form.repeated.push(key.clone());
-            }
-            // Browsers send CRLF line ends; count and store a line end as one character.
-            form.values.push((key, value.replace("\r\n", "\n")));
+            form.add(key, value, value_ok);
         }
         form
+    }
+
+    /// Adds a field read from a multipart body.
+    pub fn push(&mut self, key: String, raw: &[u8]) {
+        match std::str::from_utf8(raw) {
+            Ok(v) => self.add(key, v.to_string(), true),
+            Err(_) => self.add(key, String::from_utf8_lossy(raw).into_owned(), false),
+        }
+    }
+
+    fn add(&mut self, key: String, value: String, value_ok: bool) {
+        if !value_ok && !self.invalid.contains(&key) {
+            self.invalid.push(key.clone());
+        }
+        if self.values.iter().any(|(k, _)| *k == key) && !self.repeated.contains(&key) {
+            self.repeated.push(key.clone());
+        }
+        // Browsers send CRLF line ends; count and store a line end as one character.
+        self.values.push((key, value.replace("\r\n", "\n")));
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

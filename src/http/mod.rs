@@ -32,6 +32,7 @@ pub mod paths {
     pub const FOLLOW_UP: &str = "/opvolgen";
     pub const FOLLOW_UP_REPLY: &str = "/opvolgen/bericht";
     pub const FOLLOW_UP_CLOSE: &str = "/opvolgen/sluiten";
+    pub const FOLLOW_UP_FILES: &str = "/opvolgen/bestanden";
     pub const ACCESSIBILITY: &str = "/toegankelijkheid";
     pub const ADMIN: &str = "/beheer";
     pub const LOGIN: &str = "/beheer/inloggen";

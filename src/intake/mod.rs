@@ -4,7 +4,7 @@
 //! stores a word of the report in the clear.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use askama::Template;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::keys::{self, Argon2Header, ReportKey};
 use crate::crypto::Key32;
-use crate::http::form::{read_body, BodyError, Form};
+use crate::evidence::upload::{self, Limits, Problem, Target, Upload};
+use crate::evidence::{problem_text, FileTexts, FileView, FilesField};
+use crate::http::form::Form;
 use crate::http::{message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
@@ -218,6 +220,7 @@ pub(crate) struct FormPage {
     channels: &'static [(&'static str, &'static str)],
     /// Set when a coordinator records an oral report: their CSRF token.
     oral_csrf: Option<String>,
+    ff: FilesField,
 }
 
 impl FormPage {
@@ -261,7 +264,15 @@ impl FormPage {
             excludables,
             channels: lang.t().external_channels,
             oral_csrf: None,
+            ff: FilesField::new(lang, &state.settings.limits),
         })
+    }
+
+    /// The form came back after its files were refused or dropped: say why (if it was the
+    /// files) and that they must be chosen again.
+    pub(crate) fn files_refused(mut self, error: Option<String>) -> Self {
+        self.ff.refuse(error);
+        self
     }
 
     fn err(&self, name: &str) -> Option<&str> {
@@ -281,6 +292,7 @@ impl FormPage {
             "how_known" => t.q_how_known,
             "anonymity" => t.q_anonymity,
             "contact" => t.q_contact,
+            "files" => self.ff.t.label,
             _ => t.q_exclude,
         }
     }
@@ -327,6 +339,30 @@ pub(crate) struct DonePage {
     pub(crate) again: bool,
     /// Shown to a coordinator who recorded an oral report, to hand over.
     pub(crate) oral: bool,
+    pub(crate) files: Vec<FileView>,
+    pub(crate) duplicates: Vec<String>,
+    pub(crate) ft: &'static FileTexts,
+}
+
+impl DonePage {
+    pub(crate) fn new(page: Page, code: String, again: bool, oral: bool) -> DonePage {
+        let ft = crate::evidence::texts(page.lang);
+        DonePage {
+            page,
+            code,
+            again,
+            oral,
+            files: vec![],
+            duplicates: vec![],
+            ft,
+        }
+    }
+
+    fn with_files(mut self, files: Vec<FileView>, duplicates: Vec<String>) -> DonePage {
+        self.files = files;
+        self.duplicates = duplicates;
+        self
+    }
 }
 
 /// The meldcode sealed under a key only the reporter's browser has: the form's token.
@@ -341,46 +377,73 @@ fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
     String::from_utf8(plain.to_vec()).ok()
 }
 
+/// Renders the form again with the typed text, after its files were refused (`problem`)
+/// or dropped along with it: nothing of them was kept.
+async fn refuse_form(
+    state: &State,
+    lang: Lang,
+    up: &mut Upload,
+    status: StatusCode,
+    mut errors: FieldErrors,
+    problem: Option<&Problem>,
+) -> PageResult {
+    let had_files = !up.files.is_empty() || up.dropped > 0 || problem.is_some();
+    up.discard(&state.store).await;
+    let file_error = problem.map(|p| problem_text(p, &state.settings.limits, lang));
+    if let Some(e) = &file_error {
+        errors.push(("files", e.clone()));
+    }
+    let mut page = FormPage::new(state, lang, Draft::from_form(&up.form), errors)
+        .await
+        .or_500(lang)?;
+    if had_files {
+        page = page.files_refused(file_error);
+    }
+    Ok(render(status, &page))
+}
+
 pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let mut lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
-    let body = match read_body(payload, body_limit(limit, 4)).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
-        Err(BodyError::Broken) => return Ok(HttpResponse::BadRequest().finish()),
+    // The report's id and key exist before the body is read, so files are sealed as they arrive.
+    let sealing = Sealing::fresh();
+    let target = Target {
+        key: &sealing.key,
+        report_id: &sealing.id,
+        role: Role::Reporter,
     };
-    let form = Form::parse(&body);
-    if form.get("lang").is_some() {
-        lang = Lang::from_code(form.get("lang"));
+    let limits = Limits::new(&state, 0, body_limit(limit, 4));
+    let mut up = upload::read(&state, &req, payload, Some(target), &limits).await;
+    if up.form.get("lang").is_some() {
+        lang = Lang::from_code(up.form.get("lang"));
     }
     let t = lang.t();
-    let report = match ValidReport::parse(&form, limit, lang) {
-        Ok(r) => r,
-        Err(errors) => {
-            return Ok(render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &FormPage::new(&state, lang, Draft::from_form(&form), errors)
-                    .await
-                    .or_500(lang)?,
-            ))
+    match up.problem.clone() {
+        None => {}
+        Some(Problem::TextTooLarge) => return Ok(too_large(&state, lang)),
+        Some(p) => {
+            let status = if p.is_too_large() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else if p == Problem::Store {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            return refuse_form(&state, lang, &mut up, status, vec![], Some(&p)).await;
         }
+    }
+    let report = match ValidReport::parse(&up.form, limit, lang) {
+        Ok(r) => r,
+        Err(errors) => return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await,
     };
-    let token = form
-        .get("form_token")
-        .and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok())
-        .filter(|b| b.len() == 32);
-    let Some(token) = token else {
+    let Some(token) = form_token(&up.form) else {
         let errors = vec![("what", t.err_form_expired.to_string())];
-        return Ok(render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &FormPage::new(&state, lang, Draft::from_form(&form), errors)
-                .await
-                .or_500(lang)?,
-        ));
+        return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
     };
 
     // Nobody could read a report before set-up: say so before anything is stored.
     let Some(recovery) = state.store.recovery_public_key().await.or_500(lang)? else {
+        up.discard(&state.store).await;
         return Ok(message_page(
             &state,
             lang,
@@ -389,7 +452,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             t.unavailable_text,
         ));
     };
-    let excluded: Vec<String> = form.all("exclude").into_iter().map(str::to_string).collect();
+    let excluded: Vec<String> = up.form.all("exclude").into_iter().map(str::to_string).collect();
     let routed = routing::recipients(
         &state.store,
         &state.settings.routing,
@@ -404,12 +467,10 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Ok(c) => c,
         Err(RouteError::ExcludedEveryone) => {
             let errors = vec![("exclude", t.err_excluded_everyone.to_string())];
-            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
-                .await
-                .or_500(lang)?;
-            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+            return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
         }
         Err(RouteError::NoRecipients) => {
+            up.discard(&state.store).await;
             tracing::error!("a report matched routing groups without active members; nothing was stored");
             return Ok(message_page(
                 &state,
@@ -420,34 +481,34 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             ));
         }
     };
-    match seal_and_store(&state, &report, recovery, &coordinators, &token, "written")
+    let files: Vec<FileView> = up
+        .files
+        .iter()
+        .map(|f| FileView::new(&f.meta, lang, None, None))
+        .collect();
+    let duplicates = duplicate_notes(&up, lang);
+    let sealing = Sealing {
+        files: up.ids(),
+        ..sealing
+    };
+    let outcome = seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing)
         .await
-        .or_500(lang)?
-    {
+        .or_500(lang)?;
+    if !matches!(outcome, Stored::Code(_)) {
+        up.discard(&state.store).await;
+    }
+    match outcome {
         Stored::Code(code) => {
             let page = Page::new(&state, lang, paths::REPORT).without_switch();
             Ok(render(
                 StatusCode::OK,
-                &DonePage {
-                    page,
-                    code: code.display().to_string(),
-                    again: false,
-                    oral: false,
-                },
+                &DonePage::new(page, code.display().to_string(), false, false).with_files(files, duplicates),
             ))
         }
         Stored::Again(shown) => {
             // The same form again (a double click, a reload): show the same code again.
             let page = Page::new(&state, lang, paths::REPORT).without_switch();
-            Ok(render(
-                StatusCode::OK,
-                &DonePage {
-                    page,
-                    code: shown,
-                    again: true,
-                    oral: false,
-                },
-            ))
+            Ok(render(StatusCode::OK, &DonePage::new(page, shown, true, false)))
         }
         Stored::Duplicate => Ok(message_page(
             &state,
@@ -458,10 +519,38 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         )),
         Stored::Failed => {
             let errors = vec![("what", t.err_store.to_string())];
-            let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
-                .await
-                .or_500(lang)?;
-            Ok(render(StatusCode::SERVICE_UNAVAILABLE, &page))
+            refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await
+        }
+    }
+}
+
+/// "b was the same as a": duplicates in one upload are stored once.
+pub fn duplicate_notes(up: &Upload, lang: Lang) -> Vec<String> {
+    up.duplicates
+        .iter()
+        .map(|(dup, first)| match lang {
+            Lang::Nl => format!("‘{dup}’ was hetzelfde bestand als ‘{first}’ en is één keer opgeslagen."),
+            Lang::En => format!("‘{dup}’ was the same file as ‘{first}’ and was stored once."),
+        })
+        .collect()
+}
+
+/// The new report's id and key, made before its form is read, and its pending files.
+pub struct Sealing {
+    pub id: String,
+    pub rid: [u8; 16],
+    pub key: ReportKey,
+    pub files: Vec<String>,
+}
+
+impl Sealing {
+    pub fn fresh() -> Sealing {
+        let (id, rid) = ids::new_id();
+        Sealing {
+            id,
+            rid,
+            key: ReportKey::generate(),
+            files: vec![],
         }
     }
 }
@@ -488,6 +577,7 @@ pub async fn seal_and_store(
     coordinators: &[(String, Vec<u8>)],
     token: &[u8],
     origin: &str,
+    sealing: Sealing,
 ) -> anyhow::Result<Stored> {
     let notices = notify::notices(
         state,
@@ -495,8 +585,12 @@ pub async fn seal_and_store(
         notify::Event::NewReport,
     );
 
-    let (report_id, rid) = ids::new_id();
-    let key = ReportKey::generate();
+    let Sealing {
+        id: report_id,
+        rid,
+        key,
+        files,
+    } = sealing;
     let mut code = Meldcode::generate();
 
     let header = Argon2Header::new(state.kdf.params);
@@ -562,6 +656,7 @@ pub async fn seal_and_store(
         fields,
         wraps,
         form_token_hash: Sha256::digest(token).to_vec(),
+        files,
         notices,
         next_due_on: crate::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
         origin: origin.to_string(),
@@ -594,12 +689,18 @@ pub async fn seal_and_store(
 pub async fn switch_language(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
-    let form = match read_body(payload, body_limit(limit, 4)).await {
-        Ok(b) => Form::parse(&b),
-        Err(_) => return Ok(too_large(&state, lang)),
-    };
-    let page = FormPage::new(&state, lang, Draft::from_form(&form), vec![])
+    // No report key exists yet: chosen files are read and dropped, and the reporter is told.
+    let limits = Limits::new(&state, 0, body_limit(limit, 4));
+    let mut up = upload::read(&state, &req, payload, None, &limits).await;
+    if up.problem == Some(Problem::TextTooLarge) {
+        return Ok(too_large(&state, lang));
+    }
+    let status = StatusCode::OK;
+    if up.dropped > 0 {
+        return refuse_form(&state, lang, &mut up, status, vec![], None).await;
+    }
+    let page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![])
         .await
         .or_500(lang)?;
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(status, &page))
 }

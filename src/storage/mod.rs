@@ -10,10 +10,12 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub(crate) mod counts;
+mod evidence;
 mod queries;
 mod routing_notify;
 mod totp;
 mod triage;
+pub use evidence::FileRow;
 pub use queries::*;
 pub use routing_notify::*;
 pub use triage::*;

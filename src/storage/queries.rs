@@ -3,6 +3,7 @@
 //! nothing half-written is ever left behind.
 
 use super::counts::bump_counts;
+use super::evidence::attach_files;
 use super::{on_pool, Store};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
@@ -41,6 +42,8 @@ pub struct NewReport {
     /// (recipient kind, recipient id, wrapped report key)
     pub wraps: Vec<(String, String, Vec<u8>)>,
     pub form_token_hash: Vec<u8>,
+    /// Pending evidence files to attach to the report in the same transaction.
+    pub files: Vec<String>,
     /// Notification rows written in the same transaction.
     pub notices: Vec<Notice>,
     /// The first deadline (acknowledgement), as stored for sorting.
@@ -325,6 +328,7 @@ impl Store {
             sqlx::query("UPDATE reports SET next_due_on = $1, origin = $3 WHERE id = $2")
                 .bind(&r.next_due_on).bind(&r.id).bind(&r.origin).execute(&mut *tx).await?;
             bump_counts!(tx, &r.id, 1);
+            attach_files!(tx, &r.id, Option::<String>::None, &r.files);
             tx.commit().await?;
             Ok(ReportInsert::Stored)
         })
@@ -445,12 +449,23 @@ impl Store {
 
     /// Adds a message; a reporter's raises the unread count and the activity date.
     pub async fn insert_message(&self, m: &NewMessage, notices: &[Notice]) -> DbResult<()> {
+        self.insert_message_with_files(m, notices, &[]).await
+    }
+
+    /// Adds a message with its pending evidence files attached in the same transaction.
+    pub async fn insert_message_with_files(
+        &self,
+        m: &NewMessage,
+        notices: &[Notice],
+        files: &[String],
+    ) -> DbResult<()> {
         let from_reporter = i64::from(m.author_role == "reporter");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE reports SET unread_for_coordinators = unread_for_coordinators + $1, last_activity_on = $2 WHERE id = $3")
                 .bind(from_reporter).bind(&m.created_on).bind(&m.report_id).execute(&mut *tx).await?;
             insert_message_q(m).execute(&mut *tx).await?;
+            attach_files!(tx, &m.report_id, Some(m.id.clone()), files);
             for n in notices {
                 insert_notice_q(n).execute(&mut *tx).await?;
             }

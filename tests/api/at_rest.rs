@@ -91,12 +91,18 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
     let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
     let answer = marker("answer");
     let csrf_r = hidden(&thread.body, "csrf").expect("csrf");
-    reporter
-        .post(
+    // Evidence: its name and its bytes (over several chunks) must not be readable either.
+    let file_name = format!("{}.txt", marker("filename"));
+    let file_text = marker("filecontent");
+    let file_bytes = file_text.repeat(200_000 / file_text.len());
+    let sent = reporter
+        .post_multipart(
             "/opvolgen/bericht",
             &[("csrf", csrf_r.as_str()), ("message", answer.as_str())],
+            &[("files", file_name.as_str(), file_bytes.as_bytes())],
         )
         .await;
+    assert!(sent.body.contains(&file_name), "the file is listed in the thread");
 
     let inbox = coord.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
@@ -107,12 +113,16 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
     );
     let csrf = hidden(&page.body, "csrf").expect("csrf");
     let question = marker("question");
+    let coord_file = format!("{}.txt", marker("coordfile"));
+    let coord_text = marker("coordcontent");
     coord
-        .post(
+        .post_multipart(
             &format!("{href}/bericht"),
             &[("csrf", csrf.as_str()), ("message", question.as_str())],
+            &[("files", coord_file.as_str(), coord_text.as_bytes())],
         )
         .await;
+    assert_eq!(app.count("evidence_files").await, 2, "both files were stored");
 
     let hay = raw_database(&app).await;
     for (m, name) in [
@@ -122,6 +132,10 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
         (&contact, "contact"),
         (&answer, "reply"),
         (&question, "question"),
+        (&file_name, "file name"),
+        (&file_text, "file content"),
+        (&coord_file, "coordinator's file name"),
+        (&coord_text, "coordinator's file content"),
     ] {
         assert_absent(&hay, m.as_bytes(), name);
     }

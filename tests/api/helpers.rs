@@ -361,6 +361,74 @@ impl Browser {
     }
 }
 
+/// A `multipart/form-data` body as a browser builds it: text fields, then files as
+/// (field, file name, bytes). Returns the content type and the body.
+pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----meldpunttestboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (field, file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Browser {
+    /// Posts a multipart form (with the headers a browser sends) and follows a 303.
+    pub async fn post_multipart(&self, path: &str, fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Page {
+        let (content_type, body) = multipart(fields, files);
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("Origin", self.base.as_str())
+            .header("Sec-Fetch-Site", "same-origin")
+            .body(body);
+        let res = self.finish(req).await;
+        match (&res.status, &res.location) {
+            (&StatusCode::SEE_OTHER, Some(loc)) => self.get(loc).await,
+            _ => res,
+        }
+    }
+
+    /// A download: status, headers and the exact bytes.
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, Result<Vec<u8>, String>) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.bytes().await.map(|b| b.to_vec()).map_err(|e| e.to_string());
+        (status, headers, body)
+    }
+}
+
+/// Every `href` on a page that starts with `prefix`, unescaped.
+pub fn links(html: &str, prefix: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(unescape)
+        .filter(|h| h.starts_with(prefix))
+        .collect()
+}
+
 /// The text between `start` and the next `end`.
 pub fn between(html: &str, start: &str, end: &str) -> Option<String> {
     let from = html.find(start)? + start.len();

@@ -7,6 +7,7 @@ mod at_rest;
 mod bad_input;
 mod cli;
 mod coordinator;
+mod evidence;
 mod inbox;
 mod journey;
 mod logs;

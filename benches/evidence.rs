@@ -1,0 +1,271 @@
+//! Evidence upload and download over loopback HTTP against the real `meldpunt` binary, as
+//! throughput relative to raw XChaCha20-Poly1305 on the same machine, and the server's peak
+//! resident memory during the upload over its idle size, for a 100 MiB and a 1 GiB file.
+//! Run with `cargo bench --bench evidence`; results go to standard output (copied into
+//! BENCHMARKS.md). The server is a separate process, so its memory is its own.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "lange zin als wachtwoord 42";
+const MIB: usize = 1024 * 1024;
+const BOUNDARY: &str = "----meldpuntbenchboundary";
+
+/// Seals `total` bytes in 64 KiB chunks in memory: the ceiling any upload could reach.
+fn raw_aead_mib_s(total: usize) -> f64 {
+    let cipher = XChaCha20Poly1305::new(&[7u8; 32].into());
+    let mut buf = vec![0u8; 64 * 1024];
+    rand::thread_rng().fill_bytes(&mut buf);
+    let nonce = XNonce::from_slice(&[1u8; 24]);
+    let start = Instant::now();
+    let mut done = 0;
+    while done < total {
+        let tag = cipher.encrypt_in_place_detached(nonce, b"ad", &mut buf).expect("seal");
+        std::hint::black_box(tag);
+        done += buf.len();
+    }
+    total as f64 / MIB as f64 / start.elapsed().as_secs_f64()
+}
+
+fn kib(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn proc_status(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn command(dir: &std::path::Path, port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meldpunt"));
+    c.env(
+        "MELDPUNT_DATABASE__URL",
+        format!("sqlite://{}", dir.join("b.db").display()),
+    )
+    .env("MELDPUNT_SECURITY__PEPPER_FILE", dir.join("pepper.key"))
+    .env("MELDPUNT_SECURITY__REQUIRE_TOTP", "false")
+    .env("MELDPUNT_HTTP__BIND", format!("127.0.0.1:{port}"))
+    .env("MELDPUNT_HTTP__PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+    .env("MELDPUNT_HTTP__SECURE_COOKIES", "false")
+    .env("MELDPUNT_LIMITS__FILE_MIB", "2048")
+    .env("MELDPUNT_LIMITS__REPORT_MIB", "4096")
+    .env("MELDPUNT_LOG__FILTER", "warn");
+    c
+}
+
+async fn start(client: &reqwest::Client) -> (Server, String) {
+    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/tmp".into())).expect("dir");
+    let port = free_port();
+    let out = command(dir.path(), port).arg("init").output().expect("init");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http"))
+        .expect("set-up link")
+        .to_string();
+    let child = command(dir.path(), port)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let res = client
+        .post(&link)
+        .header("Origin", base.as_str())
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[
+            ("display_name", "Anna"),
+            ("username", "anna"),
+            ("password", PASSWORD),
+            ("password_repeat", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("set-up");
+    assert!(res.status().is_success(), "set-up: {}", res.status());
+    (Server { child, base, _dir: dir }, String::new())
+}
+
+fn between(s: &str, a: &str, b: &str) -> Option<String> {
+    let start = s.find(a)? + a.len();
+    let end = s[start..].find(b)? + start;
+    Some(s[start..end].to_string())
+}
+
+/// Uploads `size` bytes as one evidence file with a new report; returns the meldcode and
+/// the seconds from the first byte sent to the answer.
+async fn upload(server: &Server, client: &reqwest::Client, size: usize, block: &[u8]) -> (String, f64) {
+    let form = client
+        .get(format!("{}/melden", server.base))
+        .send()
+        .await
+        .expect("form");
+    let html = form.text().await.expect("form");
+    let token = between(&html, "name=\"form_token\" value=\"", "\"").expect("token");
+    let mut head = String::new();
+    for (k, v) in [
+        ("what", "benchmark"),
+        ("subject", "ambtenaar"),
+        ("category", "fraude"),
+        ("about", "repressie"),
+        ("how_known", "zelf"),
+        ("anonymity", "anoniem"),
+        ("form_token", token.as_str()),
+    ] {
+        head.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    head.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"opname.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{BOUNDARY}--\r\n");
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST /melden HTTP/1.1\r\nHost: {addr}\r\nOrigin: {}\r\nSec-Fetch-Site: same-origin\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        server.base,
+        head.len() + size + tail.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let start = Instant::now();
+    conn.write_all(request.as_bytes()).await.expect("write");
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut sent = 0;
+    while sent < size {
+        let n = block.len().min(size - sent);
+        conn.write_all(&block[..n]).await.expect("write");
+        sent += n;
+    }
+    conn.write_all(tail.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.expect("answer");
+    let secs = start.elapsed().as_secs_f64();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(2000)]
+    );
+    let code = between(&answer, "id=\"meldcode\">", "<").expect("meldcode");
+    (code, secs)
+}
+
+/// Downloads the report's file as the reporter; returns the seconds and bytes received.
+async fn download(server: &Server, client: &reqwest::Client, code: &str) -> (f64, usize, Vec<u8>) {
+    let res = client
+        .post(format!("{}/opvolgen", server.base))
+        .header("Origin", server.base.as_str())
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("code", code)])
+        .send()
+        .await
+        .expect("code");
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let thread = client
+        .get(format!("{}/opvolgen", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("thread")
+        .text()
+        .await
+        .expect("thread");
+    let link = between(&thread, "href=\"/opvolgen/bestanden/", "\"").expect("file link");
+    let start = Instant::now();
+    let mut res = client
+        .get(format!("{}/opvolgen/bestanden/{link}", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("download");
+    let mut n = 0;
+    let mut first = Vec::new();
+    while let Some(chunk) = res.chunk().await.expect("chunk") {
+        if first.len() < MIB {
+            first.extend_from_slice(&chunk[..chunk.len().min(MIB - first.len())]);
+        }
+        n += chunk.len();
+    }
+    (start.elapsed().as_secs_f64(), n, first)
+}
+
+#[tokio::main]
+async fn main() {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let raw = raw_aead_mib_s(1024 * MIB);
+    println!("raw XChaCha20-Poly1305 (64 KiB chunks, in memory): {raw:.0} MiB/s");
+    let mut block = vec![0u8; MIB];
+    rand::thread_rng().fill_bytes(&mut block);
+    println!(
+        "| file | upload MiB/s | × raw | download MiB/s | × raw | idle RSS | peak RSS during upload | peak over idle |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for size in [100 * MIB, 1024 * MIB] {
+        let (server, _) = start(&client).await;
+        let pid = server.child.id();
+        // Peak RSS counts from here: the kernel resets VmHWM to the current RSS.
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset peak RSS");
+        let idle = kib(&proc_status(pid), "VmRSS:");
+        let (code, up_secs) = upload(&server, &client, size, &block).await;
+        let peak = kib(&proc_status(pid), "VmHWM:");
+        let (down_secs, got, first) = download(&server, &client, &code).await;
+        assert_eq!(got, size, "the whole file came back");
+        assert_eq!(first, block, "the first MiB came back as sent");
+        let mib = size as f64 / MIB as f64;
+        let (up, down) = (mib / up_secs, mib / down_secs);
+        println!(
+            "| {} MiB | {up:.0} | {:.2} | {down:.0} | {:.2} | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+            size / MIB,
+            up / raw,
+            down / raw,
+            idle as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            peak.saturating_sub(idle) as f64 / 1024.0
+        );
+    }
+}

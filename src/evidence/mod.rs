@@ -1,0 +1,383 @@
+//! Evidence files: metadata removal, sealed chunked storage, the upload reader, what pages
+//! show about a file, and streamed downloads with headers that never let a file render.
+
+pub mod clean;
+pub mod sealed;
+pub mod upload;
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType, ExtendedValue};
+use actix_web::HttpResponse;
+use futures_util::stream;
+
+use crate::crypto::envelope::Role;
+use crate::crypto::ReportKey;
+use crate::i18n::Lang;
+use crate::ids;
+use crate::storage::{FileRow, Store};
+use clean::{Kind, Removed};
+use sealed::{body_context, FileMeta, FileOpener, Warning, SEGMENT_CHUNKS};
+use upload::Problem;
+
+/// Words about files, in Dutch and English.
+pub struct FileTexts {
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub original_label: &'static str,
+    pub original_hint: &'static str,
+    pub choose_again: &'static str,
+    pub heading: &'static str,
+    pub download: &'static str,
+    pub removed: &'static str,
+    pub nothing_found: &'static str,
+    pub no_metadata: &'static str,
+    pub unreadable: &'static str,
+    pub cannot_clean: &'static str,
+    pub too_large_to_clean: &'static str,
+    pub kept_original: &'static str,
+    pub store_failed: &'static str,
+    pub broken: &'static str,
+    pub dropped: &'static str,
+}
+
+pub static NL: FileTexts = FileTexts {
+    label: "Bewijsstukken",
+    hint: "Foto's, PDF's, Office-documenten, e-mails of andere bestanden. Verborgen gegevens die naar u kunnen wijzen (zoals de plaats waar een foto is gemaakt, de camera of de auteur van een document) halen we eruit voordat het bestand versleuteld wordt opgeslagen.",
+    original_label: "Bestanden die u onaangeroerd wilt meesturen",
+    original_hint: "Alleen voor als de verborgen gegevens zelf het bewijs zijn, bijvoorbeeld de datum en plaats waar een foto is gemaakt. Deze bestanden slaan we op precies zoals ze zijn: de verborgen gegevens kunnen naar u wijzen.",
+    choose_again: "Uw tekst is bewaard, maar bestanden bewaren we niet als het formulier niet verzonden kon worden. Kies uw bestanden opnieuw.",
+    heading: "Bestanden",
+    download: "downloaden",
+    removed: "Verwijderde verborgen gegevens:",
+    nothing_found: "Geen verborgen gegevens gevonden.",
+    no_metadata: "Dit soort bestand heeft geen verborgen gegevens.",
+    unreadable: "Dit bestand kon niet worden gelezen en is onveranderd opgeslagen. Het kan verborgen gegevens bevatten die naar u wijzen.",
+    cannot_clean: "Dit soort bestand kunnen we niet opschonen. Het kan verborgen gegevens bevatten die naar u wijzen, zoals de auteur of het apparaat.",
+    too_large_to_clean: "Dit bestand is te groot om op te schonen en is onveranderd opgeslagen. Het kan verborgen gegevens bevatten die naar u wijzen.",
+    kept_original: "Op uw verzoek onaangeroerd opgeslagen: eventuele verborgen gegevens zitten er nog in.",
+    store_failed: "Uw bestanden konden niet worden opgeslagen. Er is niets bewaard. Probeer het later opnieuw.",
+    broken: "Het versturen is onderbroken. Er is niets bewaard. Probeer het opnieuw.",
+    dropped: "De bestanden zijn niet meegenomen.",
+};
+
+pub static EN: FileTexts = FileTexts {
+    label: "Evidence files",
+    hint: "Photos, PDFs, Office documents, e-mails or other files. Hidden data that could point to you (such as where a photo was taken, the camera, or a document's author) is removed before the file is stored encrypted.",
+    original_label: "Files you want to send untouched",
+    original_hint: "Only for when the hidden data is itself the evidence, for example the date and place a photo was taken. These files are stored exactly as they are: their hidden data may point to you.",
+    choose_again: "Your text has been kept, but files are not kept when the form could not be sent. Please choose your files again.",
+    heading: "Files",
+    download: "download",
+    removed: "Hidden data removed:",
+    nothing_found: "No hidden data found.",
+    no_metadata: "This kind of file has no hidden data.",
+    unreadable: "This file could not be read and was stored unchanged. It may contain hidden data that points to you.",
+    cannot_clean: "We cannot clean this kind of file. It may contain hidden data that points to you, such as the author or the device.",
+    too_large_to_clean: "This file is too large to clean and was stored unchanged. It may contain hidden data that points to you.",
+    kept_original: "Stored untouched, as you asked: any hidden data is still in it.",
+    store_failed: "Your files could not be stored. Nothing was kept. Please try again later.",
+    broken: "Sending was interrupted. Nothing was kept. Please try again.",
+    dropped: "The files were not taken along.",
+};
+
+pub fn texts(lang: Lang) -> &'static FileTexts {
+    match lang {
+        Lang::Nl => &NL,
+        Lang::En => &EN,
+    }
+}
+
+fn removed_label(r: Removed, lang: Lang) -> &'static str {
+    match (r, lang) {
+        (Removed::Location, Lang::Nl) => "locatie (GPS-positie)",
+        (Removed::Location, Lang::En) => "location (GPS position)",
+        (Removed::CameraData, Lang::Nl) => "cameragegevens (merk, type, serienummer, eigenaar, datum)",
+        (Removed::CameraData, Lang::En) => "camera data (make, model, serial number, owner, date)",
+        (Removed::Xmp, Lang::Nl) => "XMP-gegevens (o.a. maker en bewerkingsgeschiedenis)",
+        (Removed::Xmp, Lang::En) => "XMP data (such as creator and editing history)",
+        (Removed::Iptc, Lang::Nl) => "IPTC-gegevens (o.a. maker en trefwoorden)",
+        (Removed::Iptc, Lang::En) => "IPTC data (such as creator and keywords)",
+        (Removed::Comments, Lang::Nl) => "commentaar- en tekstvelden (o.a. auteur)",
+        (Removed::Comments, Lang::En) => "comment and text fields (such as author)",
+        (Removed::DocumentInfo, Lang::Nl) => "documentgegevens (auteur, titel, onderwerp, programma, datums)",
+        (Removed::DocumentInfo, Lang::En) => "document information (author, title, subject, program, dates)",
+        (Removed::DocumentProperties, Lang::Nl) => {
+            "documenteigenschappen (auteur, laatst bewerkt door, organisatie, revisie)"
+        }
+        (Removed::DocumentProperties, Lang::En) => "document properties (author, last modified by, company, revision)",
+    }
+}
+
+/// The message for a refused upload, in the user's language.
+pub fn problem_text(p: &Problem, state_limits: &crate::settings::LimitSettings, lang: Lang) -> String {
+    let ft = texts(lang);
+    match (p, lang) {
+        (Problem::FileTooLarge(name), Lang::Nl) => format!(
+            "Het bestand ‘{name}’ is groter dan {} MB. Er is niets opgeslagen. Verklein het bestand of stuur het in delen.",
+            state_limits.file_mib
+        ),
+        (Problem::FileTooLarge(name), Lang::En) => format!(
+            "The file ‘{name}’ is larger than {} MB. Nothing was stored. Make it smaller or send it in parts.",
+            state_limits.file_mib
+        ),
+        (Problem::TooManyFiles, Lang::Nl) => format!(
+            "U kunt hoogstens {} bestanden tegelijk meesturen. Er is niets opgeslagen. Stuur de rest in een volgend bericht.",
+            state_limits.files_per_message
+        ),
+        (Problem::TooManyFiles, Lang::En) => format!(
+            "You can send at most {} files at once. Nothing was stored. Send the rest in a next message.",
+            state_limits.files_per_message
+        ),
+        (Problem::ReportFull, Lang::Nl) => format!(
+            "Bij één melding passen samen hoogstens {} MB aan bestanden. Er is niets opgeslagen.",
+            state_limits.report_mib
+        ),
+        (Problem::ReportFull, Lang::En) => format!(
+            "One report can hold at most {} MB of files in all. Nothing was stored.",
+            state_limits.report_mib
+        ),
+        (Problem::Empty(name), Lang::Nl) => {
+            format!("Het bestand ‘{name}’ is leeg (0 bytes). Er is niets opgeslagen. Kies het juiste bestand.")
+        }
+        (Problem::Empty(name), Lang::En) => {
+            format!("The file ‘{name}’ is empty (0 bytes). Nothing was stored. Please choose the right file.")
+        }
+        (Problem::TextTooLarge, Lang::Nl) => "Het formulier is te groot. Er is niets opgeslagen.".to_string(),
+        (Problem::TextTooLarge, Lang::En) => "The form is too large. Nothing was stored.".to_string(),
+        (Problem::Broken, _) => ft.broken.to_string(),
+        (Problem::Store, _) => ft.store_failed.to_string(),
+    }
+}
+
+/// The file fields of a form, with what to show above them.
+pub struct FilesField {
+    pub t: &'static FileTexts,
+    pub limits_hint: String,
+    pub error: Option<String>,
+    /// The form came back after an error: files must be chosen again.
+    pub choose_again: bool,
+}
+
+impl FilesField {
+    pub fn new(lang: Lang, limits: &crate::settings::LimitSettings) -> FilesField {
+        let limits_hint = match lang {
+            Lang::Nl => format!(
+                "Hoogstens {} bestanden van elk hoogstens {} MB; samen per melding hoogstens {} MB.",
+                limits.files_per_message, limits.file_mib, limits.report_mib
+            ),
+            Lang::En => format!(
+                "At most {} files of at most {} MB each; at most {} MB per report in all.",
+                limits.files_per_message, limits.file_mib, limits.report_mib
+            ),
+        };
+        FilesField {
+            t: texts(lang),
+            limits_hint,
+            error: None,
+            choose_again: false,
+        }
+    }
+
+    pub fn refuse(&mut self, error: Option<String>) {
+        self.choose_again = true;
+        self.error = error;
+    }
+}
+
+/// What a page shows about one stored file.
+pub struct FileView {
+    pub name: String,
+    pub size: String,
+    pub href: Option<String>,
+    /// What was removed, as words.
+    pub removed: Vec<&'static str>,
+    /// A line about the cleaning: nothing found, or a warning.
+    pub note: Option<&'static str>,
+    pub warn: bool,
+    pub message_id: Option<String>,
+    pub t: &'static FileTexts,
+}
+
+pub fn size_label(bytes: u64, lang: Lang) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    let s = if b < KB {
+        format!("{bytes} B")
+    } else if b < KB * KB {
+        format!("{:.0} kB", b / KB)
+    } else {
+        format!("{:.1} MB", b / (KB * KB))
+    };
+    match lang {
+        Lang::Nl => s.replace('.', ","),
+        Lang::En => s,
+    }
+}
+
+impl FileView {
+    pub fn new(meta: &FileMeta, lang: Lang, href: Option<String>, message_id: Option<String>) -> FileView {
+        let t = texts(lang);
+        let (note, warn) = match meta.warning {
+            Warning::None if !meta.removed.is_empty() => (None, false),
+            Warning::None if meta.kind == Kind::Text => (Some(t.no_metadata), false),
+            Warning::None => (Some(t.nothing_found), false),
+            Warning::CannotClean => (Some(t.cannot_clean), true),
+            Warning::Unreadable => (Some(t.unreadable), true),
+            Warning::TooLargeToClean => (Some(t.too_large_to_clean), true),
+            Warning::KeptOriginal => (Some(t.kept_original), true),
+        };
+        FileView {
+            name: meta.name.clone(),
+            size: size_label(meta.size, lang),
+            href,
+            removed: meta.removed.iter().map(|r| removed_label(*r, lang)).collect(),
+            note,
+            warn,
+            message_id,
+            t,
+        }
+    }
+}
+
+fn role_of(row: &FileRow) -> Option<Role> {
+    match row.author_role.as_str() {
+        "reporter" => Some(Role::Reporter),
+        "coordinator" => Some(Role::Coordinator),
+        _ => None,
+    }
+}
+
+fn open_meta(key: &ReportKey, row: &FileRow) -> anyhow::Result<(FileMeta, [u8; 16], [u8; 16], Role)> {
+    let rid = ids::parse(&row.report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
+    let fid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed file id"))?;
+    let role = role_of(row).ok_or_else(|| anyhow::anyhow!("unknown file author"))?;
+    let sealed = row
+        .sealed_meta
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("file without description"))?;
+    let meta = FileMeta::open(key, rid, fid, role, sealed).map_err(|e| anyhow::anyhow!("file description: {e}"))?;
+    Ok((meta, rid, fid, role))
+}
+
+/// Every attached file of a report, described; `href` gives a file id its download link.
+pub async fn views(
+    store: &Store,
+    key: &ReportKey,
+    report_id: &str,
+    lang: Lang,
+    href: impl Fn(&str) -> String,
+) -> anyhow::Result<Vec<FileView>> {
+    let mut out = Vec::new();
+    for row in store.report_files(report_id).await? {
+        let (meta, ..) = open_meta(key, &row)?;
+        out.push(FileView::new(&meta, lang, Some(href(&row.id)), row.message_id.clone()));
+    }
+    Ok(out)
+}
+
+/// Media types we name in a download; anything else (HTML, SVG, scripts) goes out as bytes.
+fn safe_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Jpeg => "image/jpeg",
+        Kind::Png => "image/png",
+        Kind::Webp => "image/webp",
+        Kind::Heic => "image/heic",
+        Kind::Pdf => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Streams a file, decrypting one segment (about 1 MiB) at a time. Always an attachment,
+/// never sniffed, sandboxed if a browser renders it anyway. `None` if the file is unknown.
+pub async fn download(
+    store: &Store,
+    key: &ReportKey,
+    report_id: &str,
+    file_id: &str,
+) -> anyhow::Result<Option<HttpResponse>> {
+    let Some(row) = store.report_file(report_id, file_id).await? else {
+        return Ok(None);
+    };
+    let (meta, rid, fid, role) = open_meta(key, &row)?;
+    let chunks = u64::try_from(row.chunks)?;
+    let opener = FileOpener::new(
+        key,
+        &body_context(rid, fid, role),
+        &row.stream_header,
+        chunks,
+        meta.size,
+    )
+    .map_err(|e| anyhow::anyhow!("file stream: {e}"))?;
+    let segments = i64::try_from(chunks.div_ceil(SEGMENT_CHUNKS as u64))?;
+    // The first segment is opened before answering, so a damaged file gets an error page
+    // rather than a cut-off download.
+    let mut opener = opener;
+    let first_sealed = store
+        .file_segment(&row.id, 0)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("file segment missing"))?;
+    let first = opener
+        .open_segment(&first_sealed)
+        .map_err(|e| anyhow::anyhow!("file segment 0: {e}"))?;
+    let first = actix_web::web::Bytes::copy_from_slice(&first);
+    let store = store.clone();
+    let id = row.id.clone();
+    let rest = stream::unfold((opener, 1i64, false), move |(mut opener, seq, failed)| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            if failed || seq >= segments {
+                if !failed && !opener.done() {
+                    return Some((Err(std_error("file ended early")), (opener, seq, true)));
+                }
+                return None;
+            }
+            let item = match store.file_segment(&id, seq).await {
+                Ok(Some(sealed)) => opener
+                    .open_segment(&sealed)
+                    .map(|plain| actix_web::web::Bytes::copy_from_slice(&plain))
+                    .map_err(|_| std_error("file segment does not open")),
+                Ok(None) => Err(std_error("file segment missing")),
+                Err(_) => Err(std_error("reading a file segment failed")),
+            };
+            let failed = item.is_err();
+            Some((item, (opener, seq + 1, failed)))
+        }
+    });
+    let body = futures_util::StreamExt::chain(stream::once(async move { Ok(first) }), rest);
+    let ascii: String = meta
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![
+            DispositionParam::Filename(ascii),
+            DispositionParam::FilenameExt(ExtendedValue {
+                charset: header::Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: meta.name.clone().into_bytes(),
+            }),
+        ],
+    };
+    Ok(Some(
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, safe_type(meta.kind)))
+            .insert_header(disposition)
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .no_chunking(meta.size)
+            .streaming(body),
+    ))
+}
+
+fn std_error(msg: &'static str) -> actix_web::Error {
+    actix_web::error::ErrorInternalServerError(msg)
+}

@@ -1,0 +1,504 @@
+//! Reading a form that may carry evidence files: text fields into a [`Form`], each file
+//! cleaned of identifying metadata (when it can be) and sealed chunk by chunk into pending
+//! database rows as it arrives. Limits are checked as bytes arrive; on any problem every
+//! pending file of the request is deleted before the caller answers.
+
+use actix_multipart::Multipart;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::crypto::envelope::Role;
+use crate::crypto::ReportKey;
+use crate::evidence::clean::{self, CleanError, Kind, Removed};
+use crate::evidence::sealed::{body_context, FileMeta, FileSealer, Warning, CHUNK};
+use crate::http::form::{read_body, BodyError, Form};
+use crate::http::State;
+use crate::ids;
+use crate::storage::Store;
+
+/// Files up to this size are cleaned in memory; larger ones (only possible when the
+/// per-file limit is raised above it) are sealed as they come, with a warning.
+pub const CLEAN_MAX: usize = 32 * 1024 * 1024;
+/// File fields: cleaned, or kept exactly as chosen.
+pub const FILES_FIELD: &str = "files";
+pub const ORIGINAL_FIELD: &str = "files_original";
+/// How long a pending file may live if its request dies without cleaning up.
+const PENDING_SECONDS: i64 = 6 * 3600;
+/// After a problem, the rest of the request is read and dropped up to this much, so the
+/// browser gets our page instead of a reset connection.
+const DRAIN_CAP: u64 = 64 * 1024 * 1024;
+/// Plaintext handed to the sealer at a time when sealing a cleaned buffer.
+const FEED: usize = 1024 * 1024;
+
+/// Whose files these are and under which report key they are sealed.
+pub struct Target<'a> {
+    pub key: &'a ReportKey,
+    pub report_id: &'a str,
+    pub role: Role,
+}
+
+/// What this request may still upload.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub file_bytes: u64,
+    pub files: usize,
+    /// Left of the report's budget, in bytes of sealed chunks.
+    pub report_bytes_left: u64,
+    /// Bytes of all text fields together.
+    pub text_bytes: usize,
+    pub clean: bool,
+}
+
+impl Limits {
+    /// The configured limits, less what the report already holds (`stored_chunks`).
+    pub fn new(state: &State, stored_chunks: i64, text_bytes: usize) -> Limits {
+        let l = &state.settings.limits;
+        let used = u64::try_from(stored_chunks).unwrap_or(0).saturating_mul(CHUNK as u64);
+        Limits {
+            file_bytes: l.file_bytes(),
+            files: l.files_per_message,
+            report_bytes_left: l.report_bytes().saturating_sub(used),
+            text_bytes,
+            clean: l.clean_metadata,
+        }
+    }
+}
+
+/// Why a request's files were refused. Nothing of them is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// One file crossed the per-file limit (its name).
+    FileTooLarge(String),
+    TooManyFiles,
+    /// The report's total would cross its limit.
+    ReportFull,
+    /// A chosen file had no bytes (its name).
+    Empty(String),
+    /// The text fields together were too long.
+    TextTooLarge,
+    /// The request broke off or was not a readable form.
+    Broken,
+    /// The database or the sealing failed.
+    Store,
+}
+
+impl Problem {
+    /// Limits answer 413, as the request as a whole was too large.
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            Problem::FileTooLarge(_) | Problem::TooManyFiles | Problem::ReportFull | Problem::TextTooLarge
+        )
+    }
+}
+
+/// A file that was stored (pending until the report or message is stored).
+pub struct Uploaded {
+    pub id: String,
+    pub meta: FileMeta,
+}
+
+/// The form and the files of one request.
+#[derive(Default)]
+pub struct Upload {
+    pub form: Form,
+    pub files: Vec<Uploaded>,
+    /// (name, name of the identical file it duplicated): stored once.
+    pub duplicates: Vec<(String, String)>,
+    /// Files that came with a request that could not take them (they were dropped).
+    pub dropped: usize,
+    pub problem: Option<Problem>,
+}
+
+impl Upload {
+    pub fn ids(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.id.clone()).collect()
+    }
+
+    /// Deletes the pending files, when the form is refused after they were stored.
+    pub async fn discard(&mut self, store: &Store) {
+        let ids = self.ids();
+        self.files.clear();
+        if let Err(e) = store.files_discard(&ids).await {
+            // The sweeper deletes them later; they are sealed meanwhile.
+            tracing::error!(error = %e, "deleting pending evidence files failed");
+        }
+    }
+}
+
+/// Reads the request body: `multipart/form-data` with files, or a plain urlencoded form.
+/// Without a `target` (no report key to seal under) files are read and dropped.
+pub async fn read(
+    state: &State,
+    req: &HttpRequest,
+    payload: web::Payload,
+    target: Option<Target<'_>>,
+    limits: &Limits,
+) -> Upload {
+    let multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let mut up = Upload::default();
+        match read_body(payload, limits.text_bytes).await {
+            Ok(body) => up.form = Form::parse(&body),
+            Err(BodyError::TooLarge) => up.problem = Some(Problem::TextTooLarge),
+            Err(BodyError::Broken) => up.problem = Some(Problem::Broken),
+        }
+        return up;
+    }
+    let mut reader = Reader {
+        store: &state.store,
+        now: state.clock.now(),
+        target,
+        limits: limits.clone(),
+        up: Upload::default(),
+        created: Vec::new(),
+        digests: Vec::new(),
+        text_used: 0,
+        counted: 0,
+        budget_used: 0,
+    };
+    let mut mp = Multipart::new(req.headers(), payload);
+    while let Some(field) = mp.next().await {
+        let Ok(field) = field else {
+            reader.fail(Problem::Broken);
+            break;
+        };
+        if let Err(problem) = reader.field(field).await {
+            reader.fail(problem);
+            break;
+        }
+    }
+    if reader.up.problem.is_some() {
+        // Drain what is left (up to a cap) so the browser reads our answer.
+        let mut drained = 0u64;
+        'drain: while let Some(Ok(mut field)) = mp.next().await {
+            while let Some(Ok(bytes)) = field.next().await {
+                drained += bytes.len() as u64;
+                if drained > DRAIN_CAP {
+                    break 'drain;
+                }
+            }
+        }
+        let created = std::mem::take(&mut reader.created);
+        if let Err(e) = state.store.files_discard(&created).await {
+            tracing::error!(error = %e, "deleting pending evidence files failed");
+        }
+        reader.up.files.clear();
+    }
+    reader.up
+}
+
+struct Reader<'a> {
+    store: &'a Store,
+    now: i64,
+    target: Option<Target<'a>>,
+    limits: Limits,
+    up: Upload,
+    /// Every pending file row written by this request, for clean-up.
+    created: Vec<String>,
+    /// SHA-256 of each stored file's plaintext, in memory only, to spot duplicates.
+    digests: Vec<([u8; 32], String)>,
+    text_used: usize,
+    counted: usize,
+    budget_used: u64,
+}
+
+type FieldResult = Result<(), Problem>;
+
+impl Reader<'_> {
+    fn fail(&mut self, problem: Problem) {
+        if self.up.problem.is_none() {
+            self.up.problem = Some(problem);
+        }
+    }
+
+    async fn field(&mut self, mut field: actix_multipart::Field) -> FieldResult {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_string);
+        let Some(file_name) = file_name else {
+            let mut value = Zeroizing::new(Vec::new());
+            while let Some(bytes) = field.next().await {
+                let bytes = bytes.map_err(|_| Problem::Broken)?;
+                self.text_used += bytes.len();
+                if self.text_used > self.limits.text_bytes {
+                    return Err(Problem::TextTooLarge);
+                }
+                value.extend_from_slice(&bytes);
+            }
+            self.up.form.push(name, &value);
+            return Ok(());
+        };
+        let keep_original = match name.as_str() {
+            FILES_FIELD => false,
+            ORIGINAL_FIELD => true,
+            // Not a file field of ours: read and drop.
+            _ => return drain(&mut field).await.map(|_| ()),
+        };
+        let name = clean_name(&file_name);
+        // The first bytes decide the format; browsers send an empty part when no file was chosen.
+        let mut head = Zeroizing::new(Vec::new());
+        // A field must not be polled again once it has ended.
+        let mut ended = false;
+        while head.len() < 64 {
+            match next_bytes(&mut field, &mut ended).await? {
+                Some(bytes) => head.extend_from_slice(&bytes),
+                None => break,
+            }
+        }
+        if head.is_empty() {
+            return if file_name.is_empty() {
+                Ok(())
+            } else {
+                Err(Problem::Empty(name))
+            };
+        }
+        let Some(target) = self.target.as_ref() else {
+            if !ended {
+                drain(&mut field).await?;
+            }
+            self.up.dropped += 1;
+            return Ok(());
+        };
+        self.counted += 1;
+        if self.counted > self.limits.files {
+            return Err(Problem::TooManyFiles);
+        }
+        let kind = clean::sniff(&head, &name);
+        let wants_clean = self.limits.clean && !keep_original;
+        let mut sink = Sink::new(target, self.store, self.now, self.counted as i64).await?;
+        self.created.push(sink.id.clone());
+        let mut warning = if keep_original {
+            Warning::KeptOriginal
+        } else if !self.limits.clean || !(clean::cleanable(kind) || kind == Kind::Text) {
+            Warning::CannotClean
+        } else {
+            Warning::None
+        };
+        let mut removed = Vec::new();
+        let mut size = head.len() as u64;
+        self.check_size(&name, size)?;
+        if wants_clean && clean::cleanable(kind) {
+            // Cleaning needs the whole file; it is held in memory (bounded by CLEAN_MAX).
+            let mut buf = head;
+            let mut too_big = false;
+            while let Some(bytes) = next_bytes(&mut field, &mut ended).await? {
+                size += bytes.len() as u64;
+                self.check_size(&name, size)?;
+                if too_big {
+                    sink.push(&bytes).await?;
+                    continue;
+                }
+                buf.extend_from_slice(&bytes);
+                if buf.len() > CLEAN_MAX {
+                    too_big = true;
+                    warning = Warning::TooLargeToClean;
+                    for piece in buf.chunks(FEED) {
+                        sink.push(piece).await?;
+                    }
+                    buf = Zeroizing::new(Vec::new());
+                }
+            }
+            if !too_big {
+                let (bytes, found, w) = clean_blocking(kind, buf).await;
+                removed = found;
+                warning = w;
+                for piece in bytes.chunks(FEED) {
+                    sink.push(piece).await?;
+                }
+            }
+        } else {
+            sink.push(&head).await?;
+            while let Some(bytes) = next_bytes(&mut field, &mut ended).await? {
+                size += bytes.len() as u64;
+                self.check_size(&name, size)?;
+                sink.push(&bytes).await?;
+            }
+        }
+        let meta = FileMeta {
+            name,
+            kind,
+            size: sink.size(),
+            removed,
+            warning,
+        };
+        let (id, digest) = sink.finish(&meta).await?;
+        self.budget_used += meta.size.div_ceil(CHUNK as u64) * CHUNK as u64;
+        if let Some((_, first)) = self.digests.iter().find(|(d, _)| *d == digest) {
+            // The same file twice in one message: keep it once and say so.
+            self.up.duplicates.push((meta.name.clone(), first.clone()));
+            self.store
+                .files_discard(std::slice::from_ref(&id))
+                .await
+                .map_err(|_| Problem::Store)?;
+            self.created.retain(|c| *c != id);
+            self.counted -= 1;
+            self.budget_used -= meta.size.div_ceil(CHUNK as u64) * CHUNK as u64;
+            return Ok(());
+        }
+        self.digests.push((digest, meta.name.clone()));
+        self.up.files.push(Uploaded { id, meta });
+        Ok(())
+    }
+
+    /// Stops the upload the moment a file or the report's total crosses its limit.
+    fn check_size(&self, name: &str, size: u64) -> FieldResult {
+        if size > self.limits.file_bytes {
+            return Err(Problem::FileTooLarge(name.to_string()));
+        }
+        let sealed = size.div_ceil(CHUNK as u64) * CHUNK as u64;
+        if self.budget_used + sealed > self.limits.report_bytes_left {
+            return Err(Problem::ReportFull);
+        }
+        Ok(())
+    }
+}
+
+/// The next piece of a field, or `None` once (and after) it has ended.
+async fn next_bytes(field: &mut actix_multipart::Field, ended: &mut bool) -> Result<Option<web::Bytes>, Problem> {
+    if *ended {
+        return Ok(None);
+    }
+    match field.next().await {
+        Some(bytes) => bytes.map(Some).map_err(|_| Problem::Broken),
+        None => {
+            *ended = true;
+            Ok(None)
+        }
+    }
+}
+
+async fn drain(field: &mut actix_multipart::Field) -> Result<u64, Problem> {
+    let mut n = 0u64;
+    while let Some(bytes) = field.next().await {
+        n += bytes.map_err(|_| Problem::Broken)?.len() as u64;
+    }
+    Ok(n)
+}
+
+/// Cleans off the async workers (parsing a large PDF takes a while).
+async fn clean_blocking(kind: Kind, buf: Zeroizing<Vec<u8>>) -> (Zeroizing<Vec<u8>>, Vec<Removed>, Warning) {
+    let done = tokio::task::spawn_blocking(move || match clean::clean(kind, &buf) {
+        Ok(cleaned) => (Zeroizing::new(cleaned.bytes), cleaned.removed, Warning::None),
+        Err(CleanError::Unreadable(_)) => (buf, vec![], Warning::Unreadable),
+        Err(CleanError::Unsupported) => (buf, vec![], Warning::CannotClean),
+    })
+    .await;
+    match done {
+        Ok(v) => v,
+        // A panic inside a format crate: nothing to store; an empty result makes the sealer refuse.
+        Err(_) => (Zeroizing::new(Vec::new()), vec![], Warning::Unreadable),
+    }
+}
+
+/// One pending file being written.
+struct Sink<'a> {
+    store: &'a Store,
+    id: String,
+    fid: [u8; 16],
+    rid: [u8; 16],
+    key: &'a ReportKey,
+    role: Role,
+    sealer: Option<FileSealer>,
+    hasher: Sha256,
+    seq: i64,
+}
+
+impl<'a> Sink<'a> {
+    async fn new(target: &'a Target<'a>, store: &'a Store, now: i64, position: i64) -> Result<Sink<'a>, Problem> {
+        let rid = ids::parse(target.report_id).ok_or(Problem::Store)?;
+        let (id, fid) = ids::new_id();
+        let (sealer, header) = FileSealer::new(target.key, &body_context(rid, fid, target.role));
+        let role = crate::casefile::role_str(target.role);
+        store
+            .file_begin(&id, target.report_id, position, &role, &header, now + PENDING_SECONDS)
+            .await
+            .map_err(|_| Problem::Store)?;
+        Ok(Sink {
+            store,
+            id,
+            fid,
+            rid,
+            key: target.key,
+            role: target.role,
+            sealer: Some(sealer),
+            hasher: Sha256::new(),
+            seq: 0,
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.sealer.as_ref().map_or(0, FileSealer::size)
+    }
+
+    async fn push(&mut self, data: &[u8]) -> FieldResult {
+        self.hasher.update(data);
+        let sealer = self.sealer.as_mut().ok_or(Problem::Store)?;
+        for segment in sealer.push(data).map_err(|_| Problem::Store)? {
+            self.put(&segment).await?;
+        }
+        Ok(())
+    }
+
+    async fn put(&mut self, segment: &[u8]) -> FieldResult {
+        self.store
+            .file_put_segment(&self.id, self.seq, segment)
+            .await
+            .map_err(|_| Problem::Store)?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    async fn finish(mut self, meta: &FileMeta) -> Result<(String, [u8; 32]), Problem> {
+        let sealer = self.sealer.take().ok_or(Problem::Store)?;
+        let (last, chunks) = sealer.finish().map_err(|_| Problem::Store)?;
+        self.put(&last).await?;
+        let sealed = meta.seal(self.key, self.rid, self.fid, self.role);
+        self.store
+            .file_finish(&self.id, &sealed, i64::try_from(chunks).map_err(|_| Problem::Store)?)
+            .await
+            .map_err(|_| Problem::Store)?;
+        Ok((self.id, self.hasher.finalize().into()))
+    }
+}
+
+/// The name to keep: no folders, no control characters, at most 120 characters.
+pub fn clean_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let name: String = base
+        .chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '"' | '<' | '>' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .take(120)
+        .collect();
+    let name = name.trim().to_string();
+    if name.is_empty() || name == "." || name == ".." {
+        "bestand".to_string()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_name;
+
+    #[test]
+    fn names_lose_folders_and_controls() {
+        assert_eq!(clean_name("C:\\Users\\jan\\memo.docx"), "memo.docx");
+        assert_eq!(clean_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_name("a\u{0}b\nc.pdf"), "abc.pdf");
+        assert_eq!(clean_name("evil\u{202E}fdp.exe"), "evilfdp.exe");
+        assert_eq!(clean_name(""), "bestand");
+        assert_eq!(clean_name("x".repeat(500).as_str()).len(), 120);
+    }
+}

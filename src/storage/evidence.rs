@@ -1,0 +1,128 @@
+//! Queries for evidence files: pending uploads and their sealed segments, attaching them to
+//! a report or message inside that transaction, listing and reading them, and sweeping
+//! what a failed or crashed upload left behind.
+
+use super::{on_pool, DbResult, Store};
+
+/// A file's row; everything about its content is in the sealed blobs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRow {
+    pub id: String,
+    pub report_id: String,
+    pub message_id: Option<String>,
+    pub author_role: String,
+    pub stream_header: Vec<u8>,
+    pub sealed_meta: Option<Vec<u8>>,
+    pub chunks: i64,
+}
+
+const FILE_COLUMNS: &str = "id, report_id, message_id, author_role, stream_header, sealed_meta, chunks";
+
+impl Store {
+    /// Starts a pending file; it is swept after `pending_until` unless attached first.
+    pub async fn file_begin(
+        &self,
+        id: &str,
+        report_id: &str,
+        position: i64,
+        author_role: &str,
+        header: &[u8],
+        pending_until: i64,
+    ) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO evidence_files (id, report_id, position, author_role, stream_header, pending_until) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id).bind(report_id).bind(position).bind(author_role).bind(header).bind(pending_until)
+            .execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn file_put_segment(&self, file_id: &str, seq: i64, sealed: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("INSERT INTO evidence_segments (file_id, seq, sealed) VALUES ($1, $2, $3)")
+            .bind(file_id).bind(seq).bind(sealed).execute(pool).await.map(|_| ()))
+    }
+
+    /// Records the sealed description and chunk count once the upload is complete.
+    pub async fn file_finish(&self, file_id: &str, sealed_meta: &[u8], chunks: i64) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE evidence_files SET sealed_meta = $1, chunks = $2 WHERE id = $3")
+            .bind(sealed_meta).bind(chunks).bind(file_id).execute(pool).await.map(|_| ()))
+    }
+
+    /// Deletes pending files and their segments (never an attached one).
+    pub async fn files_discard(&self, ids: &[String]) -> DbResult<()> {
+        for id in ids {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM evidence_segments WHERE file_id = $1 AND file_id IN (SELECT id FROM evidence_files WHERE id = $1 AND pending_until IS NOT NULL)")
+                    .bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM evidence_files WHERE id = $1 AND pending_until IS NOT NULL")
+                    .bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes pending files whose upload ended without attaching them (a crash or a lost
+    /// connection the request did not live to clean up).
+    pub async fn sweep_pending_files(&self, now: i64) -> DbResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM evidence_segments WHERE file_id IN (SELECT id FROM evidence_files WHERE pending_until < $1)")
+                .bind(now).execute(&mut *tx).await?;
+            let n = sqlx::query("DELETE FROM evidence_files WHERE pending_until < $1")
+                .bind(now).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Attached files of a report, in upload order.
+    pub async fn report_files(&self, report_id: &str) -> DbResult<Vec<FileRow>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM evidence_files WHERE report_id = $1 AND pending_until IS NULL ORDER BY position, id"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, FileRow>(&sql).bind(report_id).fetch_all(pool).await)
+    }
+
+    /// One attached file of a report.
+    pub async fn report_file(&self, report_id: &str, file_id: &str) -> DbResult<Option<FileRow>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM evidence_files WHERE id = $1 AND report_id = $2 AND pending_until IS NULL"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, FileRow>(&sql).bind(file_id).bind(report_id).fetch_optional(pool).await)
+    }
+
+    /// Segment `seq` of a file.
+    pub async fn file_segment(&self, file_id: &str, seq: i64) -> DbResult<Option<Vec<u8>>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Vec<u8>>("SELECT sealed FROM evidence_segments WHERE file_id = $1 AND seq = $2")
+            .bind(file_id).bind(seq).fetch_optional(pool).await)
+    }
+
+    /// Stored chunks of a report's attached files (the report-wide upload budget counts these).
+    pub async fn report_file_chunks(&self, report_id: &str) -> DbResult<i64> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT CAST(SUM(chunks) AS BIGINT) FROM evidence_files WHERE report_id = $1 AND pending_until IS NULL")
+            .bind(report_id).fetch_one(pool).await.map(Option::unwrap_or_default))
+    }
+}
+
+/// Attaches pending files to their report (and message) inside the caller's transaction.
+/// Fails if one is gone (swept), so the report or message is not stored without it.
+macro_rules! attach_files {
+    ($tx:ident, $report_id:expr, $message_id:expr, $files:expr) => {
+        for file_id in $files {
+            let n = sqlx::query(
+                "UPDATE evidence_files SET message_id = $1, pending_until = NULL WHERE id = $2 AND report_id = $3 AND pending_until IS NOT NULL AND sealed_meta IS NOT NULL",
+            )
+            .bind($message_id)
+            .bind(file_id)
+            .bind($report_id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(sqlx::Error::RowNotFound);
+            }
+        }
+    };
+}
+pub(crate) use attach_files;
