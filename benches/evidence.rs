@@ -32,6 +32,34 @@ fn raw_aead_mib_s(total: usize) -> f64 {
     total as f64 / MIB as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The upload path's own work without HTTP or the database: SHA-256 (duplicates) and
+/// STREAM sealing of `total` bytes, fed in 64 KiB pieces as the network delivers them.
+fn sealer_mib_s(total: usize) -> (f64, f64) {
+    use sha2::Digest;
+    let key = meldpunt::crypto::ReportKey::generate();
+    let ctx = meldpunt::evidence::sealed::body_context([1; 16], [2; 16], meldpunt::crypto::envelope::Role::Reporter);
+    let mut buf = vec![0u8; 64 * 1024];
+    rand::thread_rng().fill_bytes(&mut buf);
+    let start = Instant::now();
+    let (mut sealer, _) = meldpunt::evidence::sealed::FileSealer::new(&key, &ctx);
+    let mut done = 0;
+    while done < total {
+        std::hint::black_box(sealer.push(&buf).expect("seal"));
+        done += buf.len();
+    }
+    std::hint::black_box(sealer.finish().expect("finish"));
+    let seal = total as f64 / MIB as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut hasher = sha2::Sha256::new();
+    let mut done = 0;
+    while done < total {
+        hasher.update(&buf);
+        done += buf.len();
+    }
+    std::hint::black_box(hasher.finalize());
+    (seal, total as f64 / MIB as f64 / start.elapsed().as_secs_f64())
+}
+
 fn kib(status: &str, key: &str) -> u64 {
     status
         .lines()
@@ -53,6 +81,16 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGINT lets `perf record` write its profile; the server stops on it too.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -66,7 +104,25 @@ fn free_port() -> u16 {
 }
 
 fn command(dir: &std::path::Path, port: u16) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_meldpunt"));
+    // BENCH_PERF=file records a CPU profile of the server with `perf record` (for looking
+    // into where upload time goes; the memory column is then perf's, not the server's).
+    let mut c = match std::env::var("BENCH_PERF") {
+        Ok(out) => {
+            let mut c = Command::new("perf");
+            c.args([
+                "record",
+                "-F",
+                "499",
+                "-g",
+                "-o",
+                &out,
+                "--",
+                env!("CARGO_BIN_EXE_meldpunt"),
+            ]);
+            c
+        }
+        Err(_) => Command::new(env!("CARGO_BIN_EXE_meldpunt")),
+    };
     c.env(
         "MELDPUNT_DATABASE__URL",
         format!("sqlite://{}", dir.join("b.db").display()),
@@ -85,7 +141,13 @@ fn command(dir: &std::path::Path, port: u16) -> Command {
 async fn start(client: &reqwest::Client) -> (Server, String) {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/tmp".into())).expect("dir");
     let port = free_port();
-    let out = command(dir.path(), port).arg("init").output().expect("init");
+    let mut init = Command::new(env!("CARGO_BIN_EXE_meldpunt"));
+    init.envs(
+        command(dir.path(), port)
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+    );
+    let out = init.arg("init").output().expect("init");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let link = text
         .split_whitespace()
@@ -239,13 +301,23 @@ async fn main() {
         .expect("client");
     let raw = raw_aead_mib_s(1024 * MIB);
     println!("raw XChaCha20-Poly1305 (64 KiB chunks, in memory): {raw:.0} MiB/s");
+    let (seal, sha) = sealer_mib_s(1024 * MIB);
+    println!("FileSealer (STREAM, segments) in memory: {seal:.0} MiB/s; SHA-256: {sha:.0} MiB/s");
+    if std::env::args().any(|a| a == "--seal-only") {
+        return;
+    }
     let mut block = vec![0u8; MIB];
     rand::thread_rng().fill_bytes(&mut block);
     println!(
         "| file | upload MiB/s | × raw | download MiB/s | × raw | idle RSS | peak RSS during upload | peak over idle |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for size in [100 * MIB, 1024 * MIB] {
+    let sizes = if std::env::var("BENCH_PERF").is_ok() {
+        vec![1024 * MIB]
+    } else {
+        vec![100 * MIB, 1024 * MIB]
+    };
+    for size in sizes {
         let (server, _) = start(&client).await;
         let pid = server.child.id();
         // Peak RSS counts from here: the kernel resets VmHWM to the current RSS.

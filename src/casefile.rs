@@ -19,17 +19,21 @@ pub struct ReplyState {
     pub reply: String,
     pub errors: crate::intake::FieldErrors,
     pub notice: Option<String>,
-    /// Files came with the refused form and were not kept: they must be chosen again.
-    pub files_refused: bool,
+    /// Files came with the refused form and were not kept: the line asking to choose them
+    /// again (the same text is also among `errors` under "files" unless a file was the problem).
+    pub files_refused: Option<String>,
 }
 
 impl ReplyState {
     /// The file field for a page showing this state.
     pub fn files_field(&self, lang: Lang, limits: &crate::settings::LimitSettings) -> crate::evidence::FilesField {
         let mut ff = crate::evidence::FilesField::new(lang, limits);
-        if self.files_refused {
+        if let Some(again) = &self.files_refused {
             let error = self.errors.iter().find(|(n, _)| *n == "files").map(|(_, m)| m.clone());
-            ff.refuse(error);
+            // When the files were the problem the error names it, and the line below asks
+            // to choose again; otherwise the error is that request.
+            let again = error.is_some().then(|| again.clone());
+            ff.refuse(error, again);
         }
         ff
     }
@@ -40,7 +44,7 @@ impl ReplyState {
             reply: String::new(),
             errors: vec![],
             notice,
-            files_refused: false,
+            files_refused: None,
         }
     }
     pub fn refused(reply: String, errors: crate::intake::FieldErrors) -> Self {
@@ -49,7 +53,7 @@ impl ReplyState {
             reply,
             errors,
             notice: None,
-            files_refused: false,
+            files_refused: None,
         }
     }
 }
@@ -232,7 +236,7 @@ pub async fn open(
         vec![]
     };
     let report_id = row.id.clone();
-    let mut files = evidence::views(store, key, &row.id, lang, |fid| match viewer {
+    let mut files = evidence::views(store, key, &row.id, lang, viewer, |fid| match viewer {
         Role::Coordinator => lang.href(&format!(
             "{}/bestanden/{fid}",
             crate::http::paths::admin_report(&report_id)

@@ -504,7 +504,7 @@ pub(crate) async fn render_report(
             selected: c.code() == opened.report.category_code,
         })
         .collect();
-    let ff = shown.files_field(lang, &state.settings.limits);
+    let ff = shown.files_field(lang, &state.settings.limits).for_staff(lang);
     Ok(render(
         shown.status,
         &ReportPage {
@@ -664,7 +664,14 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         }
     }
     if !errors.is_empty() {
-        let files_refused = had_files || up.problem.is_some();
+        let files_refused = (!up.chosen.is_empty() || up.problem.is_some())
+            .then(|| crate::evidence::choose_again(crate::evidence::texts(lang).choose_again, &up.chosen));
+        if let Some(again) = files_refused
+            .as_ref()
+            .filter(|_| !errors.iter().any(|(n, _)| *n == "files"))
+        {
+            errors.push(("files", again.clone()));
+        }
         up.discard(&state.store).await;
         let shown = ReplyState {
             status,

@@ -311,6 +311,7 @@ fn action_label(action: &str, lang: Lang) -> String {
         "report_printed" => ("afdrukversie geopend", "print version opened"),
         "receipt_acknowledged" => ("ontvangst bevestigd", "receipt acknowledged"),
         "message_sent" => ("bericht aan melder", "message to reporter"),
+        "file_downloaded" => ("bestand gedownload (ontsleuteld)", "file downloaded (decrypted)"),
         "feedback_given" => ("terugkoppeling gegeven", "feedback given"),
         "note_added" => ("interne notitie", "internal note"),
         "status_changed" => ("status gewijzigd", "status changed"),

@@ -598,9 +598,55 @@ const PDF_INFO_KEYS: [&[u8]; 8] = [
 /// load; real files rarely have more, and the rewrite drops all of them regardless.
 const PDF_MAX_EARLIER_REVISIONS: usize = 8;
 
+/// Most bytes one compressed PDF stream may inflate to while loading.
+const PDF_STREAM_MAX: usize = 2 * 1024 * 1024;
+/// Earlier revisions are only inspected in files up to this size (each is a full load).
+const PDF_REVISIONS_MAX_INPUT: usize = 4 * 1024 * 1024;
+
+std::thread_local! {
+    /// Bytes a PDF being loaded on this thread may still take up once parsed.
+    static PDF_BUDGET: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts every loaded object against the budget and drops objects once it is spent, so a
+/// small file of many compressed object streams (a decompression bomb) cannot take more than
+/// the budget; `load_pdf` then refuses the document.
+fn pdf_budget_filter(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    let cost = match &*object {
+        Object::Stream(stream) => stream.content.len(),
+        Object::String(bytes, _) => bytes.len(),
+        Object::Array(items) => items.len() * 32,
+        Object::Dictionary(dict) => dict.len() * 64,
+        _ => 0,
+    } as i64
+        + 64;
+    let left = PDF_BUDGET.with(|b| {
+        let left = b.get() - cost;
+        b.set(left);
+        left
+    });
+    // lopdf keeps its own copy of a top-level object and uses the returned one only for
+    // objects unpacked from object streams, so the object is cloned, not taken.
+    (left >= 0).then(|| (id, object.clone()))
+}
+
+/// Loads a PDF with bounded decompression: an object stream may inflate to 2 MiB, and the parsed
+/// document may take four times the file's size (at least 16 MiB, at most 128 MiB).
+fn load_pdf(input: &[u8]) -> Option<Document> {
+    let budget = (input.len().saturating_mul(4)).clamp(16 << 20, 128 << 20) as i64;
+    PDF_BUDGET.with(|b| b.set(budget));
+    let options = lopdf::LoadOptions {
+        max_decompressed_size: Some(PDF_STREAM_MAX),
+        filter: Some(pdf_budget_filter),
+        ..Default::default()
+    };
+    let doc = Document::load_mem_with_options(input, options).ok()?;
+    (PDF_BUDGET.with(|b| b.get()) >= 0).then_some(doc)
+}
+
 fn clean_pdf(input: &[u8]) -> Result<Cleaned, CleanError> {
     let unreadable = || CleanError::Unreadable(Kind::Pdf);
-    let mut doc = Document::load_mem(input).map_err(|_| unreadable())?;
+    let mut doc = load_pdf(input).ok_or_else(unreadable)?;
     // lopdf opens files encrypted with an empty user password (the usual case for
     // "restrictions only" PDFs) and removes `/Encrypt`; if it is still there, a password is
     // needed and nothing inside could be read or rewritten.
@@ -613,7 +659,7 @@ fn clean_pdf(input: &[u8]) -> Result<Cleaned, CleanError> {
     // author removed in the last revision may still be in the bytes. The rewrite below drops
     // old revisions; this only finds out what they held, so the reporter is told and a file
     // whose last revision is clean is still rewritten.
-    if doc.revision_count() > 1 {
+    if doc.revision_count() > 1 && input.len() <= PDF_REVISIONS_MAX_INPUT {
         found.extend(earlier_revision_findings(input));
     }
     if found.is_empty() {
@@ -632,6 +678,11 @@ fn clean_pdf(input: &[u8]) -> Result<Cleaned, CleanError> {
     doc.prune_objects();
     let mut out = Vec::with_capacity(input.len());
     doc.save_to(&mut out).map_err(|_| unreadable())?;
+    // Saved objects are no longer packed in compressed object streams, so the file grows a
+    // little; a file that grows a lot was built to blow up, and is kept as it came.
+    if out.len() > input.len().saturating_mul(4).max(1 << 20) {
+        return Err(unreadable());
+    }
     Ok(Cleaned::changed(out, found))
 }
 
@@ -745,7 +796,7 @@ fn earlier_revision_findings(input: &[u8]) -> BTreeSet<Removed> {
     // The last marker ends the current revision, which was inspected already.
     let earlier = ends.len().saturating_sub(1);
     for &end in ends[..earlier].iter().rev().take(PDF_MAX_EARLIER_REVISIONS) {
-        if let Ok(doc) = Document::load_mem(&input[..end]) {
+        if let Some(doc) = load_pdf(&input[..end]) {
             if !doc.trailer.has(b"Encrypt") {
                 found.extend(pdf_findings(&doc));
             }
@@ -1623,5 +1674,47 @@ mod tests {
         assert_eq!(odf_version(b"<office:document-meta>"), None);
         let meta = empty_odf_meta(b"<office:document-meta>");
         assert!(!contains(&meta, b"office:version"));
+    }
+
+    /// A few KiB that inflate into millions of objects (found in review): refused quickly,
+    /// never parsed whole.
+    #[test]
+    fn pdf_decompression_bomb_is_refused() {
+        use std::io::Write as _;
+        let mut inner = b"5 0 [".to_vec();
+        inner.extend(std::iter::repeat_n(*b"0 ", 3_000_000).flatten());
+        inner.extend_from_slice(b"]");
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&inner).unwrap();
+        let comp = z.finish().unwrap();
+        let mut stream = format!(
+            "4 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+            comp.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&comp);
+        stream.extend_from_slice(b"\nendstream\nendobj\n");
+        let objects: Vec<Vec<u8>> = vec![
+            b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Foo 5 0 R >>\nendobj\n".to_vec(),
+            b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n".to_vec(),
+            b"3 0 obj\n<< /Author (Klokkenluider) >>\nendobj\n".to_vec(),
+            stream,
+        ];
+        let mut pdf = b"%PDF-1.5\n".to_vec();
+        let mut offsets = vec![];
+        for o in &objects {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(o);
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+        for o in offsets {
+            pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size 6 /Root 1 0 R /Info 3 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        assert!(pdf.len() < 64 * 1024, "a small file");
+        assert!(matches!(clean(Kind::Pdf, &pdf), Err(CleanError::Unreadable(Kind::Pdf))));
     }
 }

@@ -24,7 +24,15 @@ pub struct FileTexts {
     pub hint: &'static str,
     pub original_label: &'static str,
     pub original_hint: &'static str,
+    pub staff_label: &'static str,
+    pub staff_hint: &'static str,
+    pub staff_original_label: &'static str,
+    pub staff_original_hint: &'static str,
     pub choose_again: &'static str,
+    pub switch_dropped: &'static str,
+    pub kept_original_other: &'static str,
+    pub download_warning: &'static str,
+    pub thread_err_summary: &'static str,
     pub heading: &'static str,
     pub download: &'static str,
     pub removed: &'static str,
@@ -36,15 +44,22 @@ pub struct FileTexts {
     pub kept_original: &'static str,
     pub store_failed: &'static str,
     pub broken: &'static str,
-    pub dropped: &'static str,
 }
 
 pub static NL: FileTexts = FileTexts {
     label: "Bewijsstukken",
-    hint: "Foto's, PDF's, Office-documenten, e-mails of andere bestanden. Verborgen gegevens die naar u kunnen wijzen (zoals de plaats waar een foto is gemaakt, de camera of de auteur van een document) halen we eruit voordat het bestand versleuteld wordt opgeslagen.",
+    hint: "Foto's (JPEG, PNG, WebP), PDF's en Word-, Excel-, PowerPoint- en OpenDocument-bestanden maken we schoon: verborgen gegevens die naar u kunnen wijzen, zoals de plaats waar een foto is gemaakt, de camera of de auteur, halen we eruit voordat het bestand versleuteld wordt opgeslagen. Andere bestanden (zoals HEIC-foto's van een iPhone, video, e-mails of oude .doc-bestanden) slaan we op zoals ze zijn, en die kunnen naar u wijzen: maak er zo nodig eerst een schermafbeelding of PDF van. Ook de bestandsnaam gaat mee; geef een bestand zo nodig een andere naam.",
     original_label: "Bestanden die u onaangeroerd wilt meesturen",
     original_hint: "Alleen voor als de verborgen gegevens zelf het bewijs zijn, bijvoorbeeld de datum en plaats waar een foto is gemaakt. Deze bestanden slaan we op precies zoals ze zijn: de verborgen gegevens kunnen naar u wijzen.",
-    choose_again: "Uw tekst is bewaard, maar bestanden bewaren we niet als het formulier niet verzonden kon worden. Kies uw bestanden opnieuw.",
+    staff_label: "Bijlagen",
+    staff_hint: "Verborgen gegevens (zoals auteur, organisatie en locatie) halen we uit foto's, PDF's en Office-bestanden voordat ze versleuteld worden opgeslagen. De melder kan de bijlagen downloaden.",
+    staff_original_label: "Bijlagen onaangeroerd meesturen",
+    staff_original_hint: "Alleen als de verborgen gegevens ertoe doen: ze kunnen u of anderen herkenbaar maken.",
+    choose_again: "Wat u typte staat er nog, maar bestanden bewaren we niet als het formulier niet verstuurd kon worden. Kies opnieuw:",
+    switch_dropped: "Bestanden gaan niet mee als u van taal wisselt. Kies opnieuw:",
+    kept_original_other: "Op verzoek van de afzender onaangeroerd opgeslagen: eventuele verborgen gegevens zitten er nog in.",
+    download_warning: "Een bestand dat u downloadt, blijft op dit apparaat staan. Doe dat niet op een apparaat van uw werk.",
+    thread_err_summary: "Uw bericht is nog niet verstuurd. Wat u typte staat er nog; pas het volgende aan:",
     heading: "Bestanden",
     download: "downloaden",
     removed: "Verwijderde verborgen gegevens:",
@@ -54,17 +69,24 @@ pub static NL: FileTexts = FileTexts {
     cannot_clean: "Dit soort bestand kunnen we niet opschonen. Het kan verborgen gegevens bevatten die naar u wijzen, zoals de auteur of het apparaat.",
     too_large_to_clean: "Dit bestand is te groot om op te schonen en is onveranderd opgeslagen. Het kan verborgen gegevens bevatten die naar u wijzen.",
     kept_original: "Op uw verzoek onaangeroerd opgeslagen: eventuele verborgen gegevens zitten er nog in.",
-    store_failed: "Uw bestanden konden niet worden opgeslagen. Er is niets bewaard. Probeer het later opnieuw.",
-    broken: "Het versturen is onderbroken. Er is niets bewaard. Probeer het opnieuw.",
-    dropped: "De bestanden zijn niet meegenomen.",
+    store_failed: "Uw bestanden konden niet worden opgeslagen. Er is nog niets verstuurd. Probeer het later opnieuw.",
+    broken: "Het versturen is onderbroken. Er is nog niets verstuurd. Probeer het opnieuw.",
 };
 
 pub static EN: FileTexts = FileTexts {
     label: "Evidence files",
-    hint: "Photos, PDFs, Office documents, e-mails or other files. Hidden data that could point to you (such as where a photo was taken, the camera, or a document's author) is removed before the file is stored encrypted.",
+    hint: "Photos (JPEG, PNG, WebP), PDFs and Word, Excel, PowerPoint and OpenDocument files are cleaned: hidden data that could point to you, such as where a photo was taken, the camera or the author, is removed before the file is stored encrypted. Other files (such as HEIC photos from an iPhone, video, e-mails or old .doc files) are stored as they are, and they may point to you: if need be, make a screenshot or PDF of them first. The file name is sent too; rename a file if need be.",
     original_label: "Files you want to send untouched",
     original_hint: "Only for when the hidden data is itself the evidence, for example the date and place a photo was taken. These files are stored exactly as they are: their hidden data may point to you.",
-    choose_again: "Your text has been kept, but files are not kept when the form could not be sent. Please choose your files again.",
+    staff_label: "Attachments",
+    staff_hint: "Hidden data (such as author, organisation and location) is removed from photos, PDFs and Office files before they are stored encrypted. The reporter can download the attachments.",
+    staff_original_label: "Send attachments untouched",
+    staff_original_hint: "Only when the hidden data matters: it can identify you or others.",
+    choose_again: "What you typed is still here, but files are not kept when the form could not be sent. Please choose again:",
+    switch_dropped: "Files do not come along when you switch language. Please choose again:",
+    kept_original_other: "Stored untouched at the sender's request: any hidden data is still in it.",
+    download_warning: "A file you download stays on this device. Do not do that on a device from work.",
+    thread_err_summary: "Your message has not been sent yet. What you typed is still here; please change the following:",
     heading: "Files",
     download: "download",
     removed: "Hidden data removed:",
@@ -74,9 +96,8 @@ pub static EN: FileTexts = FileTexts {
     cannot_clean: "We cannot clean this kind of file. It may contain hidden data that points to you, such as the author or the device.",
     too_large_to_clean: "This file is too large to clean and was stored unchanged. It may contain hidden data that points to you.",
     kept_original: "Stored untouched, as you asked: any hidden data is still in it.",
-    store_failed: "Your files could not be stored. Nothing was kept. Please try again later.",
-    broken: "Sending was interrupted. Nothing was kept. Please try again.",
-    dropped: "The files were not taken along.",
+    store_failed: "Your files could not be stored. Nothing has been sent yet. Please try again later.",
+    broken: "Sending was interrupted. Nothing has been sent yet. Please try again.",
 };
 
 pub fn texts(lang: Lang) -> &'static FileTexts {
@@ -90,8 +111,8 @@ fn removed_label(r: Removed, lang: Lang) -> &'static str {
     match (r, lang) {
         (Removed::Location, Lang::Nl) => "locatie (GPS-positie)",
         (Removed::Location, Lang::En) => "location (GPS position)",
-        (Removed::CameraData, Lang::Nl) => "cameragegevens (merk, type, serienummer, eigenaar, datum)",
-        (Removed::CameraData, Lang::En) => "camera data (make, model, serial number, owner, date)",
+        (Removed::CameraData, Lang::Nl) => "EXIF-gegevens (zoals maker, camera, serienummer en datum)",
+        (Removed::CameraData, Lang::En) => "EXIF data (such as author, camera, serial number and date)",
         (Removed::Xmp, Lang::Nl) => "XMP-gegevens (o.a. maker en bewerkingsgeschiedenis)",
         (Removed::Xmp, Lang::En) => "XMP data (such as creator and editing history)",
         (Removed::Iptc, Lang::Nl) => "IPTC-gegevens (o.a. maker en trefwoorden)",
@@ -112,37 +133,37 @@ pub fn problem_text(p: &Problem, state_limits: &crate::settings::LimitSettings, 
     let ft = texts(lang);
     match (p, lang) {
         (Problem::FileTooLarge(name), Lang::Nl) => format!(
-            "Het bestand ‘{name}’ is groter dan {} MB. Er is niets opgeslagen. Verklein het bestand of stuur het in delen.",
+            "Het bestand ‘{name}’ is groter dan {} MB. Er is nog niets verstuurd. Verklein het bestand of stuur het in delen.",
             state_limits.file_mib
         ),
         (Problem::FileTooLarge(name), Lang::En) => format!(
-            "The file ‘{name}’ is larger than {} MB. Nothing was stored. Make it smaller or send it in parts.",
+            "The file ‘{name}’ is larger than {} MB. Nothing has been sent yet. Make it smaller or send it in parts.",
             state_limits.file_mib
         ),
         (Problem::TooManyFiles, Lang::Nl) => format!(
-            "U kunt hoogstens {} bestanden tegelijk meesturen. Er is niets opgeslagen. Stuur de rest in een volgend bericht.",
+            "U kunt hoogstens {} bestanden tegelijk meesturen. Er is nog niets verstuurd. Stuur de rest in een volgend bericht.",
             state_limits.files_per_message
         ),
         (Problem::TooManyFiles, Lang::En) => format!(
-            "You can send at most {} files at once. Nothing was stored. Send the rest in a next message.",
+            "You can send at most {} files at once. Nothing has been sent yet. Send the rest in a next message.",
             state_limits.files_per_message
         ),
         (Problem::ReportFull, Lang::Nl) => format!(
-            "Bij één melding passen samen hoogstens {} MB aan bestanden. Er is niets opgeslagen.",
+            "Bij één melding passen samen hoogstens {} MB aan bestanden. Er is nog niets verstuurd.",
             state_limits.report_mib
         ),
         (Problem::ReportFull, Lang::En) => format!(
-            "One report can hold at most {} MB of files in all. Nothing was stored.",
+            "One report can hold at most {} MB of files in all. Nothing has been sent yet.",
             state_limits.report_mib
         ),
         (Problem::Empty(name), Lang::Nl) => {
-            format!("Het bestand ‘{name}’ is leeg (0 bytes). Er is niets opgeslagen. Kies het juiste bestand.")
+            format!("Het bestand ‘{name}’ is leeg (0 bytes). Kies het bestand opnieuw of laat het weg. Er is nog niets verstuurd.")
         }
         (Problem::Empty(name), Lang::En) => {
-            format!("The file ‘{name}’ is empty (0 bytes). Nothing was stored. Please choose the right file.")
+            format!("The file ‘{name}’ is empty (0 bytes). Choose it again or leave it out. Nothing has been sent yet.")
         }
-        (Problem::TextTooLarge, Lang::Nl) => "Het formulier is te groot. Er is niets opgeslagen.".to_string(),
-        (Problem::TextTooLarge, Lang::En) => "The form is too large. Nothing was stored.".to_string(),
+        (Problem::TextTooLarge, Lang::Nl) => "Het formulier is te groot. Er is nog niets verstuurd.".to_string(),
+        (Problem::TextTooLarge, Lang::En) => "The form is too large. Nothing has been sent yet.".to_string(),
         (Problem::Broken, _) => ft.broken.to_string(),
         (Problem::Store, _) => ft.store_failed.to_string(),
     }
@@ -150,15 +171,22 @@ pub fn problem_text(p: &Problem, state_limits: &crate::settings::LimitSettings, 
 
 /// The file fields of a form, with what to show above them.
 pub struct FilesField {
-    pub t: &'static FileTexts,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub original_label: &'static str,
+    pub original_hint: &'static str,
     pub limits_hint: String,
+    /// What went wrong with the files, or that they must be chosen again (with their names).
     pub error: Option<String>,
-    /// The form came back after an error: files must be chosen again.
-    pub choose_again: bool,
+    /// Files came with a refused form and were not kept; shown under a limit's message.
+    pub choose_again: Option<String>,
+    /// The problem was in the "untouched" field: show it open.
+    pub original_open: bool,
 }
 
 impl FilesField {
     pub fn new(lang: Lang, limits: &crate::settings::LimitSettings) -> FilesField {
+        let t = texts(lang);
         let limits_hint = match lang {
             Lang::Nl => format!(
                 "Hoogstens {} bestanden van elk hoogstens {} MB; samen per melding hoogstens {} MB.",
@@ -170,16 +198,46 @@ impl FilesField {
             ),
         };
         FilesField {
-            t: texts(lang),
+            label: t.label,
+            hint: t.hint,
+            original_label: t.original_label,
+            original_hint: t.original_hint,
             limits_hint,
             error: None,
-            choose_again: false,
+            choose_again: None,
+            original_open: false,
         }
     }
 
-    pub fn refuse(&mut self, error: Option<String>) {
-        self.choose_again = true;
-        self.error = error;
+    /// The same fields worded for a coordinator's reply.
+    pub fn for_staff(mut self, lang: Lang) -> Self {
+        let t = texts(lang);
+        self.label = t.staff_label;
+        self.hint = t.staff_hint;
+        self.original_label = t.staff_original_label;
+        self.original_hint = t.staff_original_hint;
+        self
+    }
+
+    /// The form came back: `error` says what was wrong with the files (if it was them), and
+    /// `again` is the line asking to choose the named files again.
+    pub fn refuse(&mut self, error: Option<String>, again: Option<String>) {
+        match error {
+            Some(e) => {
+                self.error = Some(e);
+                self.choose_again = again;
+            }
+            None => self.error = again,
+        }
+    }
+}
+
+/// "Choose again: a.jpg, b.pdf" (or without names when none are known).
+pub fn choose_again(lead: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        lead.trim_end_matches(':').to_string() + "."
+    } else {
+        format!("{lead} {}.", names.join(", "))
     }
 }
 
@@ -214,7 +272,8 @@ pub fn size_label(bytes: u64, lang: Lang) -> String {
 }
 
 impl FileView {
-    pub fn new(meta: &FileMeta, lang: Lang, href: Option<String>, message_id: Option<String>) -> FileView {
+    /// `own`: the viewer sent this file (wording of the "kept untouched" line).
+    pub fn new(meta: &FileMeta, lang: Lang, href: Option<String>, message_id: Option<String>, own: bool) -> FileView {
         let t = texts(lang);
         let (note, warn) = match meta.warning {
             Warning::None if !meta.removed.is_empty() => (None, false),
@@ -223,7 +282,8 @@ impl FileView {
             Warning::CannotClean => (Some(t.cannot_clean), true),
             Warning::Unreadable => (Some(t.unreadable), true),
             Warning::TooLargeToClean => (Some(t.too_large_to_clean), true),
-            Warning::KeptOriginal => (Some(t.kept_original), true),
+            Warning::KeptOriginal if own => (Some(t.kept_original), true),
+            Warning::KeptOriginal => (Some(t.kept_original_other), true),
         };
         FileView {
             name: meta.name.clone(),
@@ -264,12 +324,19 @@ pub async fn views(
     key: &ReportKey,
     report_id: &str,
     lang: Lang,
+    viewer: Role,
     href: impl Fn(&str) -> String,
 ) -> anyhow::Result<Vec<FileView>> {
     let mut out = Vec::new();
     for row in store.report_files(report_id).await? {
-        let (meta, ..) = open_meta(key, &row)?;
-        out.push(FileView::new(&meta, lang, Some(href(&row.id)), row.message_id.clone()));
+        let (meta, _, _, role) = open_meta(key, &row)?;
+        out.push(FileView::new(
+            &meta,
+            lang,
+            Some(href(&row.id)),
+            row.message_id.clone(),
+            role == viewer,
+        ));
     }
     Ok(out)
 }

@@ -29,6 +29,9 @@ const PENDING_SECONDS: i64 = 6 * 3600;
 /// After a problem, the rest of the request is read and dropped up to this much, so the
 /// browser gets our page instead of a reset connection.
 const DRAIN_CAP: u64 = 64 * 1024 * 1024;
+/// Files held whole in memory for cleaning at once, server-wide: with the per-file limit
+/// this bounds what cleaning can take (4 × 32 MiB at most); more uploads wait their turn.
+static CLEANING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// Plaintext handed to the sealer at a time when sealing a cleaned buffer.
 const FEED: usize = 1024 * 1024;
 
@@ -109,6 +112,10 @@ pub struct Upload {
     pub duplicates: Vec<(String, String)>,
     /// Files that came with a request that could not take them (they were dropped).
     pub dropped: usize,
+    /// The name of every file chosen, kept or not, to ask for them again by name.
+    pub chosen: Vec<String>,
+    /// The problem was with a file in the "keep untouched" field.
+    pub problem_in_original: bool,
     pub problem: Option<Problem>,
 }
 
@@ -169,7 +176,9 @@ pub async fn read(
             reader.fail(Problem::Broken);
             break;
         };
+        let original = field.name() == Some(ORIGINAL_FIELD);
         if let Err(problem) = reader.field(field).await {
+            reader.up.problem_in_original = original;
             reader.fail(problem);
             break;
         }
@@ -178,6 +187,11 @@ pub async fn read(
         // Drain what is left (up to a cap) so the browser reads our answer.
         let mut drained = 0u64;
         'drain: while let Some(Ok(mut field)) = mp.next().await {
+            if let Some(name) = field.content_disposition().and_then(|cd| cd.get_filename()) {
+                if !name.is_empty() {
+                    reader.up.chosen.push(clean_name(name));
+                }
+            }
             while let Some(Ok(bytes)) = field.next().await {
                 drained += bytes.len() as u64;
                 if drained > DRAIN_CAP {
@@ -244,6 +258,9 @@ impl Reader<'_> {
             _ => return drain(&mut field).await.map(|_| ()),
         };
         let name = clean_name(&file_name);
+        if !file_name.is_empty() {
+            self.up.chosen.push(name.clone());
+        }
         // The first bytes decide the format; browsers send an empty part when no file was chosen.
         let mut head = Zeroizing::new(Vec::new());
         // A field must not be polled again once it has ended.
@@ -273,56 +290,19 @@ impl Reader<'_> {
             return Err(Problem::TooManyFiles);
         }
         let kind = clean::sniff(&head, &name);
-        let wants_clean = self.limits.clean && !keep_original;
         let mut sink = Sink::new(target, self.store, self.now, self.counted as i64).await?;
         self.created.push(sink.id.clone());
-        let mut warning = if keep_original {
-            Warning::KeptOriginal
-        } else if !self.limits.clean || !(clean::cleanable(kind) || kind == Kind::Text) {
-            Warning::CannotClean
-        } else {
-            Warning::None
+        let filled = self
+            .fill(&mut field, &mut ended, &mut sink, head, &name, kind, keep_original)
+            .await;
+        let (removed, warning) = match filled {
+            Ok(v) => v,
+            Err(problem) => {
+                // Let the writer finish before the request's pending rows are deleted.
+                sink.stop().await;
+                return Err(problem);
+            }
         };
-        let mut removed = Vec::new();
-        let mut size = head.len() as u64;
-        self.check_size(&name, size)?;
-        if wants_clean && clean::cleanable(kind) {
-            // Cleaning needs the whole file; it is held in memory (bounded by CLEAN_MAX).
-            let mut buf = head;
-            let mut too_big = false;
-            while let Some(bytes) = next_bytes(&mut field, &mut ended).await? {
-                size += bytes.len() as u64;
-                self.check_size(&name, size)?;
-                if too_big {
-                    sink.push(&bytes).await?;
-                    continue;
-                }
-                buf.extend_from_slice(&bytes);
-                if buf.len() > CLEAN_MAX {
-                    too_big = true;
-                    warning = Warning::TooLargeToClean;
-                    for piece in buf.chunks(FEED) {
-                        sink.push(piece).await?;
-                    }
-                    buf = Zeroizing::new(Vec::new());
-                }
-            }
-            if !too_big {
-                let (bytes, found, w) = clean_blocking(kind, buf).await;
-                removed = found;
-                warning = w;
-                for piece in bytes.chunks(FEED) {
-                    sink.push(piece).await?;
-                }
-            }
-        } else {
-            sink.push(&head).await?;
-            while let Some(bytes) = next_bytes(&mut field, &mut ended).await? {
-                size += bytes.len() as u64;
-                self.check_size(&name, size)?;
-                sink.push(&bytes).await?;
-            }
-        }
         let meta = FileMeta {
             name,
             kind,
@@ -347,6 +327,70 @@ impl Reader<'_> {
         self.digests.push((digest, meta.name.clone()));
         self.up.files.push(Uploaded { id, meta });
         Ok(())
+    }
+
+    /// Reads the rest of a file into `sink`, cleaning it first when it can and should.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill(
+        &self,
+        field: &mut actix_multipart::Field,
+        ended: &mut bool,
+        sink: &mut Sink<'_>,
+        head: Zeroizing<Vec<u8>>,
+        name: &str,
+        kind: Kind,
+        keep_original: bool,
+    ) -> Result<(Vec<Removed>, Warning), Problem> {
+        let mut warning = if keep_original {
+            Warning::KeptOriginal
+        } else if !self.limits.clean || !(clean::cleanable(kind) || kind == Kind::Text) {
+            Warning::CannotClean
+        } else {
+            Warning::None
+        };
+        let mut removed = Vec::new();
+        let wants_clean = self.limits.clean && !keep_original;
+        let mut size = head.len() as u64;
+        self.check_size(name, size)?;
+        if wants_clean && clean::cleanable(kind) {
+            // Cleaning needs the whole file; it is held in memory (bounded by CLEAN_MAX).
+            let _permit = CLEANING.acquire().await.map_err(|_| Problem::Store)?;
+            let mut buf = head;
+            let mut too_big = false;
+            while let Some(bytes) = next_bytes(field, ended).await? {
+                size += bytes.len() as u64;
+                self.check_size(name, size)?;
+                if too_big {
+                    sink.push(&bytes).await?;
+                    continue;
+                }
+                buf.extend_from_slice(&bytes);
+                if buf.len() > CLEAN_MAX {
+                    too_big = true;
+                    warning = Warning::TooLargeToClean;
+                    for piece in buf.chunks(FEED) {
+                        sink.push(piece).await?;
+                    }
+                    buf = Zeroizing::new(Vec::new());
+                }
+            }
+            if !too_big {
+                let (bytes, found, w) = clean_blocking(kind, buf).await;
+                removed = found;
+                warning = w;
+                for piece in bytes.chunks(FEED) {
+                    sink.push(piece).await?;
+                }
+            }
+        } else {
+            sink.push(&head).await?;
+            while let Some(bytes) = next_bytes(field, ended).await? {
+                size += bytes.len() as u64;
+                self.check_size(name, size)?;
+                sink.push(&bytes).await?;
+            }
+        }
+        Ok((removed, warning))
     }
 
     /// Stops the upload the moment a file or the report's total crosses its limit.
@@ -399,17 +443,43 @@ async fn clean_blocking(kind: Kind, buf: Zeroizing<Vec<u8>>) -> (Zeroizing<Vec<u
     }
 }
 
-/// One pending file being written.
+/// Sealed segments waiting for the database, per file: a few, so receiving and sealing
+/// go on while the previous ones are written (and memory stays bounded).
+const QUEUED_SEGMENTS: usize = 4;
+
+/// One pending file being written. Segments go to a writer task that stores them in
+/// batches (one transaction, so one sync, per batch).
 struct Sink<'a> {
-    store: &'a Store,
     id: String,
     fid: [u8; 16],
     rid: [u8; 16],
     key: &'a ReportKey,
     role: Role,
+    store: &'a Store,
     sealer: Option<FileSealer>,
     hasher: Sha256,
-    seq: i64,
+    queue: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<tokio::task::JoinHandle<Result<(), sqlx::Error>>>,
+}
+
+async fn write_segments(
+    store: Store,
+    file_id: String,
+    mut queue: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), sqlx::Error> {
+    let mut seq = 0i64;
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < QUEUED_SEGMENTS {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        store.file_put_segments(&file_id, seq, &batch).await?;
+        seq += batch.len() as i64;
+    }
+    Ok(())
 }
 
 impl<'a> Sink<'a> {
@@ -422,16 +492,19 @@ impl<'a> Sink<'a> {
             .file_begin(&id, target.report_id, position, &role, &header, now + PENDING_SECONDS)
             .await
             .map_err(|_| Problem::Store)?;
+        let (queue, rx) = tokio::sync::mpsc::channel(QUEUED_SEGMENTS);
+        let writer = tokio::spawn(write_segments(store.clone(), id.clone(), rx));
         Ok(Sink {
-            store,
             id,
             fid,
             rid,
             key: target.key,
             role: target.role,
+            store,
             sealer: Some(sealer),
             hasher: Sha256::new(),
-            seq: 0,
+            queue: Some(queue),
+            writer: Some(writer),
         })
     }
 
@@ -443,24 +516,39 @@ impl<'a> Sink<'a> {
         self.hasher.update(data);
         let sealer = self.sealer.as_mut().ok_or(Problem::Store)?;
         for segment in sealer.push(data).map_err(|_| Problem::Store)? {
-            self.put(&segment).await?;
+            self.put(segment).await?;
         }
         Ok(())
     }
 
-    async fn put(&mut self, segment: &[u8]) -> FieldResult {
-        self.store
-            .file_put_segment(&self.id, self.seq, segment)
-            .await
-            .map_err(|_| Problem::Store)?;
-        self.seq += 1;
-        Ok(())
+    async fn put(&mut self, segment: Vec<u8>) -> FieldResult {
+        let queue = self.queue.as_ref().ok_or(Problem::Store)?;
+        // A send fails only when the writer stopped on a database error.
+        queue.send(segment).await.map_err(|_| Problem::Store)
+    }
+
+    /// Closes the queue and waits until the writer has stored (or given up on) everything.
+    async fn drain_writer(&mut self) -> Result<(), Problem> {
+        self.queue = None;
+        match self.writer.take() {
+            Some(writer) => match writer.await {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(Problem::Store),
+            },
+            None => Err(Problem::Store),
+        }
+    }
+
+    /// Stops after a problem; the caller deletes the pending rows.
+    async fn stop(&mut self) {
+        let _ = self.drain_writer().await;
     }
 
     async fn finish(mut self, meta: &FileMeta) -> Result<(String, [u8; 32]), Problem> {
         let sealer = self.sealer.take().ok_or(Problem::Store)?;
         let (last, chunks) = sealer.finish().map_err(|_| Problem::Store)?;
-        self.put(&last).await?;
+        self.put(last).await?;
+        self.drain_writer().await?;
         let sealed = meta.seal(self.key, self.rid, self.fid, self.role);
         self.store
             .file_finish(&self.id, &sealed, i64::try_from(chunks).map_err(|_| Problem::Store)?)

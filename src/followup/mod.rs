@@ -13,8 +13,8 @@ use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::kdf::random_salt;
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
-use crate::evidence::problem_text;
 use crate::evidence::upload::{self, Limits, Problem, Target};
+use crate::evidence::{choose_again, problem_text};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
 use crate::http::{
@@ -48,9 +48,14 @@ struct ThreadPage {
     errors: FieldErrors,
     notice: Option<String>,
     ff: crate::evidence::FilesField,
+    ff_t: &'static crate::evidence::FileTexts,
 }
 
 impl ThreadPage {
+    fn has_files(&self) -> bool {
+        !self.report.files.is_empty() || self.messages.iter().any(|m| !m.files.is_empty())
+    }
+
     fn err(&self, name: &str) -> Option<&str> {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
     }
@@ -130,6 +135,7 @@ async fn thread_page(
         shown.status,
         &ThreadPage {
             ff,
+            ff_t: crate::evidence::texts(lang),
             page,
             staff: false,
             report,
@@ -301,12 +307,20 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
             text,
         ));
     };
-    let refuse = |status, errors: FieldErrors, files_refused: bool| ReplyState {
-        status,
-        files_refused,
-        ..ReplyState::refused(text.clone(), errors)
-    };
     let had_files = !up.files.is_empty();
+    let again = choose_again(crate::evidence::texts(lang).choose_again, &up.chosen);
+    // Files chosen with a refused message are not kept: ask for them again, by name, in the
+    // error list too unless a file itself was the problem.
+    let refuse = |status, mut errors: FieldErrors, files_refused: bool| {
+        if files_refused && !errors.iter().any(|(n, _)| *n == "files") {
+            errors.push(("files", again.clone()));
+        }
+        ReplyState {
+            status,
+            files_refused: files_refused.then(|| again.clone()),
+            ..ReplyState::refused(text.clone(), errors)
+        }
+    };
     let shown = match up.problem.clone() {
         Some(Problem::TextTooLarge) => return Ok(too_large(&state, lang)),
         Some(p) => {

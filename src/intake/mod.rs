@@ -16,7 +16,7 @@ use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::keys::{self, Argon2Header, ReportKey};
 use crate::crypto::Key32;
 use crate::evidence::upload::{self, Limits, Problem, Target, Upload};
-use crate::evidence::{problem_text, FileTexts, FileView, FilesField};
+use crate::evidence::{choose_again, problem_text, FileTexts, FileView, FilesField};
 use crate::http::form::Form;
 use crate::http::{message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
@@ -270,8 +270,9 @@ impl FormPage {
 
     /// The form came back after its files were refused or dropped: say why (if it was the
     /// files) and that they must be chosen again.
-    pub(crate) fn files_refused(mut self, error: Option<String>) -> Self {
-        self.ff.refuse(error);
+    pub(crate) fn files_refused(mut self, error: Option<String>, again: Option<String>, in_original: bool) -> Self {
+        self.ff.refuse(error, again);
+        self.ff.original_open = in_original;
         self
     }
 
@@ -292,7 +293,7 @@ impl FormPage {
             "how_known" => t.q_how_known,
             "anonymity" => t.q_anonymity,
             "contact" => t.q_contact,
-            "files" => self.ff.t.label,
+            "files" => self.ff.label,
             _ => t.q_exclude,
         }
     }
@@ -378,7 +379,8 @@ fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
 }
 
 /// Renders the form again with the typed text, after its files were refused (`problem`)
-/// or dropped along with it: nothing of them was kept.
+/// or dropped along with it: nothing of them was kept, and the reporter is asked (in the
+/// error summary too) to choose them again by name.
 async fn refuse_form(
     state: &State,
     lang: Lang,
@@ -387,17 +389,18 @@ async fn refuse_form(
     mut errors: FieldErrors,
     problem: Option<&Problem>,
 ) -> PageResult {
-    let had_files = !up.files.is_empty() || up.dropped > 0 || problem.is_some();
+    let had_files = !up.chosen.is_empty() || problem.is_some();
     up.discard(&state.store).await;
+    let again = had_files.then(|| choose_again(crate::evidence::texts(lang).choose_again, &up.chosen));
     let file_error = problem.map(|p| problem_text(p, &state.settings.limits, lang));
-    if let Some(e) = &file_error {
+    if let Some(e) = file_error.as_ref().or(again.as_ref()) {
         errors.push(("files", e.clone()));
     }
     let mut page = FormPage::new(state, lang, Draft::from_form(&up.form), errors)
         .await
         .or_500(lang)?;
     if had_files {
-        page = page.files_refused(file_error);
+        page = page.files_refused(file_error, again, up.problem_in_original);
     }
     Ok(render(status, &page))
 }
@@ -484,7 +487,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let files: Vec<FileView> = up
         .files
         .iter()
-        .map(|f| FileView::new(&f.meta, lang, None, None))
+        .map(|f| FileView::new(&f.meta, lang, None, None, true))
         .collect();
     let duplicates = duplicate_notes(&up, lang);
     let sealing = Sealing {
@@ -691,16 +694,16 @@ pub async fn switch_language(state: State, req: HttpRequest, payload: web::Paylo
     let limit = state.settings.limits.field_chars;
     // No report key exists yet: chosen files are read and dropped, and the reporter is told.
     let limits = Limits::new(&state, 0, body_limit(limit, 4));
-    let mut up = upload::read(&state, &req, payload, None, &limits).await;
+    let up = upload::read(&state, &req, payload, None, &limits).await;
     if up.problem == Some(Problem::TextTooLarge) {
         return Ok(too_large(&state, lang));
     }
-    let status = StatusCode::OK;
-    if up.dropped > 0 {
-        return refuse_form(&state, lang, &mut up, status, vec![], None).await;
-    }
-    let page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![])
+    let mut page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![])
         .await
         .or_500(lang)?;
-    Ok(render(status, &page))
+    if !up.chosen.is_empty() {
+        // Not an error: a note that the files stayed behind.
+        page.ff.choose_again = Some(choose_again(crate::evidence::texts(lang).switch_dropped, &up.chosen));
+    }
+    Ok(render(StatusCode::OK, &page))
 }

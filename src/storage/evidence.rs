@@ -35,9 +35,17 @@ impl Store {
             .execute(pool).await.map(|_| ()))
     }
 
-    pub async fn file_put_segment(&self, file_id: &str, seq: i64, sealed: &[u8]) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query("INSERT INTO evidence_segments (file_id, seq, sealed) VALUES ($1, $2, $3)")
-            .bind(file_id).bind(seq).bind(sealed).execute(pool).await.map(|_| ()))
+    /// Stores consecutive segments from `first_seq` on, in one transaction (one sync).
+    pub async fn file_put_segments(&self, file_id: &str, first_seq: i64, segments: &[Vec<u8>]) -> DbResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (seq, sealed) in (first_seq..).zip(segments) {
+                sqlx::query("INSERT INTO evidence_segments (file_id, seq, sealed) VALUES ($1, $2, $3)")
+                    .bind(file_id).bind(seq).bind(sealed).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Records the sealed description and chunk count once the upload is complete.

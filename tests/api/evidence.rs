@@ -95,7 +95,7 @@ async fn files_travel_both_ways_cleaned(backend: Backend) {
     // The reporter is told, per file, what was removed, and warned about the untouched one.
     assert!(done.body.contains("foto.jpg") && done.body.contains("memo.docx"));
     assert!(done.body.contains("locatie (GPS-positie)"), "{}", done.body);
-    assert!(done.body.contains("cameragegevens"));
+    assert!(done.body.contains("EXIF-gegevens"));
     assert!(done.body.contains("documenteigenschappen"));
     assert!(done.body.contains("Op uw verzoek onaangeroerd opgeslagen"));
     assert_eq!(app.count("evidence_files").await, 3);
@@ -187,6 +187,10 @@ async fn files_travel_both_ways_cleaned(backend: Backend) {
     let (_, _, odt_back) = coord.get_bytes(&downloads[6]).await;
     assert_zip_clean(&odt_back.expect("odt"), "notulen.odt");
 
+    // A coordinator's download is in the audit trail.
+    let audit = coord.get("/beheer/logboek").await;
+    assert!(audit.body.contains("bestand gedownload"), "{}", audit.body);
+
     // Someone else's browser, without the code or a login, gets nothing.
     let stranger = app.browser();
     let (status, _, _) = stranger.get_bytes(pdf_link).await;
@@ -228,7 +232,10 @@ async fn limits_store_nothing_and_keep_the_text(backend: Backend) {
         res.body
     );
     assert!(res.body.contains(what), "the typed text is kept");
-    assert!(res.body.contains("Kies uw bestanden opnieuw"));
+    assert!(
+        res.body.contains("Kies opnieuw: groot.bin."),
+        "the file is named to choose again"
+    );
     assert_eq!(stored(&app).await, (0, 0, 0));
 
     // More files than allowed, in English this time.
@@ -266,7 +273,11 @@ async fn limits_store_nothing_and_keep_the_text(backend: Backend) {
         .post_multipart("/melden", &report_fields("", &token), &[("files", "a.bin", &small)])
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.body.contains("Kies uw bestanden opnieuw"));
+    let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
+    assert!(
+        summary.contains("Kies opnieuw: a.bin."),
+        "the summary asks for the file again: {summary}"
+    );
     assert_eq!(stored(&app).await, (0, 0, 0));
 
     // The same file twice is stored once, and the reporter is told.
