@@ -236,7 +236,7 @@ pub async fn open(
         vec![]
     };
     let report_id = row.id.clone();
-    let mut files = evidence::views(store, key, &row.id, lang, viewer, |fid| match viewer {
+    let all_files = evidence::views(store, key, &row.id, lang, viewer, |fid| match viewer {
         Role::Coordinator => lang.href(&format!(
             "{}/bestanden/{fid}",
             crate::http::paths::admin_report(&report_id)
@@ -244,6 +244,10 @@ pub async fn open(
         _ => lang.href(&format!("{}/{fid}", crate::http::paths::FOLLOW_UP_FILES)),
     })
     .await?;
+    // Report-level files belong to no message; files of a message are shown with it, and
+    // only if that message is shown to this viewer.
+    let (files, mut message_files): (Vec<FileView>, Vec<FileView>) =
+        all_files.into_iter().partition(|f| f.message_id.is_none());
     let mut messages = Vec::new();
     let mut notes = Vec::new();
     for m in store.messages(&row.id).await? {
@@ -277,10 +281,10 @@ pub async fn open(
             (Role::Coordinator, Role::Coordinator, Some((_, name))) => name.clone(),
             _ => author.to_string(),
         };
-        let (mine, rest): (Vec<FileView>, Vec<FileView>) = files
+        let (mine, rest): (Vec<FileView>, Vec<FileView>) = message_files
             .into_iter()
             .partition(|f| f.message_id.as_deref() == Some(m.id.as_str()));
-        files = rest;
+        message_files = rest;
         let view = MessageView {
             files: mine,
             author,

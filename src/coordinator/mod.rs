@@ -695,7 +695,9 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         up.discard(&state.store).await;
         return Err(e).or_500(lang);
     }
-    if form.get("feedback") == Some("1") {
+    let feedback = form.get("feedback") == Some("1");
+    up.committed();
+    if feedback {
         state
             .store
             .record_feedback(

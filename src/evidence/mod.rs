@@ -33,6 +33,9 @@ pub struct FileTexts {
     pub kept_original_other: &'static str,
     pub download_warning: &'static str,
     pub thread_err_summary: &'static str,
+    pub residual: &'static str,
+    pub damaged: &'static str,
+    pub session_files: &'static str,
     pub heading: &'static str,
     pub download: &'static str,
     pub removed: &'static str,
@@ -60,6 +63,9 @@ pub static NL: FileTexts = FileTexts {
     kept_original_other: "Op verzoek van de afzender onaangeroerd opgeslagen: eventuele verborgen gegevens zitten er nog in.",
     download_warning: "Een bestand dat u downloadt, blijft op dit apparaat staan. Doe dat niet op een apparaat van uw werk.",
     thread_err_summary: "Uw bericht is nog niet verstuurd. Wat u typte staat er nog; pas het volgende aan:",
+    residual: "Let op: opmerkingen, bijgehouden wijzigingen en afbeeldingen in het document zelf halen we er niet uit; die kunnen nog naar u wijzen.",
+    damaged: "Dit bestand kon niet worden geopend.",
+    session_files: "Uw bestanden zijn niet meegestuurd:",
     heading: "Bestanden",
     download: "downloaden",
     removed: "Verwijderde verborgen gegevens:",
@@ -87,6 +93,9 @@ pub static EN: FileTexts = FileTexts {
     kept_original_other: "Stored untouched at the sender's request: any hidden data is still in it.",
     download_warning: "A file you download stays on this device. Do not do that on a device from work.",
     thread_err_summary: "Your message has not been sent yet. What you typed is still here; please change the following:",
+    residual: "Note: comments, tracked changes and pictures inside the document itself are not removed; they may still point to you.",
+    damaged: "This file could not be opened.",
+    session_files: "Your files were not sent:",
     heading: "Files",
     download: "download",
     removed: "Hidden data removed:",
@@ -275,7 +284,10 @@ impl FileView {
     /// `own`: the viewer sent this file (wording of the "kept untouched" line).
     pub fn new(meta: &FileMeta, lang: Lang, href: Option<String>, message_id: Option<String>, own: bool) -> FileView {
         let t = texts(lang);
+        // Documents can hide more than their properties: say so, never "nothing found".
+        let container = matches!(meta.kind, Kind::Pdf | Kind::Zip);
         let (note, warn) = match meta.warning {
+            Warning::None if container => (Some(t.residual), true),
             Warning::None if !meta.removed.is_empty() => (None, false),
             Warning::None if meta.kind == Kind::Text => (Some(t.no_metadata), false),
             Warning::None => (Some(t.nothing_found), false),

@@ -153,7 +153,9 @@ impl FileOpener {
     pub fn new(key: &ReportKey, ctx: &Context, header: &[u8], chunks: u64, size: u64) -> Result<Self, CryptoError> {
         envelope::check_header(header, KeySource::Subkey)?;
         let prefix = header.get(3..HEADER_LEN).ok_or(CryptoError::Format)?;
-        if header.len() != HEADER_LEN || chunks == 0 || size > chunks * CHUNK as u64 {
+        let room = chunks.checked_mul(CHUNK as u64).ok_or(CryptoError::Format)?;
+        // The size must end inside the last chunk: a tampered count or size is refused.
+        if header.len() != HEADER_LEN || chunks == 0 || size > room || size <= room - CHUNK as u64 {
             return Err(CryptoError::Format);
         }
         let dec = DecryptorBE32::from_aead(cipher(key, ctx), GenericArray::from_slice(prefix));
@@ -219,7 +221,9 @@ impl Warning {
             2 => Warning::Unreadable,
             3 => Warning::TooLargeToClean,
             4 => Warning::KeptOriginal,
-            _ => Warning::None,
+            0 => Warning::None,
+            // A code from a newer version: never read it as "nothing to warn about".
+            _ => Warning::CannotClean,
         }
     }
 }

@@ -117,11 +117,36 @@ pub struct Upload {
     /// The problem was with a file in the "keep untouched" field.
     pub problem_in_original: bool,
     pub problem: Option<Problem>,
+    /// Set once files were stored, so a request that ends any other way deletes them.
+    store: Option<Store>,
+}
+
+impl Drop for Upload {
+    /// Pending files of a request that returned early (an error page, a dropped handler)
+    /// are deleted here; attached files are untouched, as discarding skips them.
+    fn drop(&mut self) {
+        let ids = self.ids();
+        if ids.is_empty() {
+            return;
+        }
+        if let (Some(store), Ok(rt)) = (self.store.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                if let Err(e) = store.files_discard(&ids).await {
+                    tracing::error!(error = %e, "deleting pending evidence files failed");
+                }
+            });
+        }
+    }
 }
 
 impl Upload {
     pub fn ids(&self) -> Vec<String> {
         self.files.iter().map(|f| f.id.clone()).collect()
+    }
+
+    /// The files are attached now: nothing is left to delete.
+    pub fn committed(&mut self) {
+        self.store = None;
     }
 
     /// Deletes the pending files, when the form is refused after they were stored.
@@ -158,7 +183,33 @@ pub async fn read(
         }
         return up;
     }
+    // Everything a valid request can hold, plus room for part headers: past it the body is
+    // cut off, so neither the multipart parser (headers, preamble) nor a drain reads without end.
+    let files_room = limits
+        .file_bytes
+        .saturating_mul(limits.files as u64)
+        .min(limits.report_bytes_left);
+    let cap = files_room
+        .saturating_add(limits.text_bytes as u64)
+        .saturating_add(PART_OVERHEAD * (limits.files as u64 + MAX_TEXT_PARTS as u64));
+    let over = std::rc::Rc::new(std::cell::Cell::new(false));
+    let over_in_stream = over.clone();
+    // What may be read so far: the text budget until a file starts, then a file's worth more
+    // per file. So a part header or a preamble can never grow past the text budget.
+    let allowed = std::rc::Rc::new(std::cell::Cell::new(limits.text_bytes as u64 + READ_AHEAD));
+    let allowed_in_stream = allowed.clone();
+    let mut seen = 0u64;
+    let payload = payload.map(move |item| {
+        let bytes = item?;
+        seen += bytes.len() as u64;
+        if seen > cap || seen > allowed_in_stream.get() {
+            over_in_stream.set(true);
+            return Err(actix_web::error::PayloadError::Overflow);
+        }
+        Ok(bytes)
+    });
     let mut reader = Reader {
+        allowed,
         store: &state.store,
         now: state.clock.now(),
         target,
@@ -171,11 +222,25 @@ pub async fn read(
         budget_used: 0,
     };
     let mut mp = Multipart::new(req.headers(), payload);
-    while let Some(field) = mp.next().await {
+    let mut parts = 0usize;
+    loop {
+        let field = match idle_limited(mp.next()).await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(p) => {
+                reader.fail(p);
+                break;
+            }
+        };
         let Ok(field) = field else {
             reader.fail(Problem::Broken);
             break;
         };
+        parts += 1;
+        if parts > MAX_TEXT_PARTS + limits.files * 2 {
+            reader.fail(Problem::TextTooLarge);
+            break;
+        }
         let original = field.name() == Some(ORIGINAL_FIELD);
         if let Err(problem) = reader.field(field).await {
             reader.up.problem_in_original = original;
@@ -186,18 +251,22 @@ pub async fn read(
     if reader.up.problem.is_some() {
         // Drain what is left (up to a cap) so the browser reads our answer.
         let mut drained = 0u64;
-        'drain: while let Some(Ok(mut field)) = mp.next().await {
+        'drain: while let Ok(Some(Ok(mut field))) = idle_limited(mp.next()).await {
             if let Some(name) = field.content_disposition().and_then(|cd| cd.get_filename()) {
                 if !name.is_empty() {
                     reader.up.chosen.push(clean_name(name));
                 }
             }
-            while let Some(Ok(bytes)) = field.next().await {
+            while let Ok(Some(Ok(bytes))) = idle_limited(field.next()).await {
                 drained += bytes.len() as u64;
                 if drained > DRAIN_CAP {
                     break 'drain;
                 }
             }
+        }
+        if over.get() {
+            // The body was larger than any valid form: say so, not "interrupted".
+            reader.up.problem = Some(Problem::TextTooLarge);
         }
         let created = std::mem::take(&mut reader.created);
         if let Err(e) = state.store.files_discard(&created).await {
@@ -205,10 +274,29 @@ pub async fn read(
         }
         reader.up.files.clear();
     }
+    if over.get() && reader.up.problem.is_none() {
+        reader.up.problem = Some(Problem::TextTooLarge);
+    }
+    reader.up.store = Some(state.store.clone());
     reader.up
 }
 
+/// Most text fields a form of ours has (with room to spare); more parts are refused.
+const MAX_TEXT_PARTS: usize = 40;
+/// How far the multipart parser may read beyond the part it is in.
+const READ_AHEAD: u64 = 256 * 1024;
+/// Room per part for its boundary and headers when bounding the whole body.
+const PART_OVERHEAD: u64 = 1024;
+/// A body that sends nothing for this long is abandoned, so a stalled upload cannot hold
+/// memory or a cleaning slot.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn idle_limited<T>(next: impl std::future::Future<Output = T>) -> Result<T, Problem> {
+    tokio::time::timeout(IDLE, next).await.map_err(|_| Problem::Broken)
+}
+
 struct Reader<'a> {
+    allowed: std::rc::Rc<std::cell::Cell<u64>>,
     store: &'a Store,
     now: i64,
     target: Option<Target<'a>>,
@@ -234,13 +322,18 @@ impl Reader<'_> {
 
     async fn field(&mut self, mut field: actix_multipart::Field) -> FieldResult {
         let name = field.name().unwrap_or_default().to_string();
+        // Names and headers count towards the text budget too.
+        self.text_used += name.len() + 64;
+        if self.text_used > self.limits.text_bytes {
+            return Err(Problem::TextTooLarge);
+        }
         let file_name = field
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .map(str::to_string);
         let Some(file_name) = file_name else {
             let mut value = Zeroizing::new(Vec::new());
-            while let Some(bytes) = field.next().await {
+            while let Some(bytes) = idle_limited(field.next()).await? {
                 let bytes = bytes.map_err(|_| Problem::Broken)?;
                 self.text_used += bytes.len();
                 if self.text_used > self.limits.text_bytes {
@@ -257,6 +350,9 @@ impl Reader<'_> {
             // Not a file field of ours: read and drop.
             _ => return drain(&mut field).await.map(|_| ()),
         };
+        // A file part may bring a file's worth of bytes (the count of parts is bounded).
+        self.allowed
+            .set(self.allowed.get().saturating_add(self.limits.file_bytes + READ_AHEAD));
         let name = clean_name(&file_name);
         if !file_name.is_empty() {
             self.up.chosen.push(name.clone());
@@ -411,7 +507,7 @@ async fn next_bytes(field: &mut actix_multipart::Field, ended: &mut bool) -> Res
     if *ended {
         return Ok(None);
     }
-    match field.next().await {
+    match idle_limited(field.next()).await? {
         Some(bytes) => bytes.map(Some).map_err(|_| Problem::Broken),
         None => {
             *ended = true;
@@ -422,7 +518,7 @@ async fn next_bytes(field: &mut actix_multipart::Field, ended: &mut bool) -> Res
 
 async fn drain(field: &mut actix_multipart::Field) -> Result<u64, Problem> {
     let mut n = 0u64;
-    while let Some(bytes) = field.next().await {
+    while let Some(bytes) = idle_limited(field.next()).await? {
         n += bytes.map_err(|_| Problem::Broken)?.len() as u64;
     }
     Ok(n)
@@ -489,7 +585,15 @@ impl<'a> Sink<'a> {
         let (sealer, header) = FileSealer::new(target.key, &body_context(rid, fid, target.role));
         let role = crate::casefile::role_str(target.role);
         store
-            .file_begin(&id, target.report_id, position, &role, &header, now + PENDING_SECONDS)
+            // Rounded to the hour: the row must not date the reporter's upload to the second.
+            .file_begin(
+                &id,
+                target.report_id,
+                position,
+                &role,
+                &header,
+                (now + PENDING_SECONDS) / 3600 * 3600 + 3600,
+            )
             .await
             .map_err(|_| Problem::Store)?;
         let (queue, rx) = tokio::sync::mpsc::channel(QUEUED_SEGMENTS);

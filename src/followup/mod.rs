@@ -297,13 +297,21 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let t = lang.t();
     let text = up.form.text("message");
     let Some((active, key, row)) = opened else {
-        // The session ended while the reporter was writing: keep what they wrote.
+        // The session ended while the reporter was writing: keep what they wrote, and say
+        // that chosen files were not taken along.
+        let mut error = t.session_ended.to_string();
+        if !up.chosen.is_empty() {
+            error = format!(
+                "{error} {}",
+                choose_again(crate::evidence::texts(lang).session_files, &up.chosen)
+            );
+        }
         return Ok(code_page_keeping(
             &state,
             lang,
             StatusCode::UNAUTHORIZED,
             String::new(),
-            Some(t.session_ended),
+            Some(&error),
             text,
         ));
     };
@@ -368,6 +376,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         );
         return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
     }
+    up.committed();
     let mut notes = duplicate_notes(&up, lang);
     notes.insert(0, t.reply_sent.to_string());
     if notes.len() == 1 {

@@ -497,7 +497,9 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let outcome = seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing)
         .await
         .or_500(lang)?;
-    if !matches!(outcome, Stored::Code(_)) {
+    if matches!(outcome, Stored::Code(_)) {
+        up.committed();
+    } else {
         up.discard(&state.store).await;
     }
     match outcome {

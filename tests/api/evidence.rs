@@ -97,6 +97,10 @@ async fn files_travel_both_ways_cleaned(backend: Backend) {
     assert!(done.body.contains("locatie (GPS-positie)"), "{}", done.body);
     assert!(done.body.contains("EXIF-gegevens"));
     assert!(done.body.contains("documenteigenschappen"));
+    // What is not removed from a document is said plainly.
+    assert!(done
+        .body
+        .contains("bijgehouden wijzigingen en afbeeldingen in het document zelf"));
     assert!(done.body.contains("Op uw verzoek onaangeroerd opgeslagen"));
     assert_eq!(app.count("evidence_files").await, 3);
 
@@ -535,4 +539,28 @@ async fn hostile_names_and_types_stay_inert(backend: Backend) {
     assert!(res.status().is_client_error(), "{}", res.status());
     assert_eq!(app.count("evidence_files").await, before);
     assert_eq!(app.count("reports").await, 1);
+
+    // Thousands of empty parts, or one endless part header: refused as too large, nothing stored.
+    let token = report_form(&reporter).await;
+    let mut fields = report_fields("veel delen", &token);
+    let names: Vec<String> = (0..5000).map(|i| format!("x{i}")).collect();
+    fields.extend(names.iter().map(|n| (n.as_str(), "")));
+    let res = reporter.post_multipart("/melden", &fields, &[]).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let boundary = "----b";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"what\"\r\nX-Long: ").into_bytes();
+    body.extend(std::iter::repeat_n(b'a', 30 * 1024 * 1024));
+    let res = reqwest::Client::new()
+        .post(format!("{}/melden", app.base))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("Origin", app.base.as_str())
+        .header("Sec-Fetch-Site", "same-origin")
+        .body(body)
+        .send()
+        .await;
+    if let Ok(res) = res {
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    assert_eq!(app.count("reports").await, 1);
+    assert_eq!(app.count("evidence_files").await, before);
 }
