@@ -392,6 +392,21 @@ async fn exec(app: &TestApp, sql: &str) {
     }
 }
 
+/// Gives file `victim` a copy of `donor`'s sealed segments, as an attacker with write
+/// access to the database could.
+async fn replace_segments(app: &TestApp, victim: &str, donor: &str) {
+    exec(
+        app,
+        &format!("DELETE FROM evidence_segments WHERE file_id = '{victim}'"),
+    )
+    .await;
+    exec(
+        app,
+        &format!("INSERT INTO evidence_segments (file_id, seq, sealed) SELECT '{victim}', seq, sealed FROM evidence_segments WHERE file_id = '{donor}'"),
+    )
+    .await;
+}
+
 async fn file_ids(app: &TestApp) -> Vec<(String, String)> {
     let q = "SELECT id, report_id FROM evidence_files ORDER BY report_id, position";
     match &app.state.store {
@@ -444,16 +459,7 @@ async fn moved_segments_do_not_open(backend: Backend) {
     let (victim, donor_same, donor_other) = (&same_report[0].0, &same_report[1].0, &other.0);
 
     // A segment copied from another file of the same report does not open.
-    exec(
-        &app,
-        &format!("DELETE FROM evidence_segments WHERE file_id = '{victim}'"),
-    )
-    .await;
-    exec(
-        &app,
-        &format!("INSERT INTO evidence_segments (file_id, seq, sealed) SELECT '{victim}', seq, sealed FROM evidence_segments WHERE file_id = '{donor_same}'"),
-    )
-    .await;
+    replace_segments(&app, victim, donor_same).await;
     let victim_href = hrefs.iter().find(|h| h.ends_with(victim.as_str())).expect("href");
     let (status, _, _) = coord.get_bytes(victim_href).await;
     assert_eq!(
@@ -463,16 +469,7 @@ async fn moved_segments_do_not_open(backend: Backend) {
     );
 
     // Nor one from a file of another report.
-    exec(
-        &app,
-        &format!("DELETE FROM evidence_segments WHERE file_id = '{victim}'"),
-    )
-    .await;
-    exec(
-        &app,
-        &format!("INSERT INTO evidence_segments (file_id, seq, sealed) SELECT '{victim}', seq, sealed FROM evidence_segments WHERE file_id = '{donor_other}'"),
-    )
-    .await;
+    replace_segments(&app, victim, donor_other).await;
     let (status, _, _) = coord.get_bytes(victim_href).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
 
