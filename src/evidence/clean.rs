@@ -873,6 +873,34 @@ fn odf_version(xml: &[u8]) -> Option<&[u8]> {
     plausible.then_some(value)
 }
 
+/// Most bytes of pictures inside one document that are read to be cleaned (each at most
+/// `PART_READ_LIMIT`); pictures past it are copied as they are (the reporter is warned that
+/// documents may still hold identifying data).
+const EMBEDDED_IMAGES_LIMIT: u64 = 64 << 20;
+
+/// A JPEG, PNG or WebP part of a document, cleaned, if it held anything. Parts too large to
+/// read whole are left alone rather than cut short.
+fn clean_embedded_image(archive: &mut Archive<'_>, index: usize, name: &str, budget: &mut u64) -> Option<Cleaned> {
+    let lower = name.to_ascii_lowercase();
+    if ![".jpg", ".jpeg", ".png", ".webp"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        return None;
+    }
+    let size = archive.by_index(index).ok()?.size();
+    if size > PART_READ_LIMIT || size > *budget {
+        return None;
+    }
+    *budget -= size;
+    let bytes = read_entry(archive, index, PART_READ_LIMIT)?;
+    let kind = sniff(&bytes[..bytes.len().min(64)], name);
+    if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Webp) {
+        return None;
+    }
+    clean_uncaught(kind, &bytes).ok().filter(|c| !c.removed.is_empty())
+}
+
 fn clean_zip(input: &[u8]) -> Result<Cleaned, CleanError> {
     let unreadable = |_| CleanError::Unreadable(Kind::Zip);
     let mut archive = ZipArchive::new(Cursor::new(input)).map_err(unreadable)?;
@@ -910,7 +938,15 @@ fn clean_zip(input: &[u8]) -> Result<Cleaned, CleanError> {
 
     let mut found = BTreeSet::new();
     let mut replacements: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+    let mut image_budget = EMBEDDED_IMAGES_LIMIT;
     for (index, name) in names.iter().enumerate() {
+        // Pictures pasted into a document (word/media, Pictures/, thumbnails) carry their own
+        // EXIF and GPS: they are cleaned like uploaded images.
+        if let Some(cleaned) = clean_embedded_image(&mut archive, index, name, &mut image_budget) {
+            found.extend(cleaned.removed);
+            replacements[index] = Some(cleaned.bytes);
+            continue;
+        }
         let is_target = match package {
             Package::Ooxml => ["docProps/core.xml", "docProps/app.xml", "docProps/custom.xml"]
                 .iter()
@@ -1207,17 +1243,29 @@ mod tests {
     }
 
     /// Checks a cleaned OOXML or ODF file part by part against the original.
-    fn check_package(name: &str, replaced: &[(&str, &[u8])]) {
+    fn check_package(name: &str, replaced: &[(&str, &[u8])], removed: &[Removed]) {
         let (original, cleaned) = clean_fixture(name);
-        assert_eq!(cleaned.removed, [Removed::DocumentProperties], "{name}");
+        assert_eq!(cleaned.removed, removed, "{name}");
         let before = unpack(&original);
         let after = unpack(&cleaned.bytes);
         let names = |parts: &[(String, Vec<u8>)]| parts.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&after), names(&before), "{name}: same entries in the same order");
         for ((part, content), (_, old)) in after.iter().zip(&before) {
             assert_no_name(content, &format!("{name}: {part}"));
+            let picture = [".jpeg", ".jpg", ".png"].iter().any(|ext| part.ends_with(ext));
             match replaced.iter().find(|(target, _)| target == part) {
                 Some((_, new)) => assert_eq!(content, new, "{name}: {part}"),
+                // A picture (the thumbnail) may have been cleaned: it must still be the same
+                // kind of picture, with nothing left to remove.
+                None if picture && content != old => {
+                    let kind = sniff(content, part);
+                    assert_eq!(kind, sniff(old, part), "{name}: {part}");
+                    assert_eq!(
+                        clean(kind, content).expect("picture reads").removed,
+                        vec![],
+                        "{name}: {part}"
+                    );
+                }
                 None => assert_eq!(content, old, "{name}: {part} unchanged"),
             }
         }
@@ -1233,6 +1281,8 @@ mod tests {
                 ("docProps/core.xml", EMPTY_CORE_PROPERTIES),
                 ("docProps/app.xml", EMPTY_APP_PROPERTIES),
             ],
+            // The thumbnail python-docx put in carries EXIF of its own.
+            &[Removed::CameraData, Removed::DocumentProperties],
         );
     }
 
@@ -1244,13 +1294,18 @@ mod tests {
                 ("docProps/core.xml", EMPTY_CORE_PROPERTIES),
                 ("docProps/app.xml", EMPTY_APP_PROPERTIES),
             ],
+            &[Removed::DocumentProperties],
         );
     }
 
     #[test]
     fn odt_fixture_loses_its_meta_and_keeps_the_mimetype_first() {
         let expected_meta = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document-meta xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" office:version=\"1.2\"><office:meta/></office:document-meta>";
-        check_package("minutes-author.odt", &[("meta.xml", expected_meta)]);
+        check_package(
+            "minutes-author.odt",
+            &[("meta.xml", expected_meta)],
+            &[Removed::DocumentProperties],
+        );
 
         // ODF readers recognise the format by an uncompressed `mimetype` entry at offset 0,
         // its name at byte 30 and its content right after.
@@ -1647,7 +1702,10 @@ mod tests {
         let input = writer.finish().expect("finishes").into_inner();
 
         let cleaned = clean(Kind::Zip, &input).expect("cleans");
-        assert_eq!(cleaned.removed, [Removed::Comments, Removed::DocumentProperties]);
+        assert_eq!(
+            cleaned.removed,
+            [Removed::CameraData, Removed::Comments, Removed::DocumentProperties]
+        );
         assert_no_name(&cleaned.bytes, "cleaned docx");
         assert_eq!(unpack(&cleaned.bytes).len(), archive.len());
     }
@@ -1716,5 +1774,40 @@ mod tests {
         );
         assert!(pdf.len() < 64 * 1024, "a small file");
         assert!(matches!(clean(Kind::Pdf, &pdf), Err(CleanError::Unreadable(Kind::Pdf))));
+    }
+
+    /// A photo pasted into a Word file keeps its GPS position unless the picture is cleaned.
+    #[test]
+    fn pictures_inside_a_document_are_cleaned() {
+        let photo = fixture("photo-gps-author.jpg");
+        let mut source = ZipArchive::new(Cursor::new(fixture("memo-author.docx"))).unwrap();
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        for index in 0..source.len() {
+            writer.raw_copy_file(source.by_index_raw(index).unwrap()).unwrap();
+        }
+        writer
+            .start_file("word/media/image1.jpeg", SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(&photo).unwrap();
+        let docx = writer.finish().unwrap().into_inner();
+
+        let cleaned = clean(Kind::Zip, &docx).unwrap();
+        assert!(cleaned.removed.contains(&Removed::Location), "{:?}", cleaned.removed);
+        assert!(cleaned.removed.contains(&Removed::DocumentProperties));
+        let mut archive = ZipArchive::new(Cursor::new(&cleaned.bytes)).unwrap();
+        let mut picture = Vec::new();
+        archive
+            .by_name("word/media/image1.jpeg")
+            .unwrap()
+            .read_to_end(&mut picture)
+            .unwrap();
+        assert!(!contains(&picture, b"Klokkenluider"));
+        let scan = |b: &[u8]| b.windows(2).position(|w| w == [0xFF, 0xDA]).map(|at| b[at..].to_vec());
+        assert_eq!(scan(&picture), scan(&photo), "the picture itself is unchanged");
+        assert_eq!(
+            clean(Kind::Zip, &cleaned.bytes).unwrap().removed,
+            vec![],
+            "cleaning twice changes nothing"
+        );
     }
 }

@@ -100,7 +100,7 @@ async fn files_travel_both_ways_cleaned(backend: Backend) {
     // What is not removed from a document is said plainly.
     assert!(done
         .body
-        .contains("bijgehouden wijzigingen en afbeeldingen in het document zelf"));
+        .contains("opmerkingen en bijgehouden wijzigingen in het document zelf"));
     assert!(done.body.contains("Op uw verzoek onaangeroerd opgeslagen"));
     assert_eq!(app.count("evidence_files").await, 3);
 
