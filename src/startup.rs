@@ -65,6 +65,7 @@ impl Application {
             code_throttle: Throttle::new(10, u32::MAX, 900),
             login_throttle: Throttle::new(10, u32::MAX, 900),
             mailer,
+            background: tokio::runtime::Handle::current(),
         });
         let server = build_server(listener, state.clone())?;
         Ok(Application {

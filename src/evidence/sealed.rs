@@ -71,7 +71,7 @@ impl FileSealer {
         let sealer = FileSealer {
             enc: Some(enc),
             ad: aad(&header, ctx),
-            pending: Zeroizing::new(Vec::with_capacity(CHUNK * 2)),
+            pending: Zeroizing::new(Vec::with_capacity(CHUNK)),
             segment: Vec::with_capacity(SEALED_CHUNK * SEGMENT_CHUNKS),
             chunks: 0,
             size: 0,
@@ -85,34 +85,42 @@ impl FileSealer {
     }
 
     /// Takes more plaintext; returns the segments that filled up, ready to store in order.
+    /// A full chunk is sealed only once more data follows: the last chunk is sealed
+    /// differently, and which one is last is known only when the input ends.
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Vec<u8>>, CryptoError> {
         let mut out = Vec::new();
         self.size += data.len() as u64;
         while !data.is_empty() {
-            let room = (CHUNK * 2).saturating_sub(self.pending.len()).max(1);
-            let (now, rest) = data.split_at(room.min(data.len()));
-            self.pending.extend_from_slice(now);
-            data = rest;
-            // A full chunk is sealed only once more data follows: the last chunk is sealed
-            // differently, and we cannot know which one is last before the input ends.
-            while self.pending.len() > CHUNK {
+            if self.pending.len() == CHUNK {
                 let enc = self.enc.as_mut().ok_or(CryptoError::Format)?;
-                let ct = enc
-                    .encrypt_next(Payload {
-                        msg: &self.pending[..CHUNK],
-                        aad: &self.ad,
-                    })
-                    .map_err(|_| CryptoError::Format)?;
-                self.pending.drain(..CHUNK);
-                self.segment.extend_from_slice(&ct);
-                self.chunks += 1;
-                if self.segment.len() == SEALED_CHUNK * SEGMENT_CHUNKS {
-                    out.push(std::mem::take(&mut self.segment));
-                    self.segment.reserve(SEALED_CHUNK * SEGMENT_CHUNKS);
-                }
+                seal_into(enc, &self.ad, &mut self.segment, &self.pending)?;
+                self.pending.clear();
+                self.sealed_one(&mut out);
+            } else if self.pending.is_empty() && data.len() > CHUNK {
+                // Straight from the input into the segment: one copy, sealed in place.
+                let (chunk, rest) = data.split_at(CHUNK);
+                let enc = self.enc.as_mut().ok_or(CryptoError::Format)?;
+                seal_into(enc, &self.ad, &mut self.segment, chunk)?;
+                data = rest;
+                self.sealed_one(&mut out);
+            } else {
+                let take = (CHUNK - self.pending.len()).min(data.len());
+                let (now, rest) = data.split_at(take);
+                self.pending.extend_from_slice(now);
+                data = rest;
             }
         }
         Ok(out)
+    }
+
+    fn sealed_one(&mut self, out: &mut Vec<Vec<u8>>) {
+        self.chunks += 1;
+        if self.segment.len() == SEALED_CHUNK * SEGMENT_CHUNKS {
+            out.push(std::mem::replace(
+                &mut self.segment,
+                Vec::with_capacity(SEALED_CHUNK * SEGMENT_CHUNKS),
+            ));
+        }
     }
 
     /// Seals the last chunk, padded to full size so the stored length tells the size only
@@ -122,16 +130,59 @@ impl FileSealer {
         if self.size == 0 {
             return Err(CryptoError::Format);
         }
-        let mut last = Zeroizing::new(std::mem::take(&mut *self.pending));
-        last.resize(CHUNK, 0);
-        let ct = enc
-            .encrypt_last(Payload {
-                msg: &last,
-                aad: &self.ad,
-            })
+        self.pending.resize(CHUNK, 0);
+        let start = self.segment.len();
+        self.segment.extend_from_slice(&self.pending);
+        enc.encrypt_last_in_place(&self.ad, &mut Tail::new(&mut self.segment, start))
             .map_err(|_| CryptoError::Format)?;
-        self.segment.extend_from_slice(&ct);
         Ok((std::mem::take(&mut self.segment), self.chunks + 1))
+    }
+}
+
+/// Appends `plain` to `segment` and seals it there, in place.
+fn seal_into(
+    enc: &mut EncryptorBE32<XChaCha20Poly1305>,
+    ad: &[u8],
+    segment: &mut Vec<u8>,
+    plain: &[u8],
+) -> Result<(), CryptoError> {
+    let start = segment.len();
+    segment.extend_from_slice(plain);
+    enc.encrypt_next_in_place(ad, &mut Tail::new(segment, start))
+        .map_err(|_| CryptoError::Format)
+}
+
+/// The end of a segment, from `start`, as the AEAD's in-place buffer (the tag is appended).
+struct Tail<'a> {
+    vec: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl<'a> Tail<'a> {
+    fn new(vec: &'a mut Vec<u8>, start: usize) -> Self {
+        Tail { vec, start }
+    }
+}
+
+impl AsRef<[u8]> for Tail<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.vec[self.start..]
+    }
+}
+
+impl AsMut<[u8]> for Tail<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.vec[self.start..]
+    }
+}
+
+impl chacha20poly1305::aead::Buffer for Tail<'_> {
+    fn extend_from_slice(&mut self, other: &[u8]) -> chacha20poly1305::aead::Result<()> {
+        self.vec.extend_from_slice(other);
+        Ok(())
+    }
+    fn truncate(&mut self, len: usize) {
+        self.vec.truncate(self.start + len);
     }
 }
 

@@ -210,6 +210,7 @@ pub async fn read(
     });
     let mut reader = Reader {
         allowed,
+        background: state.background.clone(),
         store: &state.store,
         now: state.clock.now(),
         target,
@@ -297,6 +298,7 @@ async fn idle_limited<T>(next: impl std::future::Future<Output = T>) -> Result<T
 
 struct Reader<'a> {
     allowed: std::rc::Rc<std::cell::Cell<u64>>,
+    background: tokio::runtime::Handle,
     store: &'a Store,
     now: i64,
     target: Option<Target<'a>>,
@@ -386,7 +388,7 @@ impl Reader<'_> {
             return Err(Problem::TooManyFiles);
         }
         let kind = clean::sniff(&head, &name);
-        let mut sink = Sink::new(target, self.store, self.now, self.counted as i64).await?;
+        let mut sink = Sink::new(target, self.store, &self.background, self.now, self.counted as i64).await?;
         self.created.push(sink.id.clone());
         let filled = self
             .fill(&mut field, &mut ended, &mut sink, head, &name, kind, keep_original)
@@ -579,7 +581,13 @@ async fn write_segments(
 }
 
 impl<'a> Sink<'a> {
-    async fn new(target: &'a Target<'a>, store: &'a Store, now: i64, position: i64) -> Result<Sink<'a>, Problem> {
+    async fn new(
+        target: &'a Target<'a>,
+        store: &'a Store,
+        background: &tokio::runtime::Handle,
+        now: i64,
+        position: i64,
+    ) -> Result<Sink<'a>, Problem> {
         let rid = ids::parse(target.report_id).ok_or(Problem::Store)?;
         let (id, fid) = ids::new_id();
         let (sealer, header) = FileSealer::new(target.key, &body_context(rid, fid, target.role));
@@ -597,7 +605,9 @@ impl<'a> Sink<'a> {
             .await
             .map_err(|_| Problem::Store)?;
         let (queue, rx) = tokio::sync::mpsc::channel(QUEUED_SEGMENTS);
-        let writer = tokio::spawn(write_segments(store.clone(), id.clone(), rx));
+        // On the multi-threaded runtime: each insert needs a poll between statements, and the
+        // request thread is busy sealing the next segments meanwhile.
+        let writer = background.spawn(write_segments(store.clone(), id.clone(), rx));
         Ok(Sink {
             id,
             fid,

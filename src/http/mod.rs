@@ -64,6 +64,10 @@ pub struct AppState {
     pub code_throttle: Throttle,
     pub login_throttle: Throttle,
     pub mailer: crate::notify::Mailer,
+    /// The multi-threaded runtime the application was built on. Work that must not wait for
+    /// a busy request thread (writing an upload's segments) runs here, beside the HTTP
+    /// workers' single-threaded runtimes.
+    pub background: tokio::runtime::Handle,
 }
 
 pub type State = web::Data<AppState>;
