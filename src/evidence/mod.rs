@@ -36,6 +36,8 @@ pub struct FileTexts {
     pub residual: &'static str,
     pub damaged: &'static str,
     pub session_files: &'static str,
+    pub cleaning_off: &'static str,
+    pub cleaning_off_hint: &'static str,
     pub heading: &'static str,
     pub download: &'static str,
     pub removed: &'static str,
@@ -66,6 +68,8 @@ pub static NL: FileTexts = FileTexts {
     residual: "Let op: opmerkingen en bijgehouden wijzigingen in het document zelf (en afbeeldingen in een PDF) halen we er niet uit; die kunnen nog naar u wijzen.",
     damaged: "Dit bestand kon niet worden geopend.",
     session_files: "Uw bestanden zijn niet meegestuurd:",
+    cleaning_off: "Dit meldpunt haalt geen verborgen gegevens uit bestanden; dit bestand is opgeslagen zoals het was en kan naar u wijzen.",
+    cleaning_off_hint: "Let op: dit meldpunt haalt geen verborgen gegevens (zoals de plaats waar een foto is gemaakt of de auteur van een document) uit bestanden. Bestanden worden opgeslagen zoals ze zijn en kunnen naar u wijzen. Ook de bestandsnaam gaat mee.",
     heading: "Bestanden",
     download: "downloaden",
     removed: "Verwijderde verborgen gegevens:",
@@ -96,6 +100,8 @@ pub static EN: FileTexts = FileTexts {
     residual: "Note: comments and tracked changes inside the document itself (and pictures inside a PDF) are not removed; they may still point to you.",
     damaged: "This file could not be opened.",
     session_files: "Your files were not sent:",
+    cleaning_off: "This reporting point does not remove hidden data from files; this file was stored as it was and may point to you.",
+    cleaning_off_hint: "Note: this reporting point does not remove hidden data (such as where a photo was taken or a document's author) from files. Files are stored as they are and may point to you. The file name is sent too.",
     heading: "Files",
     download: "download",
     removed: "Hidden data removed:",
@@ -208,7 +214,11 @@ impl FilesField {
         };
         FilesField {
             label: t.label,
-            hint: t.hint,
+            hint: if limits.clean_metadata {
+                t.hint
+            } else {
+                t.cleaning_off_hint
+            },
             original_label: t.original_label,
             original_hint: t.original_hint,
             limits_hint,
@@ -296,6 +306,7 @@ impl FileView {
             Warning::TooLargeToClean => (Some(t.too_large_to_clean), true),
             Warning::KeptOriginal if own => (Some(t.kept_original), true),
             Warning::KeptOriginal => (Some(t.kept_original_other), true),
+            Warning::CleaningOff => (Some(t.cleaning_off), true),
         };
         FileView {
             name: meta.name.clone(),

@@ -263,6 +263,8 @@ pub enum Warning {
     TooLargeToClean = 3,
     /// The reporter asked to keep it untouched.
     KeptOriginal = 4,
+    /// This meldpunt is configured not to clean files (`limits.clean_metadata = false`).
+    CleaningOff = 5,
 }
 
 impl Warning {
@@ -272,6 +274,7 @@ impl Warning {
             2 => Warning::Unreadable,
             3 => Warning::TooLargeToClean,
             4 => Warning::KeptOriginal,
+            5 => Warning::CleaningOff,
             0 => Warning::None,
             // A code from a newer version: never read it as "nothing to warn about".
             _ => Warning::CannotClean,

@@ -387,7 +387,12 @@ impl Reader<'_> {
         if self.counted > self.limits.files {
             return Err(Problem::TooManyFiles);
         }
-        let kind = clean::sniff(&head, &name);
+        let kind = match clean::sniff(&head, &name) {
+            // A ".txt" that is not text (a renamed binary, with a NUL or broken UTF-8 in its
+            // first bytes) is not called free of hidden data.
+            Kind::Text if !looks_like_text(&head) => Kind::Other,
+            kind => kind,
+        };
         let mut sink = Sink::new(target, self.store, &self.background, self.now, self.counted as i64).await?;
         self.created.push(sink.id.clone());
         let filled = self
@@ -441,7 +446,9 @@ impl Reader<'_> {
     ) -> Result<(Vec<Removed>, Warning), Problem> {
         let mut warning = if keep_original {
             Warning::KeptOriginal
-        } else if !self.limits.clean || !(clean::cleanable(kind) || kind == Kind::Text) {
+        } else if !self.limits.clean {
+            Warning::CleaningOff
+        } else if !(clean::cleanable(kind) || kind == Kind::Text) {
             Warning::CannotClean
         } else {
             Warning::None
@@ -502,6 +509,15 @@ impl Reader<'_> {
         }
         Ok(())
     }
+}
+
+/// Valid UTF-8 without NUL bytes (a multi-byte character cut off at the end is fine).
+fn looks_like_text(head: &[u8]) -> bool {
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    utf8 && !head.contains(&0)
 }
 
 /// The next piece of a field, or `None` once (and after) it has ended.

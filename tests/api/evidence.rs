@@ -16,6 +16,7 @@ both_backends!(
     cut_off_upload_leaves_nothing,
     moved_segments_do_not_open,
     hostile_names_and_types_stay_inert,
+    cleaning_off_and_fake_text_are_flagged,
 );
 
 const NAME: &[u8] = b"Klokkenluider";
@@ -560,4 +561,47 @@ async fn hostile_names_and_types_stay_inert(backend: Backend) {
     }
     assert_eq!(app.count("reports").await, 1);
     assert_eq!(app.count("evidence_files").await, before);
+}
+
+async fn cleaning_off_and_fake_text_are_flagged(backend: Backend) {
+    // A ".txt" that is no text is not called free of hidden data.
+    let app = spawn_app(backend.clone()).await;
+    app.setup("anna").await;
+    let reporter = app.browser();
+    let token = report_form(&reporter).await;
+    let res = reporter
+        .post_multipart(
+            "/melden",
+            &report_fields("nep-tekst", &token),
+            &[("files", "notities.txt", b"MZ\0\0binary pretending to be text")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("kunnen we niet opschonen"), "{}", res.body);
+    assert!(!res.body.contains("heeft geen verborgen gegevens"));
+
+    // With cleaning switched off the form says so before, and the done page after.
+    let app = spawn_app_with(backend, |s| s.limits.clean_metadata = false).await;
+    let (coord, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    let form = reporter.get("/melden").await;
+    assert!(form.body.contains("dit meldpunt haalt geen verborgen gegevens"));
+    let token = hidden(&form.body, "form_token").expect("token");
+    let photo = fixture("photo-gps-author.jpg");
+    let res = reporter
+        .post_multipart(
+            "/melden",
+            &report_fields("met foto", &token),
+            &[("files", "foto.jpg", &photo)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res
+        .body
+        .contains("Dit meldpunt haalt geen verborgen gegevens uit bestanden"));
+    let href = first_report_href(&coord).await;
+    let page = coord.get(&href).await;
+    let link = links(&page.body, &format!("{href}/bestanden/")).pop().expect("a file");
+    let (_, _, back) = coord.get_bytes(&link).await;
+    assert_eq!(back.expect("bytes"), photo, "stored exactly as sent");
 }
