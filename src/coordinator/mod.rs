@@ -622,11 +622,29 @@ pub async fn acknowledge(state: State, req: HttpRequest, id: web::Path<String>, 
 pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
     let limit = state.settings.limits.field_chars;
     let mut lang = query_lang(&req);
-    // The session and the report key come first: files are sealed as they arrive.
+    // The session and the report key come first: files are sealed as they arrive. Without
+    // them the upload is read and dropped (bounded), so the browser gets the answer rather
+    // than a connection reset mid-upload.
     let Some(me) = current(&state, &req, lang).await? else {
+        upload::read(
+            &state,
+            &req,
+            payload,
+            None,
+            &Limits::new(&state, 0, body_limit(limit, 1)),
+        )
+        .await;
         return Ok(to_login(lang));
     };
     let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
+        upload::read(
+            &state,
+            &req,
+            payload,
+            None,
+            &Limits::new(&state, 0, body_limit(limit, 1)),
+        )
+        .await;
         return Ok(not_found(&state, lang));
     };
     let stored = state.store.report_file_chunks(&row.id).await.or_500(lang)?;

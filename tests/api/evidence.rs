@@ -518,6 +518,19 @@ async fn hostile_names_and_types_stay_inert(backend: Backend) {
         );
     }
 
+    // A coordinator whose login ended mid-upload is sent to the login page, not reset.
+    let logged_out = app.browser();
+    let big = vec![b'u'; 2 * 1024 * 1024];
+    let res = logged_out
+        .post_multipart(
+            &format!("{href}/bericht"),
+            &[("message", "bijlage")],
+            &[("files", "stuk.bin", &big)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "the login page after the redirect");
+    assert!(res.body.contains("name=\"password\""), "{}", res.body);
+
     // A body that claims to be multipart but is not: refused, nothing stored.
     let reporter = app.browser();
     let token = report_form(&reporter).await;
