@@ -47,6 +47,24 @@ impl ReplyState {
             files_refused: None,
         }
     }
+    /// A refused form whose chosen files were not kept: `again` (if files came) asks for
+    /// them by name, in the error list too unless a file itself was the problem.
+    pub fn refused_with_files(
+        status: actix_web::http::StatusCode,
+        reply: String,
+        mut errors: crate::intake::FieldErrors,
+        again: Option<String>,
+    ) -> Self {
+        if let Some(again) = again.as_ref().filter(|_| !errors.iter().any(|(n, _)| *n == "files")) {
+            errors.push(("files", again.clone()));
+        }
+        ReplyState {
+            status,
+            files_refused: again,
+            ..ReplyState::refused(reply, errors)
+        }
+    }
+
     pub fn refused(reply: String, errors: crate::intake::FieldErrors) -> Self {
         ReplyState {
             status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -682,20 +682,10 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         }
     }
     if !errors.is_empty() {
-        let files_refused = (!up.chosen.is_empty() || up.problem.is_some())
+        let again = (!up.chosen.is_empty() || up.problem.is_some())
             .then(|| crate::evidence::choose_again(crate::evidence::texts(lang).choose_again, &up.chosen));
-        if let Some(again) = files_refused
-            .as_ref()
-            .filter(|_| !errors.iter().any(|(n, _)| *n == "files"))
-        {
-            errors.push(("files", again.clone()));
-        }
         up.discard(&state.store).await;
-        let shown = ReplyState {
-            status,
-            files_refused,
-            ..ReplyState::refused(text, errors)
-        };
+        let shown = ReplyState::refused_with_files(status, text, errors, again);
         return report_page(&state, lang, &me, key, row, shown).await;
     }
     let form = &up.form;

@@ -389,7 +389,7 @@ pub async fn download(
     };
     let (meta, rid, fid, role) = open_meta(key, &row)?;
     let chunks = u64::try_from(row.chunks)?;
-    let opener = FileOpener::new(
+    let mut opener = FileOpener::new(
         key,
         &body_context(rid, fid, role),
         &row.stream_header,
@@ -400,7 +400,6 @@ pub async fn download(
     let segments = i64::try_from(chunks.div_ceil(SEGMENT_CHUNKS as u64))?;
     // The first segment is opened before answering, so a damaged file gets an error page
     // rather than a cut-off download.
-    let mut opener = opener;
     let first_sealed = store
         .file_segment(&row.id, 0)
         .await?

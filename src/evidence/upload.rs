@@ -110,8 +110,6 @@ pub struct Upload {
     pub files: Vec<Uploaded>,
     /// (name, name of the identical file it duplicated): stored once.
     pub duplicates: Vec<(String, String)>,
-    /// Files that came with a request that could not take them (they were dropped).
-    pub dropped: usize,
     /// The name of every file chosen, kept or not, to ask for them again by name.
     pub chosen: Vec<String>,
     /// The problem was with a file in the "keep untouched" field.
@@ -380,7 +378,6 @@ impl Reader<'_> {
             if !ended {
                 drain(&mut field).await?;
             }
-            self.up.dropped += 1;
             return Ok(());
         };
         self.counted += 1;

@@ -317,17 +317,8 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     };
     let had_files = !up.files.is_empty();
     let again = choose_again(crate::evidence::texts(lang).choose_again, &up.chosen);
-    // Files chosen with a refused message are not kept: ask for them again, by name, in the
-    // error list too unless a file itself was the problem.
-    let refuse = |status, mut errors: FieldErrors, files_refused: bool| {
-        if files_refused && !errors.iter().any(|(n, _)| *n == "files") {
-            errors.push(("files", again.clone()));
-        }
-        ReplyState {
-            status,
-            files_refused: files_refused.then(|| again.clone()),
-            ..ReplyState::refused(text.clone(), errors)
-        }
+    let refuse = |status, errors: FieldErrors, files_refused: bool| {
+        ReplyState::refused_with_files(status, text.clone(), errors, files_refused.then(|| again.clone()))
     };
     let shown = match up.problem.clone() {
         Some(Problem::TextTooLarge) => return Ok(too_large(&state, lang)),
