@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Connection;
 
 pub(crate) mod counts;
 mod evidence;
@@ -58,16 +59,59 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// A connection handed back while still inside a transaction is closed, never reused.
+/// That happens when a COMMIT or ROLLBACK failed (a full disk, a lost write lock): sqlx then
+/// still counts the transaction as open, so the next `begin` on that connection would only
+/// make a savepoint, its "commit" would release the savepoint and nothing would reach the
+/// database, while the caller (a reporter waiting for a meldcode) was told it did. Closing
+/// the connection makes SQLite or PostgreSQL roll back whatever was left open.
+fn fit_for_reuse(in_transaction: bool) -> bool {
+    if in_transaction {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    !in_transaction
+}
+
+#[cfg(unix)]
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
+    Ok(u64::MAX)
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Why a report could not be stored now: a short reason anyone may read on `/readyz`, and
+/// the detail (paths, database errors) for the operator's log only.
+#[derive(Debug)]
+pub struct NotReady {
+    pub reason: &'static str,
+    pub detail: String,
+}
 
 impl Store {
     /// Connects (creating an SQLite file and its folder on first start) and migrates.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        Self::open(url, max_connections, true).await
+    }
+
+    /// Opens the database of an existing installation (and brings its schema up to date),
+    /// refusing where none exists instead of creating one: an administrative command run
+    /// with a wrong `database.url` must not leave a new empty database behind.
+    pub async fn connect_existing(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        Self::open(url, max_connections, false).await
+    }
+
+    async fn open(url: &str, max_connections: u32, create: bool) -> anyhow::Result<Store> {
         let store = match Backend::from_url(url)? {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
+                    .create_if_missing(create)
                     .journal_mode(SqliteJournalMode::Wal)
                     .foreign_keys(true)
                     // Deleted rows (sessions, outbox) are overwritten, not left in free pages.
@@ -76,24 +120,64 @@ impl Store {
                     // index walks stay in memory with 100,000 reports.
                     .pragma("cache_size", "-32768")
                     .busy_timeout(Duration::from_secs(10));
+                if !create && !opts.get_filename().exists() {
+                    anyhow::bail!(
+                        "no Meldpunt database at {} (database.url); start `meldpunt serve` or run \
+                         `meldpunt init` there first, or pass the installation's --config",
+                        opts.get_filename().display()
+                    );
+                }
                 if let Some(dir) = opts.get_filename().parent() {
-                    if !dir.as_os_str().is_empty() {
+                    if create && !dir.as_os_str().is_empty() {
                         std::fs::create_dir_all(dir)?;
                     }
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            // The worker thread applies a dropped transaction's rollback in
+                            // order; a ping waits for it before the state is read.
+                            conn.ping().await?;
+                            Ok(fit_for_reuse(conn.is_in_transaction()))
+                        })
+                    })
                     .connect_with(opts)
                     .await?;
-                SQLITE_MIGRATIONS.run(&pool).await?;
+                // Two instances started together on a new file both try to create the schema:
+                // the write lock (and busy_timeout) lets one apply a migration at a time, and
+                // the other then finds that migration's tables already there. It tries again,
+                // reading anew what is applied, until everything is; a migration that really
+                // fails still fails after the last try.
+                let mut tries = 0;
+                while let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
+                    tries += 1;
+                    if tries > 20 {
+                        return Err(e.into());
+                    }
+                    tracing::info!("another instance is migrating this database; waiting for it");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
                 Store::Sqlite(pool)
             }
             Backend::Postgres => {
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
+                    .after_release(|conn, _| Box::pin(async move { Ok(fit_for_reuse(conn.is_in_transaction())) }))
                     .connect(url)
                     .await?;
+                if !create {
+                    let installed: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                        .fetch_one(&pool)
+                        .await?;
+                    if !installed {
+                        anyhow::bail!(
+                            "the database at database.url holds no Meldpunt installation; start \
+                             `meldpunt serve` or run `meldpunt init` there first, or pass the installation's --config"
+                        );
+                    }
+                }
                 POSTGRES_MIGRATIONS.run(&pool).await?;
                 Store::Postgres(pool)
             }
@@ -108,8 +192,51 @@ impl Store {
         }
     }
 
-    pub async fn ping(&self) -> bool {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    /// Whether a report could be stored right now, not only whether a connection answers: a
+    /// write transaction that needs as many new pages as a long report, rolled back, finds a
+    /// full database, a read-only one or a write lock that is not released; on SQLite the
+    /// folder of the file must also have room for `need_bytes` (the WAL and the file grow
+    /// there, and a rolled-back probe never writes to disk).
+    pub async fn can_store(&self, need_bytes: u64) -> Result<(), NotReady> {
+        const PROBE_BYTES: usize = 256 * 1024;
+        let mut token = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
+        let probe = vec![0u8; PROBE_BYTES];
+        let write = on_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query("INSERT INTO used_form_tokens (token_hash, used_on, sealed_code) VALUES ($1, 'probe', $2)")
+                    .bind(&token[..]).bind(&probe).execute(&mut *tx).await?;
+                tx.rollback().await
+            }.await
+        });
+        write.map_err(|e| NotReady {
+            reason: "the database refuses writes",
+            detail: e.to_string(),
+        })?;
+        if let Store::Sqlite(pool) = self {
+            let file = pool.connect_options().get_filename().to_path_buf();
+            let dir = match file.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => std::path::PathBuf::from("."),
+            };
+            let free = free_bytes(&dir).map_err(|e| NotReady {
+                reason: "the free space of the database's folder cannot be read",
+                detail: format!("{}: {e}", dir.display()),
+            })?;
+            if free < need_bytes {
+                return Err(NotReady {
+                    reason: "the database's disk is almost full",
+                    detail: format!(
+                        "{} has {} MiB free, less than the {} MiB a report may need",
+                        dir.display(),
+                        free / (1024 * 1024),
+                        need_bytes / (1024 * 1024)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

@@ -54,3 +54,23 @@ async fn sqlite_database_and_folder_are_created_on_first_start() {
     let pepper = db.parent().and_then(|d| d.parent()).expect("dir").join("pepper.key");
     assert_eq!(std::fs::read(pepper).expect("pepper").len(), 32);
 }
+
+/// Two instances started at the same moment on a new SQLite file: both come up, the one
+/// that loses the race waiting for the other's migrations instead of exiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_starting_together_on_a_new_file_both_start() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("data/meldpunt.db").display());
+        let (a, b, c) = tokio::join!(
+            Store::connect(&url, 2),
+            Store::connect(&url, 2),
+            Store::connect(&url, 2)
+        );
+        for (name, r) in [("first", a), ("second", b), ("third", c)] {
+            let store = r.unwrap_or_else(|e| panic!("round {round}: the {name} instance did not start: {e:#}"));
+            assert!(store.coordinators().await.expect("schema in place").is_empty());
+            store.close().await;
+        }
+    }
+}
