@@ -158,6 +158,8 @@ pub struct Texts {
     pub err_store: &'static str,
     pub unavailable_title: &'static str,
     pub unavailable_text: &'static str,
+    pub store_down_title: &'static str,
+    pub store_down_text: &'static str,
 
     pub done_title: &'static str,
     pub done_code_label: &'static str,
@@ -489,6 +491,8 @@ pub static NL: Texts = Texts {
     err_store: "Uw melding kon nu niet worden opgeslagen. Er is niets bewaard. Probeer het over een paar minuten opnieuw; uw tekst staat nog in het formulier.",
     unavailable_title: "Het meldpunt is nog niet in gebruik",
     unavailable_text: "Er is nog niemand die meldingen kan lezen, dus er is niets opgeslagen. U kunt terecht bij een van de externe meldpunten die op de beginpagina staan.",
+    store_down_title: "Het meldpunt is even niet bereikbaar",
+    store_down_text: "Er gaat op dit moment iets mis bij het meldpunt. Er is niets opgeslagen. Probeer het over een paar minuten opnieuw, of kies een van de externe meldpunten op de beginpagina.",
 
     done_title: "Uw melding is ontvangen",
     done_code_label: "Uw meldcode",
@@ -823,6 +827,8 @@ pub static EN: Texts = Texts {
     err_store: "Your report could not be stored right now. Nothing was kept. Please try again in a few minutes; your text is still in the form.",
     unavailable_title: "The reporting point is not in use yet",
     unavailable_text: "There is nobody yet who can read reports, so nothing was stored. You can turn to one of the external reporting points listed on the home page.",
+    store_down_title: "The reporting point is briefly unavailable",
+    store_down_text: "Something is going wrong at the reporting point right now. Nothing was stored. Please try again in a few minutes, or choose one of the external reporting points on the home page.",
 
     done_title: "Your report has been received",
     done_code_label: "Your report code",

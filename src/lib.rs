@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod deadlines;
 pub mod evidence;
 pub mod followup;
+pub mod form_snapshot;
 pub mod http;
 pub mod i18n;
 pub mod ids;

@@ -19,7 +19,6 @@ pub async fn form(state: State, req: HttpRequest) -> PageResult {
     };
     let page = FormPage::new(&state, lang, Draft::default(), vec![])
         .await
-        .or_500(lang)?
         .for_oral(me.session.token.csrf());
     Ok(render(StatusCode::OK, &page))
 }
@@ -45,7 +44,6 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let refuse = |errors| async {
         let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
             .await
-            .or_500(lang)?
             .for_oral(csrf.clone());
         Ok::<_, crate::http::AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
     };

@@ -279,10 +279,13 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let mut lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
     // The session is checked before the body is read: its report key seals the files.
-    let opened = open_session(&state, &req, lang).await?;
-    let stored = match &opened {
-        Some((_, _, row)) => state.store.report_file_chunks(&row.id).await.or_500(lang)?,
-        None => 0,
+    let (opened, stored) = match open_session(&state, &req, lang).await {
+        Ok(Some(o)) => match state.store.report_file_chunks(&o.2.id).await {
+            Ok(n) => (Some(o), n),
+            Err(e) => return store_failed(&state, req, payload, lang, &e.into()).await,
+        },
+        Ok(None) => (None, 0),
+        Err(e) => return store_failed(&state, req, payload, lang, &e.cause).await,
     };
     let target = opened.as_ref().map(|(_, key, row)| Target {
         key,
@@ -355,9 +358,14 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
     }
     let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
-    let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
-    let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
-    if let Err(e) = state.store.insert_message_with_files(&m, &notices, &up.ids()).await {
+    let stored = match state.store.coordinators_with_access(&row.id).await {
+        Ok(tell) => {
+            let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
+            state.store.insert_message_with_files(&m, &notices, &up.ids()).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
         tracing::error!(error = %e, "storing a reporter's message failed; nothing was kept");
         up.discard(&state.store).await;
         let shown = refuse(
@@ -365,7 +373,12 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
             vec![("message", t.err_store.to_string())],
             had_files,
         );
-        return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
+        // The thread itself may not be readable now either: then the text is kept on the
+        // code page, which needs no database.
+        return match thread_page(&state, lang, &key, row, active.token.csrf(), shown).await {
+            Ok(page) => Ok(page),
+            Err(_) => Ok(keep_unsent(&state, lang, text, &up.chosen)),
+        };
     }
     up.committed();
     let mut notes = duplicate_notes(&up, lang);
@@ -379,6 +392,50 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
 }
 
 /// `GET /opvolgen/bestanden/{id}`: a file of the open report, as a download.
+/// The database failed before the reply could be read: read it anyway (no file is kept),
+/// and show the reporter what they wrote with the 503 that says to try again.
+async fn store_failed(
+    state: &State,
+    req: HttpRequest,
+    payload: web::Payload,
+    lang: Lang,
+    cause: &anyhow::Error,
+) -> PageResult {
+    tracing::error!(error = %format!("{cause:#}"), "the database did not answer; the reporter's message was not stored");
+    let limits = Limits::new(state, 0, body_limit(state.settings.limits.field_chars, 1));
+    let mut up = upload::read(state, &req, payload, None, &limits).await;
+    up.discard(&state.store).await;
+    let lang = match up.form.get("lang") {
+        Some(code) => Lang::from_code(Some(code)),
+        None => lang,
+    };
+    Ok(keep_unsent(state, lang, up.form.text("message"), &up.chosen))
+}
+
+/// The code page (it needs no database) with the unsent message kept, as a 503.
+fn keep_unsent(state: &State, lang: Lang, text: String, chosen: &[String]) -> HttpResponse {
+    let mut error = lang.t().err_store.to_string();
+    if !chosen.is_empty() {
+        error = format!(
+            "{error} {}",
+            choose_again(crate::evidence::texts(lang).choose_again, chosen)
+        );
+    }
+    let mut res = code_page_keeping(
+        state,
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        String::new(),
+        Some(&error),
+        text,
+    );
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("120"),
+    );
+    res
+}
+
 pub async fn download(state: State, req: HttpRequest, file: web::Path<String>) -> PageResult {
     let lang = query_lang(&req);
     let Some((_, key, row)) = open_session(&state, &req, lang).await? else {

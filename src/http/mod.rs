@@ -68,6 +68,8 @@ pub struct AppState {
     /// a busy request thread (writing an upload's segments) runs here, beside the HTTP
     /// workers' single-threaded runtimes.
     pub background: tokio::runtime::Handle,
+    /// What the report form needs, in memory (see [`crate::form_snapshot`]).
+    pub form: crate::form_snapshot::FormCache,
 }
 
 pub type State = web::Data<AppState>;
@@ -248,6 +250,31 @@ pub async fn access_log(
     Ok(res)
 }
 
+/// Refuses a request whose path or query string carries a NUL byte (`%00`): no route or
+/// filter of ours has one, and PostgreSQL refuses it in text, so an id or filter value with
+/// one would otherwise turn into a database error. Answered as a page that does not exist.
+pub async fn refuse_nul_in_url(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let has_nul = |s: &str| percent_encoding::percent_decode_str(s).any(|b| b == 0);
+    if has_nul(req.path()) || has_nul(req.query_string()) {
+        let lang = query_lang(req.request());
+        let res = match req.app_data::<State>().cloned() {
+            Some(s) => message_page(
+                &s,
+                lang,
+                StatusCode::NOT_FOUND,
+                lang.t().not_found_title,
+                lang.t().not_found_text,
+            ),
+            None => HttpResponse::NotFound().finish(),
+        };
+        return Ok(req.into_response(res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Refuses a state-changing request unless the browser says it came from this site, so
 /// nobody can post into a victim's session or log a victim into an attacker's report.
 /// `Sec-Fetch-Site` decides when present (every current browser, Tor Browser included,
@@ -370,13 +397,28 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// Ready means a report can be stored now: the database takes a write of a report's size
+/// and (SQLite) its disk has room for the largest report plus a margin. The reason for a
+/// 503 goes to the body and the log, for the operator; it names no report.
 pub async fn readyz(state: State) -> HttpResponse {
-    if state.store.ping().await {
-        HttpResponse::Ok().content_type("text/plain").body("ready")
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("database unavailable")
+    const MARGIN: u64 = 64 * 1024 * 1024;
+    let need = state.settings.limits.report_bytes().saturating_add(MARGIN);
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), state.store.can_store(need));
+    let verdict = match probe.await {
+        Ok(v) => v,
+        Err(_) => Err(crate::storage::NotReady {
+            reason: "the database did not answer a write within 5 s",
+            detail: "a write lock is held or the server does not answer".into(),
+        }),
+    };
+    match verdict {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(why) => {
+            tracing::warn!(reason = why.reason, detail = %why.detail, "not ready: a report could not be stored now");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body(format!("not ready: {}\n", why.reason))
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::crypto::Key32;
 use crate::evidence::upload::{self, Limits, Problem, Target, Upload};
 use crate::evidence::{choose_again, problem_text, FileTexts, FileView, FilesField};
 use crate::http::form::Form;
-use crate::http::{message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
+use crate::http::{message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
 use crate::meldcode::Meldcode;
@@ -231,9 +231,18 @@ impl FormPage {
         self
     }
 
-    pub(crate) async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> Result<FormPage, sqlx::Error> {
-        let excludables = routing::excludable(&state.store, &state.settings.routing)
-            .await?
+    /// The form with what was typed and the problems found. Needs no database: who may be
+    /// excluded comes from the in-memory snapshot, so the form (and the typed text) can be
+    /// shown back even while the database is down.
+    pub(crate) async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
+        let known = match state.form.get().await {
+            Ok(snap) => snap.excludables.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the form is shown without its exclusion choices: the database did not answer");
+                vec![]
+            }
+        };
+        let excludables = known
             .into_iter()
             .map(|(id, name)| {
                 let ticked = d.exclude.contains(&id);
@@ -247,7 +256,7 @@ impl FormPage {
         } else {
             d.anonymity.as_str()
         };
-        Ok(FormPage {
+        FormPage {
             // The switch is a button inside the form, so typed text survives it.
             page: Page::new(state, lang, paths::REPORT).without_switch(),
             switch_action: format!("{}?lang={}", paths::REPORT_LANGUAGE, lang.other().code()),
@@ -265,7 +274,7 @@ impl FormPage {
             channels: lang.t().external_channels,
             oral_csrf: None,
             ff: FilesField::new(lang, &state.settings.limits),
-        })
+        }
     }
 
     /// The form came back after its files were refused or dropped: say why (if it was the
@@ -301,21 +310,42 @@ impl FormPage {
 
 pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    if state.store.recovery_public_key().await.or_500(lang)?.is_none() {
-        // Say it before anyone spends time writing.
-        let t = lang.t();
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            t.unavailable_title,
-            t.unavailable_text,
-        ));
+    let t = lang.t();
+    match state.form.get().await {
+        Ok(snap) if snap.recovery_public.is_some() => {}
+        Ok(_) => {
+            // Say it before anyone spends time writing.
+            return Ok(message_page(
+                &state,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                t.unavailable_title,
+                t.unavailable_text,
+            ));
+        }
+        Err(e) => return Ok(store_down(&state, lang, e)),
     }
-    let page = FormPage::new(&state, lang, Draft::default(), vec![])
-        .await
-        .or_500(lang)?;
+    let page = FormPage::new(&state, lang, Draft::default(), vec![]).await;
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The database failed before anything could be typed: a 503 that says to come back, never
+/// the generic error page.
+pub(crate) fn store_down(state: &State, lang: Lang, cause: impl std::fmt::Display) -> actix_web::HttpResponse {
+    tracing::error!(error = %cause, "the database did not answer");
+    let t = lang.t();
+    let mut res = message_page(
+        state,
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        t.store_down_title,
+        t.store_down_text,
+    );
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("60"),
+    );
+    res
 }
 
 /// The form's one-time token (32 random bytes), if it is there and well-formed.
@@ -396,13 +426,18 @@ async fn refuse_form(
     if let Some(e) = file_error.as_ref().or(again.as_ref()) {
         errors.push(("files", e.clone()));
     }
-    let mut page = FormPage::new(state, lang, Draft::from_form(&up.form), errors)
-        .await
-        .or_500(lang)?;
+    let mut page = FormPage::new(state, lang, Draft::from_form(&up.form), errors).await;
     if had_files {
         page = page.files_refused(file_error, again, up.problem_in_original);
     }
-    Ok(render(status, &page))
+    let mut res = render(status, &page);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("60"),
+        );
+    }
+    Ok(res)
 }
 
 pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
@@ -444,8 +479,20 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
     };
 
+    // From here on a database failure keeps the typed text: the form comes back with a 503.
+    let store_failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "a report could not be stored; nothing was kept");
+        vec![("what", t.err_store.to_string())]
+    };
+    let recovery = match state.form.get().await {
+        Ok(snap) => snap.recovery_public,
+        Err(e) => {
+            let errors = store_failed(&e);
+            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+        }
+    };
     // Nobody could read a report before set-up: say so before anything is stored.
-    let Some(recovery) = state.store.recovery_public_key().await.or_500(lang)? else {
+    let Some(recovery) = recovery else {
         up.discard(&state.store).await;
         return Ok(message_page(
             &state,
@@ -464,15 +511,18 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         report.category,
         &excluded,
     )
-    .await
-    .or_500(lang)?;
+    .await;
     let coordinators = match routed {
-        Ok(c) => c,
-        Err(RouteError::ExcludedEveryone) => {
+        Err(e) => {
+            let errors = store_failed(&e);
+            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+        }
+        Ok(Ok(c)) => c,
+        Ok(Err(RouteError::ExcludedEveryone)) => {
             let errors = vec![("exclude", t.err_excluded_everyone.to_string())];
             return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
         }
-        Err(RouteError::NoRecipients) => {
+        Ok(Err(RouteError::NoRecipients)) => {
             up.discard(&state.store).await;
             tracing::error!("a report matched routing groups without active members; nothing was stored");
             return Ok(message_page(
@@ -494,9 +544,13 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         files: up.ids(),
         ..sealing
     };
-    let outcome = seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing)
-        .await
-        .or_500(lang)?;
+    let outcome = match seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await {
+        Ok(o) => o,
+        Err(e) => {
+            let errors = store_failed(&e);
+            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+        }
+    };
     if matches!(outcome, Stored::Code(_)) {
         up.committed();
     } else {
@@ -700,9 +754,7 @@ pub async fn switch_language(state: State, req: HttpRequest, payload: web::Paylo
     if up.problem == Some(Problem::TextTooLarge) {
         return Ok(too_large(&state, lang));
     }
-    let mut page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![])
-        .await
-        .or_500(lang)?;
+    let mut page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![]).await;
     if !up.chosen.is_empty() {
         // Not an error: a note that the files stayed behind.
         page.ff.choose_again = Some(choose_again(crate::evidence::texts(lang).switch_dropped, &up.chosen));
