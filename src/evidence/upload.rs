@@ -13,7 +13,7 @@ use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
 use crate::evidence::clean::{self, CleanError, Kind, Removed};
 use crate::evidence::sealed::{body_context, FileMeta, FileSealer, Warning, CHUNK};
-use crate::http::form::{read_body, BodyError, Form};
+use crate::http::form::{read_body, BodyError, BodyTimer, Form};
 use crate::http::State;
 use crate::ids;
 use crate::storage::Store;
@@ -192,6 +192,13 @@ pub async fn read(
         .saturating_add(PART_OVERHEAD * (limits.files as u64 + MAX_TEXT_PARTS as u64));
     let over = std::rc::Rc::new(std::cell::Cell::new(false));
     let over_in_stream = over.clone();
+    // Once a problem is found the rest is only drained: the body may then run on past what a
+    // valid form could hold (a file well over its limit), up to the drain's own cap, so the
+    // reporter gets the page naming the file instead of a reset connection.
+    let draining = std::rc::Rc::new(std::cell::Cell::new(false));
+    let draining_in_stream = draining.clone();
+    let timer = BodyTimer::new(None);
+    let timer_in_stream = timer.clone();
     // What may be read so far: the text budget until a file starts, then a file's worth more
     // per file. So a part header or a preamble can never grow past the text budget.
     let allowed = std::rc::Rc::new(std::cell::Cell::new(limits.text_bytes as u64 + READ_AHEAD));
@@ -199,15 +206,27 @@ pub async fn read(
     let mut seen = 0u64;
     let payload = payload.map(move |item| {
         let bytes = item?;
+        timer_in_stream.touch();
         seen += bytes.len() as u64;
-        if seen > cap || seen > allowed_in_stream.get() {
+        let over = if draining_in_stream.get() {
+            seen > cap.saturating_add(DRAIN_CAP)
+        } else {
+            seen > cap || seen > allowed_in_stream.get()
+        };
+        if over {
             over_in_stream.set(true);
             return Err(actix_web::error::PayloadError::Overflow);
         }
         Ok(bytes)
     });
+    let timer_at_end = timer.clone();
+    let payload = payload.chain(futures_util::stream::poll_fn(move |_| {
+        timer_at_end.body_ended();
+        std::task::Poll::Ready(None)
+    }));
     let mut reader = Reader {
         allowed,
+        timer: timer.clone(),
         background: state.background.clone(),
         store: &state.store,
         now: state.clock.now(),
@@ -222,18 +241,24 @@ pub async fn read(
     };
     let mut mp = Multipart::new(req.headers(), payload);
     let mut parts = 0usize;
+    // The parser must not be polled again once it has ended or failed (it panics).
+    let mut mp_ended = false;
     loop {
-        let field = match idle_limited(mp.next()).await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(p) => {
-                reader.fail(p);
+        let field = match timer.wait(mp.next()).await {
+            Some(Some(Ok(field))) => field,
+            Some(None) => {
+                mp_ended = true;
                 break;
             }
-        };
-        let Ok(field) = field else {
-            reader.fail(Problem::Broken);
-            break;
+            Some(Some(Err(_))) | None => {
+                mp_ended = true;
+                reader.fail(if over.get() {
+                    Problem::TextTooLarge
+                } else {
+                    Problem::Broken
+                });
+                break;
+            }
         };
         parts += 1;
         if parts > MAX_TEXT_PARTS + limits.files * 2 {
@@ -243,29 +268,32 @@ pub async fn read(
         let original = field.name() == Some(ORIGINAL_FIELD);
         if let Err(problem) = reader.field(field).await {
             reader.up.problem_in_original = original;
-            reader.fail(problem);
+            // The body was larger than any valid form: say so, not "interrupted".
+            reader.fail(if over.get() { Problem::TextTooLarge } else { problem });
             break;
         }
     }
     if reader.up.problem.is_some() {
         // Drain what is left (up to a cap) so the browser reads our answer.
+        draining.set(true);
         let mut drained = 0u64;
-        'drain: while let Ok(Some(Ok(mut field))) = idle_limited(mp.next()).await {
-            if let Some(name) = field.content_disposition().and_then(|cd| cd.get_filename()) {
-                if !name.is_empty() {
-                    reader.up.chosen.push(clean_name(name));
+        if !mp_ended {
+            'drain: loop {
+                let Some(Some(Ok(mut field))) = timer.wait(mp.next()).await else {
+                    break;
+                };
+                if let Some(name) = part_file_name(&field) {
+                    if !name.is_empty() {
+                        reader.up.chosen.push(clean_name(&name));
+                    }
+                }
+                while let Some(Some(Ok(bytes))) = timer.wait(field.next()).await {
+                    drained += bytes.len() as u64;
+                    if drained > DRAIN_CAP {
+                        break 'drain;
+                    }
                 }
             }
-            while let Ok(Some(Ok(bytes))) = idle_limited(field.next()).await {
-                drained += bytes.len() as u64;
-                if drained > DRAIN_CAP {
-                    break 'drain;
-                }
-            }
-        }
-        if over.get() {
-            // The body was larger than any valid form: say so, not "interrupted".
-            reader.up.problem = Some(Problem::TextTooLarge);
         }
         let created = std::mem::take(&mut reader.created);
         if let Err(e) = state.store.files_discard(&created).await {
@@ -286,16 +314,27 @@ const MAX_TEXT_PARTS: usize = 40;
 const READ_AHEAD: u64 = 256 * 1024;
 /// Room per part for its boundary and headers when bounding the whole body.
 const PART_OVERHEAD: u64 = 1024;
-/// A body that sends nothing for this long is abandoned, so a stalled upload cannot hold
-/// memory or a cleaning slot.
-const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
-
-async fn idle_limited<T>(next: impl std::future::Future<Output = T>) -> Result<T, Problem> {
-    tokio::time::timeout(IDLE, next).await.map_err(|_| Problem::Broken)
+/// The file name a part carries: `filename=`, or else the RFC 5987 `filename*=` some
+/// clients send alone.
+fn part_file_name(field: &actix_multipart::Field) -> Option<String> {
+    use actix_web::http::header::{Charset, DispositionParam};
+    let cd = field.content_disposition()?;
+    if let Some(name) = cd.get_filename() {
+        return Some(name.to_string());
+    }
+    cd.parameters.iter().find_map(|p| match p {
+        DispositionParam::FilenameExt(ext) => Some(match ext.charset {
+            Charset::Iso_8859_1 => ext.value.iter().map(|&b| char::from(b)).collect(),
+            _ => String::from_utf8_lossy(&ext.value).into_owned(),
+        }),
+        _ => None,
+    })
 }
 
 struct Reader<'a> {
     allowed: std::rc::Rc<std::cell::Cell<u64>>,
+    /// The body's one timeout, shared by every wait on it.
+    timer: BodyTimer,
     background: tokio::runtime::Handle,
     store: &'a Store,
     now: i64,
@@ -327,13 +366,9 @@ impl Reader<'_> {
         if self.text_used > self.limits.text_bytes {
             return Err(Problem::TextTooLarge);
         }
-        let file_name = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .map(str::to_string);
-        let Some(file_name) = file_name else {
+        let Some(file_name) = part_file_name(&field) else {
             let mut value = Zeroizing::new(Vec::new());
-            while let Some(bytes) = idle_limited(field.next()).await? {
+            while let Some(bytes) = self.timer.wait(field.next()).await.ok_or(Problem::Broken)? {
                 let bytes = bytes.map_err(|_| Problem::Broken)?;
                 self.text_used += bytes.len();
                 if self.text_used > self.limits.text_bytes {
@@ -348,7 +383,7 @@ impl Reader<'_> {
             FILES_FIELD => false,
             ORIGINAL_FIELD => true,
             // Not a file field of ours: read and drop.
-            _ => return drain(&mut field).await.map(|_| ()),
+            _ => return drain(&mut field, &self.timer).await.map(|_| ()),
         };
         // A file part may bring a file's worth of bytes (the count of parts is bounded).
         self.allowed
@@ -362,7 +397,7 @@ impl Reader<'_> {
         // A field must not be polled again once it has ended.
         let mut ended = false;
         while head.len() < 64 {
-            match next_bytes(&mut field, &mut ended).await? {
+            match next_bytes(&mut field, &mut ended, &self.timer).await? {
                 Some(bytes) => head.extend_from_slice(&bytes),
                 None => break,
             }
@@ -376,7 +411,7 @@ impl Reader<'_> {
         }
         let Some(target) = self.target.as_ref() else {
             if !ended {
-                drain(&mut field).await?;
+                drain(&mut field, &self.timer).await?;
             }
             return Ok(());
         };
@@ -459,7 +494,7 @@ impl Reader<'_> {
             let _permit = CLEANING.acquire().await.map_err(|_| Problem::Store)?;
             let mut buf = head;
             let mut too_big = false;
-            while let Some(bytes) = next_bytes(field, ended).await? {
+            while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
                 if too_big {
@@ -486,7 +521,7 @@ impl Reader<'_> {
             }
         } else {
             sink.push(&head).await?;
-            while let Some(bytes) = next_bytes(field, ended).await? {
+            while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
                 sink.push(&bytes).await?;
@@ -518,11 +553,15 @@ fn looks_like_text(head: &[u8]) -> bool {
 }
 
 /// The next piece of a field, or `None` once (and after) it has ended.
-async fn next_bytes(field: &mut actix_multipart::Field, ended: &mut bool) -> Result<Option<web::Bytes>, Problem> {
+async fn next_bytes(
+    field: &mut actix_multipart::Field,
+    ended: &mut bool,
+    timer: &BodyTimer,
+) -> Result<Option<web::Bytes>, Problem> {
     if *ended {
         return Ok(None);
     }
-    match idle_limited(field.next()).await? {
+    match timer.wait(field.next()).await.ok_or(Problem::Broken)? {
         Some(bytes) => bytes.map(Some).map_err(|_| Problem::Broken),
         None => {
             *ended = true;
@@ -531,9 +570,9 @@ async fn next_bytes(field: &mut actix_multipart::Field, ended: &mut bool) -> Res
     }
 }
 
-async fn drain(field: &mut actix_multipart::Field) -> Result<u64, Problem> {
+async fn drain(field: &mut actix_multipart::Field, timer: &BodyTimer) -> Result<u64, Problem> {
     let mut n = 0u64;
-    while let Some(bytes) = idle_limited(field.next()).await? {
+    while let Some(bytes) = timer.wait(field.next()).await.ok_or(Problem::Broken)? {
         n += bytes.map_err(|_| Problem::Broken)?.len() as u64;
     }
     Ok(n)

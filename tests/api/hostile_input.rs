@@ -1,0 +1,201 @@
+//! Malformed and hostile input never panics or answers 500: cut-off multipart bodies, NUL
+//! bytes in every kind of value (PostgreSQL refuses them in text), a file just over its
+//! limit with the body running on, and a file named only by `filename*=`.
+
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{between, hidden, marker, multipart, report_fields, spawn_app, spawn_app_with, Backend};
+
+both_backends!(
+    cut_off_multipart_bodies_keep_the_text,
+    nul_bytes_never_reach_the_database,
+    a_file_over_the_limit_is_named_and_the_text_kept,
+    a_file_named_only_by_filename_star_is_kept,
+);
+
+async fn form_token(b: &crate::helpers::Browser) -> String {
+    let form = b.get("/melden").await;
+    hidden(&form.body, "form_token").expect("form token")
+}
+
+async fn cut_off_multipart_bodies_keep_the_text(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let what = marker("afgebroken");
+    let token = form_token(&b).await;
+    let (content_type, full) = multipart(&report_fields(&what, &token), &[]);
+    let boundary = content_type.split("boundary=").nth(1).expect("boundary").to_string();
+    // The body ends right after a text part, in every way it can.
+    let after_text = full
+        .windows(boundary.len() + 4)
+        .rposition(|w| w == format!("--{boundary}--").as_bytes())
+        .expect("closing boundary");
+    let cut_points = [
+        after_text,                      // no closing boundary at all
+        after_text + 2,                  // "--"
+        after_text + 2 + boundary.len(), // the boundary without its final "--"
+        after_text - 2,                  // inside the CRLF before it
+    ];
+    for cut in cut_points {
+        let res = b.post_typed("/melden", &content_type, full[..cut].to_vec()).await;
+        assert!(
+            res.status.is_client_error(),
+            "a cut-off body gets a page of its own, not {}: {}",
+            res.status,
+            res.body
+        );
+        assert!(res.body.contains(&what), "the typed text is shown again (cut at {cut})");
+    }
+    assert_eq!(app.report_ids().await.len(), 0, "nothing of a cut-off body was stored");
+    // A multipart content type without a boundary, and one with a body that is no multipart.
+    for (ct, body) in [
+        ("multipart/form-data", b"what=x".to_vec()),
+        ("multipart/form-data; boundary=zzz", b"--zzz\r\nnonsense".to_vec()),
+        ("multipart/form-data; boundary=zzz", Vec::new()),
+    ] {
+        let res = b.post_typed("/melden", ct, body).await;
+        assert!(res.status.is_client_error(), "{ct}: {} {}", res.status, res.body);
+    }
+    // The service is still whole: a complete report goes through.
+    app.submit_report(&app.browser(), &marker("daarna")).await;
+    assert_eq!(app.report_ids().await.len(), 1);
+}
+
+async fn nul_bytes_never_reach_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    let code = app.submit_report(&reporter, &marker("melding")).await;
+
+    // A form value: the report form, a select value and free text with a NUL byte.
+    let token = form_token(&reporter).await;
+    let what = "tekst met een \u{0}nul";
+    let mut fields = report_fields(what, &token);
+    fields.retain(|(k, _)| *k != "category");
+    fields.push(("category", "fraude\u{0}"));
+    let res = reporter.post("/melden", &fields).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(res.body.contains("tekst met een"), "the typed text is kept");
+
+    // A username at login, a meldcode, a coordinator's form values.
+    let login = app.browser();
+    let page = login.get("/beheer/inloggen").await;
+    let csrf = hidden(&page.body, "csrf").unwrap_or_default();
+    let res = login
+        .post(
+            "/beheer/inloggen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", "an\u{0}na"),
+                ("password", "x\u{0}"),
+            ],
+        )
+        .await;
+    assert!(
+        res.status.is_client_error() || res.status == StatusCode::OK,
+        "login: {}",
+        res.status
+    );
+    let res = app
+        .browser()
+        .post("/opvolgen", &[("code", &format!("{code}\u{0}"))])
+        .await;
+    assert!(!res.status.is_server_error(), "code: {}", res.status);
+
+    // Ids in paths and values in query strings.
+    let inbox = coord.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("a report link");
+    for path in [
+        format!("{href}%00"),
+        "/beheer/melding/%00".to_string(),
+        "/beheer?status=%00&label=x%00".to_string(),
+        format!("{href}/bestanden/%00"),
+        "/opvolgen/bestanden/%00".to_string(),
+        "/beheer/uitnodiging/%00".to_string(),
+        "/beheer/inrichten/%00".to_string(),
+    ] {
+        let res = coord.get(&path).await;
+        assert!(
+            res.status.is_client_error(),
+            "{path}: {} {}",
+            res.status,
+            res.body.chars().take(300).collect::<String>()
+        );
+    }
+    let page = coord.get(&href).await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    for (action, field) in [
+        ("status", "status"),
+        ("ketenschakel", "label"),
+        ("soort", "category"),
+        ("toegang", "coordinator"),
+        ("toegang-intrekken", "coordinator"),
+    ] {
+        let res = coord
+            .post(
+                &format!("{href}/{action}"),
+                &[("csrf", csrf.as_str()), (field, "x\u{0}"), ("reason", "r\u{0}")],
+            )
+            .await;
+        assert!(!res.status.is_server_error(), "{action}: {} {}", res.status, res.body);
+    }
+    let res = coord
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[("csrf", csrf.as_str()), ("group", "g\u{0}"), ("coordinator", "\u{0}")],
+        )
+        .await;
+    assert!(!res.status.is_server_error(), "group: {} {}", res.status, res.body);
+}
+
+async fn a_file_over_the_limit_is_named_and_the_text_kept(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.limits.file_mib = 1).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let what = marker("groot-bestand");
+    let token = form_token(&b).await;
+    // Well past the file's limit and the read-ahead behind it, as a 26.5 MiB photo is past 25 MiB.
+    let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    photo.resize(2 * 1024 * 1024 + 512 * 1024, 0x5A);
+    let res = b
+        .post_multipart(
+            "/melden",
+            &report_fields(&what, &token),
+            &[("files", "foto.jpg", &photo)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.body);
+    assert!(res.body.contains(&what), "the typed text is kept: {}", res.body);
+    assert!(res.body.contains("foto.jpg"), "the file is named");
+    assert!(res.body.contains("groter dan 1 MB"), "the limit that was crossed");
+    assert!(app.report_ids().await.is_empty());
+}
+
+async fn a_file_named_only_by_filename_star_is_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let what = marker("bestandsnaam");
+    let token = form_token(&b).await;
+    let (content_type, mut body) = multipart(&report_fields(&what, &token), &[]);
+    let boundary = content_type.split("boundary=").nth(1).expect("boundary").to_string();
+    body.truncate(body.len() - (boundary.len() + 6));
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename*=UTF-8''notulen%20%C3%A9%C3%A9n.txt\r\n\
+             Content-Type: text/plain\r\n\r\nDe notulen van de vergadering.\r\n--{boundary}--\r\n"
+        )
+        .as_bytes(),
+    );
+    let res = b.post_typed("/melden", &content_type, body).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("id=\"meldcode\""));
+    assert!(
+        res.body.contains("notulen één.txt"),
+        "the file is listed by its name: {}",
+        res.body
+    );
+    assert_eq!(app.count("evidence_files").await, 1, "the file was stored");
+}
