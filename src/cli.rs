@@ -14,7 +14,7 @@ use crate::crypto::recovery;
 use crate::i18n::Lang;
 use crate::routing;
 use crate::settings::Settings;
-use crate::startup::{open_store_and_kdf, Application};
+use crate::startup::{open_installation, open_store_and_kdf, Application};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -220,7 +220,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Zeroizing<String>> {
 }
 
 async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Result<()> {
-    let (store, kdf) = open_store_and_kdf(&settings).await?;
+    let (store, kdf) = open_installation(&settings).await?;
     match cmd {
         CoordinatorCommand::Add {
             username,
@@ -300,7 +300,7 @@ fn check_email_language(email: Option<&str>, language: &str) -> anyhow::Result<(
 }
 
 async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
-    let (store, _) = open_store_and_kdf(&settings).await?;
+    let (store, _) = open_installation(&settings).await?;
     let now = Clock::system().now();
     let coordinator_id = |username: String| {
         let store = store.clone();
@@ -372,7 +372,7 @@ pub fn valid_group_name(n: &str) -> bool {
 }
 
 async fn recover(settings: Settings, username: &str, password_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let (store, kdf) = open_store_and_kdf(&settings).await?;
+    let (store, kdf) = open_installation(&settings).await?;
     let row = store
         .coordinator_by_username(username)
         .await?
@@ -407,7 +407,7 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
 }
 
 async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {
-    let (store, _) = open_store_and_kdf(&settings).await?;
+    let (store, _) = open_installation(&settings).await?;
     let stored = store
         .recovery_public_key()
         .await?

@@ -11,6 +11,7 @@ use crate::crypto::kdf::KdfParams;
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -25,6 +26,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoutingSettings {
     pub default_groups: Vec<String>,
     #[serde(default)]
@@ -34,6 +36,7 @@ pub struct RoutingSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoutingRule {
     pub name: String,
     #[serde(default)]
@@ -46,6 +49,7 @@ pub struct RoutingRule {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -53,6 +57,7 @@ pub struct SmtpSettings {
     pub username: String,
     pub password: String,
     pub from: String,
+    pub timeout_seconds: u64,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -64,11 +69,13 @@ impl std::fmt::Debug for SmtpSettings {
             .field("username", &self.username)
             .field("password", &"***")
             .field("from", &self.from)
+            .field("timeout_seconds", &self.timeout_seconds)
             .finish()
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NotifySettings {
     pub digest_times: Vec<String>,
     pub poll_seconds: u64,
@@ -77,6 +84,7 @@ pub struct NotifySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
     pub public_url: String,
@@ -84,12 +92,14 @@ pub struct HttpSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
     pub pepper_file: PathBuf,
     pub argon2_memory_kib: u32,
@@ -101,12 +111,14 @@ pub struct SecuritySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrganisationSettings {
     pub name: String,
     pub security_contact: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub field_chars: usize,
     /// Largest evidence file, in MiB.
@@ -129,6 +141,7 @@ impl LimitSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SessionSettings {
     pub coordinator_idle_minutes: i64,
     pub coordinator_max_hours: i64,
@@ -136,27 +149,97 @@ pub struct SessionSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
 }
 
+/// Variables read by the command line itself, not settings.
+const NOT_SETTINGS: &[&str] = &["MELDPUNT_CONFIG"];
+
+/// The `MELDPUNT_<SECTION>__<KEY>` variables as overrides, each checked against the keys the
+/// shipped defaults hold. Values stay text (the settings' types parse them, so a password
+/// such as `0012` keeps its zeros); a key whose default is a list takes comma-separated
+/// values. Routing rules are tables and only come from the file.
+fn env_overrides(
+    env: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    defaults: &config::Config,
+) -> anyhow::Result<Vec<(String, config::Value)>> {
+    let mut out = Vec::new();
+    for (name, value) in env {
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix("MELDPUNT_") else {
+            continue;
+        };
+        if NOT_SETTINGS.contains(&name) {
+            continue;
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{name} holds bytes that are not UTF-8"))?;
+        let key = rest.to_lowercase().replacen("__", ".", 1);
+        let known = match key.split_once('.') {
+            Some(("routing", "rule")) => None,
+            Some((_, field)) if !field.contains('.') => defaults.get::<config::Value>(&key).ok(),
+            _ => None,
+        };
+        let Some(known) = known else {
+            anyhow::bail!(
+                "{name} is not a setting (settings are MELDPUNT_<SECTION>__<KEY> with a key from config/default.toml, \
+                 for example MELDPUNT_HTTP__BIND; routing rules can only be set in the file)"
+            );
+        };
+        let value = match known.kind {
+            config::ValueKind::Array(_) => config::Value::from(
+                value
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect::<Vec<String>>(),
+            ),
+            _ => config::Value::from(value),
+        };
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
 impl Settings {
-    /// Defaults, then `file` if given, then the environment.
+    /// Defaults, then `file` if given, then the environment. A key this version does not
+    /// know, in the file or as a `MELDPUNT_*` variable, is refused: a misspelt key would
+    /// otherwise leave its default in force without anyone noticing.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
-        use config::{Config, Environment, File, FileFormat};
+        Self::load_from(file, std::env::vars_os())
+    }
+
+    /// [`Settings::load`] with the environment given, so tests need not change the process's.
+    pub fn load_from(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> anyhow::Result<Settings> {
+        use config::{Config, File, FileFormat};
+        let defaults = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()?;
         let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
-        let settings: Settings = builder
-            .add_source(
-                Environment::with_prefix("MELDPUNT")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()?;
+        for (key, value) in env_overrides(env, &defaults)? {
+            builder = builder.set_override(key, value)?;
+        }
+        let mut settings: Settings = builder.build()?.try_deserialize().map_err(|e| match file {
+            Some(path) => anyhow::anyhow!("configuration ({}): {e}", path.display()),
+            None => anyhow::anyhow!("configuration: {e}"),
+        })?;
+        for list in [
+            &mut settings.notify.digest_times,
+            &mut settings.routing.default_groups,
+            &mut settings.routing.excludable,
+        ] {
+            list.iter_mut().for_each(|v| *v = v.trim().to_string());
+            list.retain(|v| !v.is_empty());
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -210,6 +293,9 @@ impl Settings {
                 .parse::<lettre::message::Mailbox>()
                 .map_err(|e| anyhow::anyhow!("smtp.from is not a mail address: {e}"))?;
         }
+        if !(1..=600).contains(&self.smtp.timeout_seconds) {
+            anyhow::bail!("smtp.timeout_seconds must be between 1 and 600");
+        }
         crate::notify::digest_slots(&self.notify.digest_times)?;
         if self.notify.poll_seconds == 0 || self.notify.give_up_hours <= 0 || self.notify.max_backoff_minutes <= 0 {
             anyhow::bail!("notify.*: poll_seconds, max_backoff_minutes and give_up_hours must be positive");
@@ -258,5 +344,67 @@ mod tests {
         let mut s = Settings::defaults().unwrap();
         s.database.url = "mysql://x".into();
         assert!(s.validate().unwrap_err().to_string().contains("mysql"));
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn environment_sets_lists_and_keeps_text_as_typed() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("MELDPUNT_NOTIFY__DIGEST_TIMES", "08:00, 16:30"),
+                ("MELDPUNT_ROUTING__EXCLUDABLE", "anna,bert"),
+                ("MELDPUNT_SMTP__PASSWORD", "0012"),
+                ("MELDPUNT_HTTP__SECURE_COOKIES", "false"),
+                ("MELDPUNT_LIMITS__FILE_MIB", "30"),
+                ("MELDPUNT_CONFIG", "ignored: read by the command line"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.notify.digest_times, ["08:00", "16:30"]);
+        assert_eq!(s.routing.excludable, ["anna", "bert"]);
+        assert_eq!(s.smtp.password, "0012");
+        assert!(!s.http.secure_cookies);
+        assert_eq!(s.limits.file_mib, 30);
+
+        let s = Settings::load_from(None, env(&[("MELDPUNT_NOTIFY__DIGEST_TIMES", "")])).unwrap();
+        assert!(s.notify.digest_times.is_empty(), "an empty value is an empty list");
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_by_name() {
+        for name in [
+            "MELDPUNT_HTTP__BINDD",
+            "MELDPUNT_HTTP_BIND",
+            "MELDPUNT_NOSECTION__BIND",
+            "MELDPUNT_HTTP__BIND__X",
+            "MELDPUNT_ROUTING__RULE",
+            "MELDPUNT_HTTP",
+        ] {
+            let err = Settings::load_from(None, env(&[(name, "x")])).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("not a setting"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (toml, key) in [
+            ("[http]\nbindd = \"0.0.0.0:80\"\n", "bindd"),
+            ("[mail]\nhost = \"x\"\n", "mail"),
+            (
+                "[[routing.rule]]\nname = \"x\"\ngroup = [\"integriteit\"]\ngroups = [\"integriteit\"]\n",
+                "group",
+            ),
+        ] {
+            let path = dir.path().join("meldpunt.toml");
+            std::fs::write(&path, toml).unwrap();
+            let err = Settings::load_from(Some(&path), env(&[])).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("meldpunt.toml"), "{toml}: {err}");
+        }
     }
 }

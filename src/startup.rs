@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::coordinator::account::SetupLink;
 use crate::coordinator::{self, account};
 use crate::crypto::kdf::{KdfPool, Pepper};
+use crate::form_snapshot::FormCache;
 use crate::http::{self, paths, AppState};
 use crate::notify::{self, Mailer};
 use crate::settings::Settings;
@@ -28,17 +29,39 @@ pub struct Application {
     pub setup: SetupLink,
 }
 
-/// Opens storage and the pepper for the CLI and the server alike. The pepper may only be
-/// created while no coordinator exists: after that, a missing pepper file is an error.
+/// For the administrative commands: the store and key derivation of an installation that
+/// exists and is set up. Creates nothing (no database, no pepper) where there is none.
+pub async fn open_installation(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
+    let store = Store::connect_existing(&settings.database.url, settings.database.max_connections).await?;
+    if store.coordinators().await?.is_empty() {
+        anyhow::bail!(
+            "this Meldpunt is not set up yet: finish the set-up in the browser (`meldpunt init` prints a link)"
+        );
+    }
+    let pepper = Pepper::load_or_create(&settings.security.pepper_file, false)?;
+    Ok((
+        store,
+        KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),
+    ))
+}
+
+fn kdf_threads(settings: &Settings) -> usize {
+    match settings.security.kdf_threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    }
+}
+
+/// Opens storage and the pepper for the server and `init`. The pepper may only be created
+/// while no coordinator exists: after that, a missing pepper file is an error.
 pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
     let fresh = store.coordinators().await?.is_empty();
     let pepper = Pepper::load_or_create(&settings.security.pepper_file, fresh)?;
-    let threads = match settings.security.kdf_threads {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-        n => n,
-    };
-    Ok((store, KdfPool::new(pepper, settings.kdf_params(), threads)))
+    Ok((
+        store,
+        KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),
+    ))
 }
 
 impl Application {
@@ -54,6 +77,8 @@ impl Application {
             routing::check_groups_have_members(&store, &settings.routing).await?;
         }
         let mailer = Mailer::from_settings(&settings.smtp)?;
+        let form = FormCache::new(store.clone(), settings.routing.clone());
+        form.load().await?;
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -66,6 +91,7 @@ impl Application {
             login_throttle: Throttle::new(10, u32::MAX, 900),
             mailer,
             background: tokio::runtime::Handle::current(),
+            form,
         });
         let server = build_server(listener, state.clone())?;
         Ok(Application {
@@ -131,6 +157,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(http::same_origin_posts))
+            .wrap(from_fn(http::refuse_nul_in_url))
             .wrap(http::security_headers())
             .wrap(from_fn(http::access_log))
             .route(paths::HOME, web::get().to(http::home))

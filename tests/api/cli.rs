@@ -3,22 +3,23 @@
 //! recovery key.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{between, hidden, spawn_app, Backend, TestApp, PASSWORD};
+use crate::helpers::{between, fresh_pg_database, hidden, meldpunt_command, spawn_app, Backend, TestApp, PASSWORD};
 
 both_backends!(
     a_lost_password_is_recovered_with_the_recovery_key,
     password_change_keeps_access,
     operator_adds_coordinator_who_is_approved_in_the_browser,
-    init_and_recovery_verify
+    init_and_recovery_verify,
+    admin_commands_refuse_where_no_installation_exists
 );
 
 fn meldpunt(app: &TestApp, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meldpunt"))
+    let mut child = meldpunt_command()
         .args(args)
         .env("MELDPUNT_DATABASE__URL", &app.db_url)
         .env("MELDPUNT_SECURITY__PEPPER_FILE", &app.pepper_file)
@@ -421,4 +422,117 @@ async fn password_change_keeps_access(backend: Backend) {
         b.get(&href).await.body.contains(&what),
         "same key pair: old reports still open"
     );
+}
+
+/// The binary in `dir` with the given variables (and no other `MELDPUNT_*` ones).
+fn meldpunt_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = meldpunt_command();
+    c.args(args)
+        .current_dir(dir)
+        .env("MELDPUNT_LOG__FILTER", "warn")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run meldpunt")
+}
+
+async fn admin_commands_refuse_where_no_installation_exists(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let pepper = dir.path().join("data/pepper.key");
+    let (url, sqlite, pg) = match &backend {
+        Backend::Sqlite => {
+            let p = dir.path().join("data/meldpunt.db");
+            (format!("sqlite://{}", p.display()), Some(p), None)
+        }
+        Backend::Postgres(admin) => {
+            let db = fresh_pg_database(admin).await;
+            (db.url.clone(), None, Some(db))
+        }
+    };
+    let pepper_s = pepper.display().to_string();
+    let env = [
+        ("MELDPUNT_DATABASE__URL", url.as_str()),
+        ("MELDPUNT_SECURITY__PEPPER_FILE", pepper_s.as_str()),
+    ];
+    let commands: [&[&str]; 6] = [
+        &["coordinator", "list"],
+        &["coordinator", "remove", "--username", "anna"],
+        &["group", "list"],
+        &["group", "add", "--name", "x"],
+        &["recovery", "verify"],
+        &["recover", "--username", "anna"],
+    ];
+    for args in commands {
+        let out = meldpunt_in(dir.path(), args, &env);
+        assert!(!out.status.success(), "{args:?} succeeded: {}", text(&out));
+        assert!(
+            text(&out).contains("no Meldpunt") && text(&out).contains("--config"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // Nothing was made: no pepper, no database file or schema.
+    assert!(!pepper.exists(), "a pepper was created");
+    if let Some(p) = &sqlite {
+        assert!(!p.exists(), "a database file was created");
+    }
+    if let Some(db) = &pg {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        assert_eq!(tables, 0, "a schema was created");
+        conn.close().await.ok();
+    }
+
+    // An installation that exists but is not set up yet: `init` makes it, the others wait.
+    let init = meldpunt_in(dir.path(), &["init"], &env);
+    assert!(init.status.success(), "{}", text(&init));
+    let list = meldpunt_in(dir.path(), &["coordinator", "list"], &env);
+    assert!(!list.status.success());
+    assert!(text(&list).contains("not set up yet"), "{}", text(&list));
+}
+
+#[test]
+fn misspelt_or_unknown_settings_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    for name in ["MELDPUNT_HTTP__BINDD", "MELDPUNT_SMTP_HOST", "MELDPUNT_DATABASE"] {
+        let out = meldpunt_in(dir.path(), &["init"], &[(name, "x")]);
+        assert!(!out.status.success(), "{name} was accepted");
+        assert!(text(&out).contains(name), "{name}: {}", text(&out));
+    }
+    let file = dir.path().join("meldpunt.toml");
+    std::fs::write(&file, "[smtp]\nhost = \"mail.example.org\"\nprot = 25\n").expect("write");
+    let out = meldpunt_in(dir.path(), &["--config", "meldpunt.toml", "init"], &[]);
+    assert!(!out.status.success(), "a misspelt key in the file was accepted");
+    assert!(text(&out).contains("prot"), "{}", text(&out));
+    // Refused before anything was made.
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start created the data folder"
+    );
+}
+
+#[test]
+fn list_settings_come_from_the_environment_comma_separated() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = meldpunt_in(
+        dir.path(),
+        &["init"],
+        &[("MELDPUNT_NOTIFY__DIGEST_TIMES", "08:00,25:00")],
+    );
+    assert!(!bad.status.success(), "an impossible time was accepted");
+    assert!(text(&bad).contains("25:00"), "{}", text(&bad));
+    let good = meldpunt_in(
+        dir.path(),
+        &["init"],
+        &[
+            ("MELDPUNT_NOTIFY__DIGEST_TIMES", "08:00, 16:30"),
+            ("MELDPUNT_ROUTING__DEFAULT_GROUPS", "integriteit,vertrouwenspersonen"),
+        ],
+    );
+    assert!(good.status.success(), "{}", text(&good));
 }

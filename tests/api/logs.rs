@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn browser(base: &str) -> Browser {
 async fn logs_of_a_whole_journey_hold_nothing_identifying() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meldpunt"))
+    let mut child = crate::helpers::meldpunt_command()
         .arg("serve")
         .current_dir(dir.path())
         .env("MELDPUNT_HTTP__BIND", format!("127.0.0.1:{port}"))
