@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveTime, Timelike};
+use futures_util::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -112,8 +113,14 @@ pub enum Mailer {
     Smtp {
         transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
+        /// The most one delivery may take, from connecting to the server's last answer.
+        limit: std::time::Duration,
     },
 }
+
+/// How many mails go out at once: a recipient whose delivery stalls holds one slot, not the
+/// whole pass.
+const PARALLEL_SENDS: usize = 8;
 
 impl Mailer {
     pub fn from_settings(s: &SmtpSettings) -> anyhow::Result<Mailer> {
@@ -126,13 +133,15 @@ impl Mailer {
             _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
         }
         .port(s.port)
-        .timeout(Some(std::time::Duration::from_secs(20)));
+        // Bounds each read and write; `send` bounds the whole delivery on top.
+        .timeout(Some(std::time::Duration::from_secs(s.timeout_seconds)));
         if !s.username.is_empty() {
             b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
         }
         Ok(Mailer::Smtp {
             transport: Box::new(b.build()),
             from: s.from.parse()?,
+            limit: std::time::Duration::from_secs(s.timeout_seconds),
         })
     }
 
@@ -144,15 +153,23 @@ impl Mailer {
                 tracing::info!(to = %to, subject, "notification mail (no SMTP server configured)");
                 Ok(())
             }
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp { transport, from, limit } => {
                 let to: Mailbox = to.parse().map_err(|e| format!("invalid address: {e}"))?;
                 let msg = Message::builder()
                     .from(from.clone())
                     .to(to)
                     .subject(subject)
+                    // Our own id on the sender's domain: lettre's default names this host.
+                    .message_id(Some(format!("<{}@{}>", crate::ids::new_id().0, from.email.domain())))
                     .multipart(MultiPart::alternative_plain_html(text, html))
                     .map_err(|e| e.to_string())?;
-                transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string())
+                match tokio::time::timeout(*limit, transport.send(msg)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "the mail server did not finish within {} s (smtp.timeout_seconds)",
+                        limit.as_secs()
+                    )),
+                }
             }
         }
     }
@@ -200,19 +217,28 @@ pub async fn run_once(state: &AppState, mailer: &Mailer, worker: &str) -> anyhow
     }
     let mut pass = Pass::default();
     let cfg = &state.settings.notify;
+    // Look up the addresses first, then deliver several at once, then record the outcomes.
+    let mut jobs = Vec::with_capacity(by_coordinator.len());
     for (coordinator_id, rows) in by_coordinator {
         let who = state.store.coordinator(&coordinator_id).await?;
-        let result = match who
-            .as_ref()
-            .and_then(|c| c.email.as_deref().map(|e| (e, c.language.as_str())))
-        {
-            Some((email, lang)) => {
-                mailer
-                    .send(email, Lang::from_code(Some(lang)), &state.settings.http.public_url)
-                    .await
-            }
-            None => Err("the coordinator has no e-mail address".to_string()),
-        };
+        let to = who
+            .and_then(|c| c.email.map(|e| (e, c.language)))
+            .ok_or_else(|| "the coordinator has no e-mail address".to_string());
+        jobs.push((to, rows));
+    }
+    let public_url = &state.settings.http.public_url;
+    let outcomes: Vec<_> = futures_util::stream::iter(jobs)
+        .map(|(to, rows)| async move {
+            let result = match to {
+                Ok((email, lang)) => mailer.send(&email, Lang::from_code(Some(&lang)), public_url).await,
+                Err(e) => Err(e),
+            };
+            (result, rows)
+        })
+        .buffer_unordered(PARALLEL_SENDS)
+        .collect()
+        .await;
+    for (result, rows) in outcomes {
         match result {
             Ok(()) => {
                 pass.mails_sent += 1;

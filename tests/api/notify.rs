@@ -20,6 +20,7 @@ both_backends!(
     two_workers_send_each_mail_once,
     mail_without_address_is_given_up_visibly,
     deadline_warnings_go_out_once_each,
+    a_silent_mail_server_costs_one_mail_a_bounded_wait,
 );
 
 /// (recipients, raw message) of every mail the server accepted.
@@ -368,4 +369,130 @@ async fn deadline_warnings_go_out_once_each(backend: Backend) {
     app.clock.set(T0 + 85 * 86_400); // 23 February 2027
     drain(&app).await;
     assert_eq!(kinds(&app).await[0], "feedback_due_soon");
+}
+
+/// What the stalling server saw: mails it accepted (recipient, raw text, whether the silent
+/// session was open at that moment) and how many silent sessions are open now.
+#[derive(Default)]
+struct StallLog {
+    delivered: Vec<(String, String, bool)>,
+    silent_open: usize,
+    silent_seen: usize,
+}
+
+/// An SMTP server that answers like a real one, except that after `RCPT TO` an address
+/// holding "slow" it accepts and never answers again (until the client hangs up).
+fn start_stalling_smtp(listener: TcpListener) -> Arc<Mutex<StallLog>> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let log: Arc<Mutex<StallLog>> = Arc::default();
+    let shared = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { break };
+            let log = shared.clone();
+            std::thread::spawn(move || {
+                let Ok(input) = out.try_clone() else { return };
+                let mut input = BufReader::new(input);
+                let mut rcpt = String::new();
+                let _ = out.write_all(b"220 stall.test ESMTP\r\n");
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if input.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let answer: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 stall.test\r\n"
+                    } else if upper.starts_with("RCPT TO") && upper.contains("SLOW") {
+                        {
+                            let mut l = log.lock().expect("log");
+                            l.silent_open += 1;
+                            l.silent_seen += 1;
+                        }
+                        // Silent until the client gives up and closes the connection.
+                        let mut sink = Vec::new();
+                        let _ = input.read_to_end(&mut sink);
+                        log.lock().expect("log").silent_open -= 1;
+                        return;
+                    } else if upper.starts_with("RCPT TO") {
+                        rcpt = line.trim().to_string();
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = out.write_all(b"354 go ahead\r\n");
+                        let mut mail = String::new();
+                        loop {
+                            line.clear();
+                            if input.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            mail.push_str(&line);
+                        }
+                        let mut l = log.lock().expect("log");
+                        let open = l.silent_open > 0;
+                        l.delivered.push((rcpt.clone(), mail, open));
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    if out.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    log
+}
+
+async fn a_silent_mail_server_costs_one_mail_a_bounded_wait(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let log = start_stalling_smtp(listener);
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(port)(s);
+        s.smtp.timeout_seconds = 2;
+    })
+    .await;
+    let (anna, _) = app.setup("anna").await;
+    app.state
+        .store
+        .set_coordinator_email("anna", Some("slow-anna@voorbeeldstad.test"), "nl")
+        .await
+        .expect("email");
+    coordinator(&app, "bert", &["integriteit"]).await;
+    report(&app, "ambtenaar", "melding").await;
+
+    // The pass ends although the server never answers for Anna: her attempt is given a
+    // bounded time, Bert's mail goes out meanwhile, not after.
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_failed), (1, 1), "{pass:?}");
+    let (seen, delivered) = {
+        let l = log.lock().expect("log");
+        (l.silent_seen, l.delivered.clone())
+    };
+    assert_eq!(seen, 1, "Anna's delivery was attempted");
+    assert_eq!(delivered.len(), 1);
+    let (to, mail, while_silent) = &delivered[0];
+    assert!(to.contains("bert@"), "{to}");
+    assert!(
+        *while_silent,
+        "Bert's mail went out while Anna's attempt was still waiting, not after it"
+    );
+    let id = mail
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .expect("a Message-ID header");
+    assert!(id.starts_with('<') && id.ends_with("@voorbeeldstad.test>"), "{id}");
+
+    // The stuck attempt is shown as an error, and retried later.
+    let outbox = anna.get("/beheer/uitgaand").await;
+    assert!(outbox.body.contains("did not finish within 2 s"), "{}", outbox.body);
+    assert!(outbox.body.contains("class=\"outbox-pending\""));
 }
