@@ -63,6 +63,7 @@ pub struct TestApp {
     pub db_url: String,
     pub pepper_file: PathBuf,
     _dir: tempfile::TempDir,
+    _pg_db: Option<PgDatabase>,
 }
 
 pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
@@ -82,9 +83,33 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
 }
 
 /// A fresh, empty PostgreSQL database on the server `admin_url` points at.
-pub async fn fresh_pg_database(admin_url: &str) -> String {
+/// A PostgreSQL database made for one test, dropped when the test ends (also when it fails:
+/// the drop runs while the panic unwinds).
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+/// Names this run's databases: `mp_test_<run>_<id>`, where `<run>` comes from
+/// `MELDPUNT_TEST_RUN` (set by `.ci/run`, which drops only its own run's leftovers).
+fn test_run() -> String {
+    let run: String = std::env::var("MELDPUNT_TEST_RUN")
+        .unwrap_or_else(|_| "local".into())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(20)
+        .collect();
+    if run.is_empty() {
+        "local".into()
+    } else {
+        run.to_ascii_lowercase()
+    }
+}
+
+pub async fn fresh_pg_database(admin_url: &str) -> PgDatabase {
     use sqlx::Connection;
-    let name = format!("mp_test_{}", meldpunt::ids::new_id().0);
+    let name = format!("mp_test_{}_{}", test_run(), meldpunt::ids::new_id().0);
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await
         .expect("connect to PostgreSQL");
@@ -95,7 +120,51 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
     conn.close().await.ok();
     let mut url = url::Url::parse(admin_url).expect("postgres url");
     url.set_path(&name);
-    url.to_string()
+    PgDatabase {
+        url: url.to_string(),
+        admin_url: admin_url.to_string(),
+        name,
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread of its own
+        // with its own runtime can. FORCE ends the app's pooled connections still open.
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// The `meldpunt` binary with no `MELDPUNT_*` variable of the environment the tests run in
+/// (the binary refuses variables that are not settings, such as the suite's own).
+pub fn meldpunt_command() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_meldpunt"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MELDPUNT_") {
+            c.env_remove(name);
+        }
+    }
+    c.env_remove("RUST_LOG");
+    c
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -105,14 +174,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// An app whose settings the test adjusts first (SMTP, routing).
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (db_url, sqlite_path, pg_url) = match &backend {
+    let (db_url, sqlite_path, pg_db) = match &backend {
         Backend::Sqlite => {
             let p = dir.path().join("data/meldpunt.db");
             (format!("sqlite://{}", p.display()), Some(p), None)
         }
         Backend::Postgres(admin) => {
-            let url = fresh_pg_database(admin).await;
-            (url.clone(), None, Some(url))
+            let db = fresh_pg_database(admin).await;
+            (db.url.clone(), None, Some(db))
         }
     };
     let mut settings = test_settings(dir.path(), &db_url);
@@ -132,11 +201,12 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         state,
         setup_path,
         sqlite_path,
-        pg_url,
+        pg_url: pg_db.as_ref().map(|d| d.url.clone()),
         clock,
         db_url,
         pepper_file,
         _dir: dir,
+        _pg_db: pg_db,
     }
 }
 
@@ -345,6 +415,18 @@ impl Browser {
                 .header("Origin", self.base.as_str())
                 .header("Sec-Fetch-Site", "same-origin");
         }
+        self.finish(req).await
+    }
+
+    /// Posts `body` as is with its own content type, as a same-origin browser form would.
+    pub async fn post_typed(&self, path: &str, content_type: &str, body: Vec<u8>) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("Origin", self.base.as_str())
+            .header("Sec-Fetch-Site", "same-origin")
+            .body(body);
         self.finish(req).await
     }
 

@@ -8,6 +8,8 @@ mod bad_input;
 mod cli;
 mod coordinator;
 mod evidence;
+mod faults;
+mod hostile_input;
 mod inbox;
 mod journey;
 mod logs;
