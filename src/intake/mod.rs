@@ -308,21 +308,24 @@ impl FormPage {
     }
 }
 
+/// Set-up is not finished: nobody could read a report, so none is taken.
+fn not_in_use(state: &State, lang: Lang) -> actix_web::HttpResponse {
+    let t = lang.t();
+    message_page(
+        state,
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        t.unavailable_title,
+        t.unavailable_text,
+    )
+}
+
 pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    let t = lang.t();
     match state.form.get().await {
         Ok(snap) if snap.recovery_public.is_some() => {}
-        Ok(_) => {
-            // Say it before anyone spends time writing.
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                t.unavailable_title,
-                t.unavailable_text,
-            ));
-        }
+        // Say it before anyone spends time writing.
+        Ok(_) => return Ok(not_in_use(&state, lang)),
         Err(e) => return Ok(store_down(&state, lang, e)),
     }
     let page = FormPage::new(&state, lang, Draft::default(), vec![]).await;
@@ -494,13 +497,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     // Nobody could read a report before set-up: say so before anything is stored.
     let Some(recovery) = recovery else {
         up.discard(&state.store).await;
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            t.unavailable_title,
-            t.unavailable_text,
-        ));
+        return Ok(not_in_use(&state, lang));
     };
     let excluded: Vec<String> = up.form.all("exclude").into_iter().map(str::to_string).collect();
     let routed = routing::recipients(

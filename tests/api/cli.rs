@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{between, fresh_pg_database, hidden, meldpunt_command, spawn_app, Backend, TestApp, PASSWORD};
+use crate::helpers::{between, fresh_database, hidden, meldpunt_command, spawn_app, Backend, TestApp, PASSWORD};
 
 both_backends!(
     a_lost_password_is_recovered_with_the_recovery_key,
@@ -440,16 +440,7 @@ fn meldpunt_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Ou
 async fn admin_commands_refuse_where_no_installation_exists(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let pepper = dir.path().join("data/pepper.key");
-    let (url, sqlite, pg) = match &backend {
-        Backend::Sqlite => {
-            let p = dir.path().join("data/meldpunt.db");
-            (format!("sqlite://{}", p.display()), Some(p), None)
-        }
-        Backend::Postgres(admin) => {
-            let db = fresh_pg_database(admin).await;
-            (db.url.clone(), None, Some(db))
-        }
-    };
+    let (url, sqlite, pg) = fresh_database(&backend, dir.path()).await;
     let pepper_s = pepper.display().to_string();
     let env = [
         ("MELDPUNT_DATABASE__URL", url.as_str()),

@@ -171,19 +171,25 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
-/// An app whose settings the test adjusts first (SMTP, routing).
-pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (db_url, sqlite_path, pg_db) = match &backend {
+/// A database of its own for one test: an SQLite file (not yet created) under `dir`, or a
+/// fresh PostgreSQL database. Returns its URL, the SQLite path, and the PostgreSQL guard.
+pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> (String, Option<PathBuf>, Option<PgDatabase>) {
+    match backend {
         Backend::Sqlite => {
-            let p = dir.path().join("data/meldpunt.db");
+            let p = dir.join("data/meldpunt.db");
             (format!("sqlite://{}", p.display()), Some(p), None)
         }
         Backend::Postgres(admin) => {
             let db = fresh_pg_database(admin).await;
             (db.url.clone(), None, Some(db))
         }
-    };
+    }
+}
+
+/// An app whose settings the test adjusts first (SMTP, routing).
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db_url, sqlite_path, pg_db) = fresh_database(&backend, dir.path()).await;
     let mut settings = test_settings(dir.path(), &db_url);
     adjust(&mut settings);
     let pepper_file = settings.security.pepper_file.clone();
