@@ -86,6 +86,27 @@ fn free_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// An SQLite pool on `opts`, its schema brought up to date.
+async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow::Result<SqlitePool> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                // The worker thread applies a dropped transaction's rollback in order; a ping
+                // waits for it before the state is read.
+                conn.ping().await?;
+                Ok(fit_for_reuse(conn.is_in_transaction()))
+            })
+        })
+        .connect_with(opts)
+        .await?;
+    if let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
+        pool.close().await;
+        return Err(e.into());
+    }
+    Ok(pool)
+}
+
 /// Why a report could not be stored now: a short reason anyone may read on `/readyz`, and
 /// the detail (paths, database errors) for the operator's log only.
 #[derive(Debug)]
@@ -132,32 +153,23 @@ impl Store {
                         std::fs::create_dir_all(dir)?;
                     }
                 }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(max_connections.max(1))
-                    .after_release(|conn, _| {
-                        Box::pin(async move {
-                            // The worker thread applies a dropped transaction's rollback in
-                            // order; a ping waits for it before the state is read.
-                            conn.ping().await?;
-                            Ok(fit_for_reuse(conn.is_in_transaction()))
-                        })
-                    })
-                    .connect_with(opts)
-                    .await?;
-                // Two instances started together on a new file both try to create the schema:
-                // the write lock (and busy_timeout) lets one apply a migration at a time, and
-                // the other then finds that migration's tables already there. It tries again,
-                // reading anew what is applied, until everything is; a migration that really
-                // fails still fails after the last try.
+                // Two instances started together on a new file both set it up: the first
+                // connection switches the file to WAL and each migration takes the write lock,
+                // and the one that loses a race sees "database is locked" or a table the other
+                // just made. It tries again (reading anew what is applied) until all is in
+                // place; a migration that really fails still fails after the last try.
                 let mut tries = 0;
-                while let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
-                    tries += 1;
-                    if tries > 20 {
-                        return Err(e.into());
+                let pool = loop {
+                    match open_sqlite(opts.clone(), max_connections).await {
+                        Ok(pool) => break pool,
+                        Err(e) if tries >= 20 => return Err(e),
+                        Err(_) => {
+                            tries += 1;
+                            tracing::info!("another instance is setting up this database; waiting for it");
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
                     }
-                    tracing::info!("another instance is migrating this database; waiting for it");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                };
                 Store::Sqlite(pool)
             }
             Backend::Postgres => {
