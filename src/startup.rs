@@ -38,11 +38,34 @@ pub async fn open_installation(settings: &Settings) -> anyhow::Result<(Store, Kd
             "this Meldpunt is not set up yet: finish the set-up in the browser (`meldpunt init` prints a link)"
         );
     }
-    let pepper = Pepper::load_or_create(&settings.security.pepper_file, false)?;
+    let pepper = checked_pepper(&store, settings, false).await?;
     Ok((
         store,
         KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),
     ))
+}
+
+/// The pepper file, loaded (created only for a new installation) and checked against the
+/// value the database keeps: a wrong file would otherwise start silently, every meldcode
+/// and password would fail, and codes shown meanwhile would be lost for good.
+async fn checked_pepper(store: &Store, settings: &Settings, fresh: bool) -> anyhow::Result<Pepper> {
+    use subtle::ConstantTimeEq;
+    let path = &settings.security.pepper_file;
+    let pepper = Pepper::load_or_create(path, fresh)?;
+    let check = pepper.check_value();
+    match store.pepper_check().await? {
+        Some(stored) if bool::from(stored.as_slice().ct_eq(&check)) => {}
+        // Nothing was derived with the old one yet (no account, so no report either).
+        Some(_) if fresh => store.set_pepper_check(&check).await?,
+        Some(_) => anyhow::bail!(
+            "the pepper file {} is not the one this database was used with; restore the right file \
+             (kept with the recovery key). If it is lost for good, see README \"Lost pepper\".",
+            path.display()
+        ),
+        // A new installation, or the first start of an installation from before the check.
+        None => store.set_pepper_check(&check).await?,
+    }
+    Ok(pepper)
 }
 
 fn kdf_threads(settings: &Settings) -> usize {
@@ -57,7 +80,7 @@ fn kdf_threads(settings: &Settings) -> usize {
 pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
     let fresh = store.coordinators().await?.is_empty();
-    let pepper = Pepper::load_or_create(&settings.security.pepper_file, fresh)?;
+    let pepper = checked_pepper(&store, settings, fresh).await?;
     Ok((
         store,
         KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),

@@ -62,6 +62,7 @@ impl Pepper {
         match std::fs::read(path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
+                refuse_if_shared(path)?;
                 let key = Key32::from_slice(&bytes)
                     .map_err(|_| anyhow::anyhow!("pepper file {} is not 32 bytes long", path.display()))?;
                 Ok(Pepper(key))
@@ -84,6 +85,40 @@ impl Pepper {
             }
             Err(e) => Err(anyhow::anyhow!("cannot read pepper file {}: {e}", path.display())),
         }
+    }
+}
+
+/// A pepper others on the machine can read is a pepper an attacker with a stolen backup may
+/// also get: refuse it, saying how to fix it.
+fn refuse_if_shared(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("cannot read pepper file {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the pepper file {} can be read or written by other users (mode {:o}); make it private: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Pepper {
+    /// A value that tells whether a pepper file is the one a database was used with. Keyed
+    /// by the pepper (HKDF-SHA256), so it gives nothing towards the pepper itself.
+    pub fn check_value(&self) -> [u8; 32] {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"meldpunt pepper check v1"), self.0.as_bytes());
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF's output limit, so this cannot fail.
+        let _ = hk.expand(b"pepper check", &mut out);
+        out
     }
 }
 

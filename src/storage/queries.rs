@@ -236,6 +236,19 @@ impl Store {
         on_pool!(self, pool => insert_coordinator_q(c).execute(pool).await.map(|_| ()))
     }
 
+    /// The pepper's check value, once a start has stored it.
+    pub async fn pepper_check(&self) -> DbResult<Option<Vec<u8>>> {
+        on_pool!(self, pool => sqlx::query_scalar("SELECT check_value FROM pepper_check WHERE id = 1")
+            .fetch_optional(pool).await)
+    }
+
+    pub async fn set_pepper_check(&self, value: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO pepper_check (id, check_value) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value")
+            .bind(value).execute(pool).await.map(|_| ()))
+    }
+
     pub async fn coordinators(&self) -> DbResult<Vec<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
             "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators ORDER BY username")

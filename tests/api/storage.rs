@@ -1,10 +1,14 @@
 //! Storage set-up: migrations stay in step across backends, the pepper file is created on
-//! first start and its absence later is an error, not a silent new pepper.
+//! first start, and its absence, another pepper or one others can read is an error at
+//! start, never a silent new pepper.
 
 use meldpunt::startup::Application;
 use meldpunt::storage::{Backend as DbBackend, Store};
 
-use crate::helpers::{spawn_app, test_settings, Backend};
+use crate::both_backends;
+use crate::helpers::{meldpunt_command, spawn_app, test_settings, Backend};
+
+both_backends!(a_wrong_or_shared_pepper_file_is_refused_by_name);
 
 #[test]
 fn migrations_stay_in_step() {
@@ -73,4 +77,58 @@ async fn two_instances_starting_together_on_a_new_file_both_start() {
             store.close().await;
         }
     }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+async fn a_wrong_or_shared_pepper_file_is_refused_by_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let code = app.submit_report(&app.browser(), "melding").await;
+
+    // Another 32-byte pepper (a file from another installation, a restore mix-up).
+    let dir = tempfile::tempdir().expect("dir");
+    let wrong = dir.path().join("pepper.key");
+    std::fs::write(&wrong, [7u8; 32]).expect("write");
+    set_mode(&wrong, 0o600);
+    let mut settings = test_settings(dir.path(), &app.db_url);
+    settings.security.pepper_file = wrong.clone();
+    let err = Application::build(settings, meldpunt::clock::Clock::fixed(crate::helpers::T0))
+        .await
+        .err()
+        .expect("another pepper is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("not the one this database was used with") && msg.contains(&wrong.display().to_string()),
+        "{msg}"
+    );
+    // The operator meets it when starting the binary.
+    let out = meldpunt_command()
+        .arg("serve")
+        .env("MELDPUNT_DATABASE__URL", &app.db_url)
+        .env("MELDPUNT_SECURITY__PEPPER_FILE", &wrong)
+        .env("MELDPUNT_HTTP__BIND", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the one this database was used with"));
+
+    // The right pepper, readable by others: refused, saying how to fix it.
+    set_mode(&app.pepper_file, 0o644);
+    let settings = test_settings(app.pepper_file.parent().expect("dir"), &app.db_url);
+    let err = Application::build(settings.clone(), meldpunt::clock::Clock::fixed(crate::helpers::T0))
+        .await
+        .err()
+        .expect("a shared pepper is refused");
+    assert!(format!("{err:#}").contains("chmod 600"), "{err:#}");
+    set_mode(&app.pepper_file, 0o600);
+    Application::build(settings, meldpunt::clock::Clock::fixed(crate::helpers::T0))
+        .await
+        .expect("the right, private pepper starts");
+    // The running instance was never disturbed: the code still opens.
+    let thread = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(thread.body.contains("melding"));
 }
