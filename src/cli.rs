@@ -1,6 +1,6 @@
-//! The command line: `serve` (the default), `init`, `coordinator add|list|remove` and
-//! `recovery verify`. Passwords come from a prompt or standard input, never from arguments,
-//! and are never echoed or logged.
+//! The command line: `serve` (the default), `init`, `coordinator add|list|remove`,
+//! `group ...`, `recover`, `recovery verify`, `backup` and `restore`. Passwords come from a
+//! prompt or standard input, never from arguments, and are never echoed or logged.
 
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use crate::i18n::Lang;
 use crate::routing;
 use crate::settings::Settings;
 use crate::startup::{open_installation, open_store_and_kdf, Application};
+use crate::storage::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +55,29 @@ pub enum Command {
     /// Work with the organisation's recovery key.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
+    /// The pepper file is lost for good: with the recovery key on standard input, make a new
+    /// one. Every coordinator then needs `recover`; reporters' meldcodes stop working.
+    #[command(subcommand)]
+    Pepper(PepperCommand),
+    /// Write a consistent copy of the database to a new file while the service runs
+    /// (SQLite: an online copy; PostgreSQL: pg_dump's custom format). The pepper file is not
+    /// in it: keep that apart, with the recovery key.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// SQLite: put a backup in place as the database of `database.url`, with the service
+    /// stopped. Checks the copy first and refuses to overwrite a database unless --replace.
+    /// (PostgreSQL: use pg_restore; see README.)
+    Restore {
+        /// The backup file written by `meldpunt backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// Overwrite the database that is there now.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +160,12 @@ pub enum MemberCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PepperCommand {
+    /// Make a new pepper file where the lost one was (refused while a file is there).
+    Replace,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RecoveryCommand {
     /// Check a recovery key (typed on standard input) against the stored public key.
     Verify,
@@ -154,6 +184,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             username,
             password_file,
         } => recover(settings, &username, password_file).await,
+        Command::Pepper(PepperCommand::Replace) => replace_pepper(settings).await,
+        Command::Backup { out } => crate::backup::backup(&settings, &out).await,
+        Command::Restore { from, replace } => crate::backup::restore(&settings, &from, replace).await,
     }
 }
 
@@ -388,10 +421,7 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
         }
         None => read_password(false)?,
     };
-    eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
-    let mut typed = Zeroizing::new(String::new());
-    std::io::stdin().read_to_string(&mut typed)?;
-    let key = recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))?;
+    let key = read_recovery_key()?;
     let n = account::recover(&store, &kdf, &key, &row, &password).await?;
     store
         .audit(
@@ -406,16 +436,66 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
     Ok(())
 }
 
+/// The recovery key, typed or pasted on standard input.
+fn read_recovery_key() -> anyhow::Result<crate::crypto::keys::CoordinatorSecret> {
+    eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
+    let mut typed = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut typed)?;
+    recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))
+}
+
+/// A new pepper for an installation whose pepper file is lost: only with the recovery key
+/// (whoever holds it can already give every coordinator a new password), and only where no
+/// file is, so a pepper that may be the right one is never overwritten.
+async fn replace_pepper(settings: Settings) -> anyhow::Result<()> {
+    let path = settings.security.pepper_file.clone();
+    let store = Store::connect_existing(&settings.database.url, 2).await?;
+    if store.coordinators().await?.is_empty() {
+        anyhow::bail!("this Meldpunt is not set up yet: nothing depends on the pepper; start it and it makes one");
+    }
+    if path.exists() {
+        anyhow::bail!(
+            "a file is at {}: if it is the right pepper, nothing needs replacing; if not, move it away first",
+            path.display()
+        );
+    }
+    let stored = store
+        .recovery_public_key()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("this Meldpunt has no recovery key"))?;
+    let key = read_recovery_key()?;
+    if key.public_bytes() != stored {
+        anyhow::bail!("this is not the recovery key of this Meldpunt; nothing was changed");
+    }
+    let pepper = crate::crypto::kdf::Pepper::load_or_create(&path, true)?;
+    store.set_pepper_check(&pepper.check_value()).await?;
+    store
+        .audit(Clock::system().now(), None, "pepper_replaced", None)
+        .await?;
+    let names: Vec<String> = store.coordinators().await?.into_iter().map(|c| c.username).collect();
+    println!(
+        "A new pepper is at {}; keep a copy with the recovery key.\n\
+         No password works now. Give each coordinator a new one with the recovery key:\n",
+        path.display()
+    );
+    for name in names {
+        println!("    meldpunt recover --username {name} < recovery-key.txt");
+    }
+    println!(
+        "\nReporters' meldcodes no longer open their reports: the reports stay readable for \
+         coordinators, who can no longer reach the reporters through the meldpunt."
+    );
+    store.close().await;
+    Ok(())
+}
+
 async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {
     let (store, _) = open_installation(&settings).await?;
     let stored = store
         .recovery_public_key()
         .await?
         .ok_or_else(|| anyhow::anyhow!("this Meldpunt has no recovery key yet"))?;
-    eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
-    let mut typed = Zeroizing::new(String::new());
-    std::io::stdin().read_to_string(&mut typed)?;
-    let key = recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))?;
+    let key = read_recovery_key()?;
     if key.public_bytes() == stored {
         println!(
             "OK: this recovery key matches (fingerprint {}).",

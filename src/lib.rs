@@ -1,5 +1,6 @@
 //! Meldpunt: an anonymous integrity-reporting service. This file only lists the modules.
 
+pub mod backup;
 pub mod casefile;
 pub mod cli;
 pub mod clock;

@@ -15,7 +15,8 @@ both_backends!(
     password_change_keeps_access,
     operator_adds_coordinator_who_is_approved_in_the_browser,
     init_and_recovery_verify,
-    admin_commands_refuse_where_no_installation_exists
+    admin_commands_refuse_where_no_installation_exists,
+    a_lost_pepper_is_replaced_with_the_recovery_key
 );
 
 fn meldpunt(app: &TestApp, args: &[&str], stdin: &str) -> Output {
@@ -526,4 +527,69 @@ fn list_settings_come_from_the_environment_comma_separated() {
         ],
     );
     assert!(good.status.success(), "{}", text(&good));
+}
+
+async fn a_lost_pepper_is_replaced_with_the_recovery_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, recovery_key) = app.setup("anna").await;
+    let what = crate::helpers::marker("voor-het-verlies");
+    let code = app.submit_report(&app.browser(), &what).await;
+
+    // The pepper file is lost: the installation refuses to work without it.
+    std::fs::remove_file(&app.pepper_file).expect("lose the pepper");
+    let refused = meldpunt(&app, &["coordinator", "list"], "");
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("pepper file"), "{}", text(&refused));
+
+    // Replacing it takes the recovery key, and never overwrites a file that is there.
+    let wrong = meldpunt(&app, &["pepper", "replace"], "ABCD-EFGH");
+    assert!(!wrong.status.success());
+    assert!(!app.pepper_file.exists(), "no pepper without the recovery key");
+    let out = meldpunt(&app, &["pepper", "replace"], &recovery_key);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("meldpunt recover --username anna"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(&app.pepper_file).expect("new pepper").len(), 32);
+    let again = meldpunt(&app, &["pepper", "replace"], &recovery_key);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("a file is at"), "{}", text(&again));
+
+    // Anna gets a new password with the recovery key and reads the report again.
+    let dir = tempfile::tempdir().expect("dir");
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "een heel nieuw wachtwoord\n").expect("write");
+    let out = meldpunt(
+        &app,
+        &[
+            "recover",
+            "--username",
+            "anna",
+            "--password-file",
+            pw_file.to_str().expect("utf8"),
+        ],
+        &recovery_key,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = app.pepper_file.parent().expect("dir");
+    let base = crate::helpers::start_instance(dir, &app.db_url, app.clock.clone()).await;
+    let anna = crate::helpers::Browser::new(&base, None);
+    let res = anna
+        .post(
+            "/beheer/inloggen",
+            &[("username", "anna"), ("password", "een heel nieuw wachtwoord")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let inbox = anna.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("the report is listed");
+    assert!(anna.get(&href).await.body.contains(&what), "the report reads again");
+    // As README says: the reporter's old meldcode opens nothing now.
+    let thread = crate::helpers::Browser::new(&base, None)
+        .post("/opvolgen", &[("code", code.as_str())])
+        .await;
+    assert!(!thread.body.contains(&what));
+    assert!(!thread.status.is_server_error());
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod at_rest;
+mod backup;
 mod bad_input;
 mod cli;
 mod coordinator;

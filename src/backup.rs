@@ -1,0 +1,237 @@
+//! Backup and restore of the database: a consistent copy while the service runs, checked
+//! before it is called done, and (SQLite) put back in one step. The pepper is never part of
+//! it, so a stolen backup alone cannot be attacked offline.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::ConnectOptions;
+
+use crate::settings::Settings;
+use crate::storage::{Backend, Store};
+
+/// Writes a copy of the database to `out` (which must not exist), then checks it.
+pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        anyhow::bail!("{} exists already; give a new file name", out.display());
+    }
+    let store = Store::connect_existing(&settings.database.url, 2).await?;
+    // Private from the start: the copy holds everything the database holds.
+    create_private_empty(out)?;
+    let written = match &store {
+        Store::Sqlite(pool) => {
+            // VACUUM INTO reads one snapshot (a read transaction), so writers go on and the
+            // copy is consistent; a file copy of a live database is not.
+            let path = out
+                .to_str()
+                .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()))?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(path)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
+        Store::Postgres(_) => pg_dump(&settings.database.url, out),
+    };
+    store.close().await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(out);
+        return Err(e.context(format!("the backup to {} failed; nothing was kept", out.display())));
+    }
+    let reports = match Backend::from_url(&settings.database.url)? {
+        Backend::Sqlite => check_sqlite_copy(out).await?,
+        Backend::Postgres => check_pg_dump(out)?,
+    };
+    println!(
+        "Wrote {} ({reports}). Keep it apart from the pepper file {}: together they are what an attacker needs.",
+        out.display(),
+        settings.security.pepper_file.display()
+    );
+    Ok(())
+}
+
+/// SQLite: checks `from` and puts it in place as the database of `database.url`.
+pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow::Result<()> {
+    if Backend::from_url(&settings.database.url)? != Backend::Sqlite {
+        anyhow::bail!(
+            "database.url is PostgreSQL: restore with `pg_restore --no-owner --dbname <new database> {}` \
+             into a new, empty database, then point database.url at it (see README)",
+            from.display()
+        );
+    }
+    let reports = check_sqlite_copy(from)
+        .await
+        .map_err(|e| e.context(format!("{} is not a usable backup", from.display())))?;
+    let opts: SqliteConnectOptions = settings.database.url.parse()?;
+    let target = opts.get_filename().to_path_buf();
+    if target.exists() && !replace {
+        anyhow::bail!(
+            "a database exists at {}; stop the service and add --replace to overwrite it",
+            target.display()
+        );
+    }
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Copy beside the target, then rename: the database is the old one or the new one,
+    // never half of each. The old write-ahead log must go with it, or SQLite would replay
+    // it into the restored file.
+    let staging = sibling(&target, "restoring");
+    let _ = std::fs::remove_file(&staging);
+    create_private_empty(&staging)?;
+    std::fs::copy(from, &staging)?;
+    std::fs::File::open(&staging)?.sync_all()?;
+    for suffix in ["-wal", "-shm"] {
+        let stale = sibling(&target, suffix);
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot remove {}: {e}", stale.display()),
+        }
+    }
+    std::fs::rename(&staging, &target)?;
+    println!(
+        "Restored {} ({reports}) to {}. Put the installation's pepper file at {} before starting.",
+        from.display(),
+        target.display(),
+        settings.security.pepper_file.display()
+    );
+    Ok(())
+}
+
+/// `path` with `suffix` added to its file name (`meldpunt.db` → `meldpunt.db-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    if !suffix.starts_with('-') {
+        name.push(".");
+    }
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn create_private_empty(path: &Path) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))
+}
+
+/// Opens an SQLite copy read-only, runs SQLite's integrity check, and counts its reports.
+async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?;
+    let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await?;
+    if verdict != "ok" {
+        anyhow::bail!("SQLite's integrity check failed: {verdict}");
+    }
+    let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM reports")
+        .fetch_one(&mut conn)
+        .await?;
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_files WHERE pending_until IS NULL")
+        .fetch_one(&mut conn)
+        .await?;
+    sqlx::Connection::close(conn).await?;
+    Ok(format!("{reports} reports, {files} files, integrity check ok"))
+}
+
+/// pg_dump in its custom format. The connection goes in libpq's variables, not on the
+/// command line where other users of the machine could read a password.
+fn pg_dump(url: &str, out: &Path) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new("pg_dump");
+    cmd.args(["--format=custom", "--no-owner", "--file"]).arg(out);
+    for (name, value) in libpq_env(url)? {
+        cmd.env(name, value);
+    }
+    let status = cmd.status().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot run pg_dump ({e}); install the PostgreSQL client of the server's version, \
+             or back up with your own `pg_dump --format=custom` of this database"
+        )
+    })?;
+    if !status.success() {
+        anyhow::bail!("pg_dump failed ({status})");
+    }
+    Ok(())
+}
+
+/// `postgres://user:password@host:port/db?sslmode=...` as PGHOST, PGPORT, PGUSER,
+/// PGPASSWORD, PGDATABASE and PGSSLMODE.
+fn libpq_env(url: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let u = url::Url::parse(url).map_err(|e| anyhow::anyhow!("database.url is not a URL: {e}"))?;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let mut env = Vec::new();
+    if let Some(host) = u.host_str() {
+        env.push(("PGHOST", decode(host)));
+    }
+    if let Some(port) = u.port() {
+        env.push(("PGPORT", port.to_string()));
+    }
+    if !u.username().is_empty() {
+        env.push(("PGUSER", decode(u.username())));
+    }
+    if let Some(pw) = u.password() {
+        env.push(("PGPASSWORD", decode(pw)));
+    }
+    let db = u.path().trim_start_matches('/');
+    if !db.is_empty() {
+        env.push(("PGDATABASE", decode(db)));
+    }
+    for (k, v) in u.query_pairs() {
+        match k.as_ref() {
+            "sslmode" => env.push(("PGSSLMODE", v.into_owned())),
+            "sslrootcert" => env.push(("PGSSLROOTCERT", v.into_owned())),
+            _ => {}
+        }
+    }
+    Ok(env)
+}
+
+/// A dump pg_restore can read, with the reports table in it.
+fn check_pg_dump(path: &Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new("pg_restore")
+        .arg("--list")
+        .arg(path)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run pg_restore to check the dump: {e}"))?;
+    let list = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !list.contains("TABLE DATA public reports") {
+        anyhow::bail!("pg_restore cannot read the dump back");
+    }
+    Ok("pg_dump custom format, readable by pg_restore".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_becomes_libpq_variables() {
+        let env = libpq_env("postgres://meld%40punt:geheim%2F1@db.internal:5433/meldpunt?sslmode=verify-full").unwrap();
+        let get = |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("PGHOST"), Some("db.internal"));
+        assert_eq!(get("PGPORT"), Some("5433"));
+        assert_eq!(get("PGUSER"), Some("meld@punt"));
+        assert_eq!(get("PGPASSWORD"), Some("geheim/1"));
+        assert_eq!(get("PGDATABASE"), Some("meldpunt"));
+        assert_eq!(get("PGSSLMODE"), Some("verify-full"));
+    }
+
+    #[test]
+    fn siblings_of_the_database_file() {
+        let db = Path::new("data/meldpunt.db");
+        assert_eq!(sibling(db, "-wal"), Path::new("data/meldpunt.db-wal"));
+        assert_eq!(sibling(db, "restoring"), Path::new("data/meldpunt.db.restoring"));
+    }
+}
