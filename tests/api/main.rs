@@ -19,3 +19,4 @@ mod routing;
 mod storage;
 mod totp;
 mod triage;
+mod upgrade;
