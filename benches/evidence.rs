@@ -4,15 +4,17 @@
 //! Run with `cargo bench --bench evidence`; results go to standard output (copied into
 //! BENCHMARKS.md). The server is a separate process, so its memory is its own.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
+
+use common::{between, kib, proc_status, start, Server};
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PASSWORD: &str = "lange zin als wachtwoord 42";
 const MIB: usize = 1024 * 1024;
 const BOUNDARY: &str = "----meldpuntbenchboundary";
 
@@ -58,135 +60,6 @@ fn sealer_mib_s(total: usize) -> (f64, f64) {
     }
     std::hint::black_box(hasher.finalize());
     (seal, total as f64 / MIB as f64 / start.elapsed().as_secs_f64())
-}
-
-fn kib(status: &str, key: &str) -> u64 {
-    status
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn proc_status(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGINT lets `perf record` write its profile; the server stops on it too.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn command(dir: &std::path::Path, port: u16) -> Command {
-    // BENCH_PERF=file records a CPU profile of the server with `perf record` (for looking
-    // into where upload time goes; the memory column is then perf's, not the server's).
-    let mut c = match std::env::var("BENCH_PERF") {
-        Ok(out) => {
-            let mut c = Command::new("perf");
-            c.args([
-                "record",
-                "-F",
-                "499",
-                "-g",
-                "-o",
-                &out,
-                "--",
-                env!("CARGO_BIN_EXE_meldpunt"),
-            ]);
-            c
-        }
-        Err(_) => Command::new(env!("CARGO_BIN_EXE_meldpunt")),
-    };
-    c.env(
-        "MELDPUNT_DATABASE__URL",
-        format!("sqlite://{}", dir.join("b.db").display()),
-    )
-    .env("MELDPUNT_SECURITY__PEPPER_FILE", dir.join("pepper.key"))
-    .env("MELDPUNT_SECURITY__REQUIRE_TOTP", "false")
-    .env("MELDPUNT_HTTP__BIND", format!("127.0.0.1:{port}"))
-    .env("MELDPUNT_HTTP__PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-    .env("MELDPUNT_HTTP__SECURE_COOKIES", "false")
-    .env("MELDPUNT_LIMITS__FILE_MIB", "2048")
-    .env("MELDPUNT_LIMITS__REPORT_MIB", "4096")
-    .env("MELDPUNT_LOG__FILTER", "warn");
-    c
-}
-
-async fn start(client: &reqwest::Client) -> (Server, String) {
-    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/tmp".into())).expect("dir");
-    let port = free_port();
-    let mut init = Command::new(env!("CARGO_BIN_EXE_meldpunt"));
-    init.envs(
-        command(dir.path(), port)
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
-    );
-    let out = init.arg("init").output().expect("init");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let link = text
-        .split_whitespace()
-        .find(|w| w.starts_with("http"))
-        .expect("set-up link")
-        .to_string();
-    let child = command(dir.path(), port)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let res = client
-        .post(&link)
-        .header("Origin", base.as_str())
-        .header("Sec-Fetch-Site", "same-origin")
-        .form(&[
-            ("display_name", "Anna"),
-            ("username", "anna"),
-            ("password", PASSWORD),
-            ("password_repeat", PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("set-up");
-    assert!(res.status().is_success(), "set-up: {}", res.status());
-    (Server { child, base, _dir: dir }, String::new())
-}
-
-fn between(s: &str, a: &str, b: &str) -> Option<String> {
-    let start = s.find(a)? + a.len();
-    let end = s[start..].find(b)? + start;
-    Some(s[start..end].to_string())
 }
 
 /// Uploads `size` bytes as one evidence file with a new report; returns the meldcode and
@@ -318,7 +191,14 @@ async fn main() {
         vec![100 * MIB, 1024 * MIB]
     };
     for size in sizes {
-        let (server, _) = start(&client).await;
+        let server = start(
+            &client,
+            &[
+                ("MELDPUNT_LIMITS__FILE_MIB", "2048"),
+                ("MELDPUNT_LIMITS__REPORT_MIB", "4096"),
+            ],
+        )
+        .await;
         let pid = server.child.id();
         // Peak RSS counts from here: the kernel resets VmHWM to the current RSS.
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset peak RSS");

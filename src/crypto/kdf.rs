@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::Semaphore;
@@ -136,11 +136,15 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Runs Argon2id on at most `size` blocking threads at a time.
+/// Runs Argon2id on at most `size` blocking threads at a time, each with a working memory
+/// taken from a set kept for the pool: memory stays at `size` x the cost, instead of a fresh
+/// allocation per derivation that the allocator keeps after it is freed (the server grew
+/// to gigabytes under a rush of reporters and never gave it back).
 #[derive(Clone)]
 pub struct KdfPool {
     permits: Arc<Semaphore>,
     pepper: Arc<Pepper>,
+    memory: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
     pub params: KdfParams,
 }
 
@@ -149,6 +153,7 @@ impl KdfPool {
         KdfPool {
             permits: Arc::new(Semaphore::new(size.max(1))),
             pepper: Arc::new(pepper),
+            memory: Arc::default(),
             params,
         }
     }
@@ -181,25 +186,45 @@ impl KdfPool {
             .await
             .map_err(|_| CryptoError::Kdf("pool closed".into()))?;
         let pepper = self.pepper.clone();
+        let memory = self.memory.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _entered = span.enter();
-            derive_blocking(&pepper, &secret, &salt, params)
+            // One set of blocks per permit at most: a permit holder takes one (or makes the
+            // first) and puts it back. A poisoned lock only means another derivation
+            // panicked; the blocks are plain memory and still fine to use.
+            let taken = memory.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut blocks = taken.unwrap_or_default();
+            let result = derive_blocking(&pepper, &secret, &salt, params, &mut blocks);
+            memory.lock().unwrap_or_else(|p| p.into_inner()).push(blocks);
+            result
         })
         .await
         .map_err(|e| CryptoError::Kdf(e.to_string()))?
     }
 }
 
-fn derive_blocking(pepper: &Pepper, secret: &[u8], salt: &[u8; 16], p: KdfParams) -> Result<Key32, CryptoError> {
+fn derive_blocking(
+    pepper: &Pepper,
+    secret: &[u8],
+    salt: &[u8; 16],
+    p: KdfParams,
+    blocks: &mut Vec<Block>,
+) -> Result<Key32, CryptoError> {
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
         .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    // A record made with a larger memory cost than the blocks have grows them, for good.
+    if blocks.len() < params.block_count() {
+        blocks.resize(params.block_count(), Block::default());
+    }
     let argon = Argon2::new_with_secret(pepper.0.as_bytes(), Algorithm::Argon2id, Version::V0x13, params)
         .map_err(|e| CryptoError::Kdf(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; 32]);
+    // Every block the derivation reads it has written first in this run, so what the last
+    // derivation left there does not matter to the result.
     argon
-        .hash_password_into(secret, salt, out.as_mut())
+        .hash_password_into_with_memory(secret, salt, out.as_mut(), blocks.as_mut_slice())
         .map_err(|e| CryptoError::Kdf(e.to_string()))?;
     Ok(Key32::from_bytes(*out))
 }
@@ -227,6 +252,36 @@ mod tests {
         assert_ne!(a.as_bytes(), c.as_bytes());
         let d = other.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
         assert_ne!(a.as_bytes(), d.as_bytes());
+    }
+
+    /// Working memory reused from an earlier derivation (of other inputs, with a larger or
+    /// smaller cost) gives the same key as fresh memory.
+    #[tokio::test]
+    async fn reused_working_memory_changes_nothing() {
+        let pepper = Key32::from_bytes([3; 32]);
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([3; 32])), KdfParams::FLOOR, 1);
+        let larger = KdfParams {
+            memory_kib: KdfParams::FLOOR.memory_kib * 2,
+            ..KdfParams::FLOOR
+        };
+        let fresh = |secret: &[u8], p: KdfParams| {
+            let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32)).unwrap();
+            let argon =
+                Argon2::new_with_secret(pepper.as_bytes(), Algorithm::Argon2id, Version::V0x13, params).unwrap();
+            let mut out = [0u8; 32];
+            argon.hash_password_into(secret, &[5; 16], &mut out).unwrap();
+            out
+        };
+        for (secret, p) in [
+            (&b"eerste"[..], KdfParams::FLOOR),
+            (b"tweede", larger),
+            (b"derde", KdfParams::FLOOR),
+            (b"eerste", KdfParams::FLOOR),
+        ] {
+            let got = pool.derive(Zeroizing::new(secret.to_vec()), [5; 16], p).await.unwrap();
+            assert_eq!(got.as_bytes(), &fresh(secret, p));
+        }
+        assert_eq!(pool.memory.lock().unwrap().len(), 1, "one permit, one set of blocks");
     }
 
     #[tokio::test]
