@@ -28,27 +28,57 @@ impl Throttle {
         }
     }
 
-    /// Whether another attempt on `key` may be made now.
-    pub fn allows(&self, key: &[u8], now: i64) -> bool {
-        let Ok(s) = self.state.lock() else { return false };
-        let fresh = |(n, start): (u32, i64), max: u32| now - start >= self.window || n < max;
-        fresh(s.global, self.global_max) && s.keys.get(key).is_none_or(|&e| fresh(e, self.per_key_max))
-    }
-
-    pub fn failed(&self, key: &[u8], now: i64) {
-        let Ok(mut s) = self.state.lock() else { return };
+    /// Admits an attempt on `key` now, or refuses it. An admitted attempt counts as a
+    /// failure from this moment on, so guesses sent in parallel cannot get past the limit
+    /// while the first ones are still being checked; [`Attempt::succeeded`] takes it back.
+    pub fn admit(&self, key: &[u8], now: i64) -> Option<Attempt<'_>> {
+        let Ok(mut s) = self.state.lock() else { return None };
         let window = self.window;
-        let bump = |e: &mut (u32, i64)| {
+        let open = |e: &mut (u32, i64), max: u32| {
             if now - e.1 >= window {
                 *e = (0, now);
             }
-            e.0 += 1;
+            e.0 < max
         };
-        bump(&mut s.global);
+        let global_max = self.global_max;
+        if !open(&mut s.global, global_max) {
+            return None;
+        }
         if s.keys.len() > 100_000 {
             s.keys.retain(|_, e| now - e.1 < window);
         }
-        bump(s.keys.entry(key.to_vec()).or_insert((0, now)));
+        let entry = s.keys.entry(key.to_vec()).or_insert((0, now));
+        if !open(entry, self.per_key_max) {
+            return None;
+        }
+        entry.0 += 1;
+        s.global.0 += 1;
+        Some(Attempt {
+            throttle: self,
+            key: key.to_vec(),
+        })
+    }
+
+    fn refund(&self, key: &[u8]) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.global.0 = s.global.0.saturating_sub(1);
+        if let Some(e) = s.keys.get_mut(key) {
+            e.0 = e.0.saturating_sub(1);
+        }
+    }
+}
+
+/// An attempt the throttle let through; dropped, it stays counted as a failure.
+#[must_use = "an attempt that succeeded must say so, or it counts as a failed guess"]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    key: Vec<u8>,
+}
+
+impl Attempt<'_> {
+    /// The guess was right: it does not count against the limit.
+    pub fn succeeded(self) {
+        self.throttle.refund(&self.key);
     }
 }
 
@@ -59,20 +89,30 @@ mod tests {
     #[test]
     fn blocks_a_key_after_its_failures_until_the_window_passes() {
         let t = Throttle::new(2, 100, 60);
-        assert!(t.allows(b"a", 0));
-        t.failed(b"a", 0);
-        t.failed(b"a", 1);
-        assert!(!t.allows(b"a", 2));
-        assert!(t.allows(b"b", 2));
-        assert!(t.allows(b"a", 61));
+        drop(t.admit(b"a", 0).unwrap());
+        drop(t.admit(b"a", 1).unwrap());
+        assert!(t.admit(b"a", 2).is_none());
+        assert!(t.admit(b"b", 2).is_some());
+        assert!(t.admit(b"a", 61).is_some());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_before_they_are_checked() {
+        let t = Throttle::new(3, 100, 60);
+        let in_flight: Vec<_> = (0..10).filter_map(|_| t.admit(b"a", 0)).collect();
+        assert_eq!(in_flight.len(), 3, "parallel guesses get the limit, not more");
+        for a in in_flight {
+            a.succeeded();
+        }
+        assert!(t.admit(b"a", 0).is_some(), "right guesses are given back");
     }
 
     #[test]
     fn blocks_everyone_after_the_global_limit() {
         let t = Throttle::new(10, 3, 60);
         for k in [b"a", b"b", b"c"] {
-            t.failed(k, 0);
+            drop(t.admit(k, 0).unwrap());
         }
-        assert!(!t.allows(b"d", 1));
+        assert!(t.admit(b"d", 1).is_none());
     }
 }

@@ -322,9 +322,9 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
             },
         )
     };
-    if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
+    let Some(attempt) = state.login_throttle.admit(throttle_key.as_bytes(), now) else {
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, t.err_busy));
-    }
+    };
     let row = state
         .store
         .coordinator_by_username(&username)
@@ -332,9 +332,9 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         .or_500(lang)?
         .filter(|r| r.status == "active");
     let Some(secret) = account::unlock(&state.kdf, row.as_ref(), &password).await else {
-        state.login_throttle.failed(throttle_key.as_bytes(), now);
         return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
     };
+    attempt.succeeded();
     let Some(row) = row else {
         return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
     };

@@ -90,7 +90,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     // like logins.
     let throttle_key = format!("pw:{}", me.row.id);
     let now = state.clock.now();
-    if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
+    let Some(attempt) = state.login_throttle.admit(throttle_key.as_bytes(), now) else {
         return Ok(page(
             &state,
             lang,
@@ -99,10 +99,9 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             Some(t.err_busy),
             None,
         ));
-    }
+    };
     let opened = account::unlock(&state.kdf, Some(&me.row), &old).await;
     if opened.map(|k| k.public_bytes()) != Some(me.secret.public_bytes()) {
-        state.login_throttle.failed(throttle_key.as_bytes(), now);
         return Ok(page(
             &state,
             lang,
@@ -112,6 +111,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             None,
         ));
     }
+    attempt.succeeded();
     let sealed = account::seal_private_key(&state.kdf, &me.row.id, &me.secret, &new)
         .await
         .or_500(lang)?;

@@ -172,7 +172,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     }
     let now = state.clock.now();
     let throttle_key = format!("totp:{}", row.id);
-    if !state.login_throttle.allows(throttle_key.as_bytes(), now) {
+    let Some(attempt) = state.login_throttle.admit(throttle_key.as_bytes(), now) else {
         return Ok(page(
             &state,
             lang,
@@ -181,7 +181,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             StatusCode::TOO_MANY_REQUESTS,
             Some(t.err_busy),
         ));
-    }
+    };
     let me = CoordinatorSecret::from_slice(&p.secret).or_500(lang)?;
     let Some((key, ctx)) = sealing_key(&me, &row) else {
         return Ok(redirect(&lang.href(paths::LOGIN)));
@@ -205,7 +205,6 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 }
             };
             if !ok {
-                state.login_throttle.failed(throttle_key.as_bytes(), now);
                 return Ok(page(&state, lang, &p, &row, StatusCode::UNAUTHORIZED, Some(t.err_mfa)));
             }
             None
@@ -213,7 +212,6 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         None => {
             let secret = enrolment_secret(&p);
             let Some(step) = totp(&secret, &row.username).and_then(|t| t.check(&code, unix)) else {
-                state.login_throttle.failed(throttle_key.as_bytes(), now);
                 return Ok(page(
                     &state,
                     lang,
@@ -237,6 +235,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             Some(codes)
         }
     };
+    attempt.succeeded();
 
     // From here the second factor is stored: nothing may stop the recovery codes from being
     // shown, so the audit and the session are best effort (without a session the person

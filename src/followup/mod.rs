@@ -188,9 +188,9 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     };
     let locator = code.locator_hash();
     let now = state.clock.now();
-    if !state.code_throttle.allows(&locator, now) {
+    let Some(attempt) = state.code_throttle.admit(&locator, now) else {
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, String::new(), t.err_busy));
-    }
+    };
     let found = state.store.report_by_locator(&locator).await.or_500(lang)?;
     let opened = match found {
         Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped)
@@ -207,13 +207,13 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
         }
     };
     let Some((report_id, key)) = opened else {
-        state.code_throttle.failed(&locator, now);
         return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
             t.err_code_unknown,
         ));
     };
+    attempt.succeeded();
     // The report id travels sealed with the key: the session row does not say which report
     // is being read (its times would otherwise date a reporter's visit to that report).
     let (Some(rid), Some(row)) = (

@@ -16,6 +16,7 @@ both_backends!(
     hostile_text_is_escaped_and_forged_choices_refused,
     the_same_form_sent_twice_is_stored_once,
     bad_meldcodes,
+    guesses_sent_at_once_count_before_they_are_checked,
 );
 
 async fn missing_fields_keep_the_text(backend: Backend) {
@@ -262,4 +263,25 @@ async fn bad_meldcodes(backend: Backend) {
     let res = b.post("/opvolgen", &[("code", code.as_str())]).await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(res.body.contains("te veel codes"));
+}
+
+/// Sixteen wrong guesses on one locator sent at once: only the limit (ten) is checked, the
+/// rest is refused at once, and the right code then waits too. Before, every guess in
+/// flight passed the check before the first failure was counted.
+async fn guesses_sent_at_once_count_before_they_are_checked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let code = app.submit_report(&app.browser(), "een melding").await;
+    let wrong = wrong_secret(&code);
+    let guesses = (0..16).map(|_| {
+        let b = app.browser();
+        let wrong = wrong.clone();
+        async move { b.post("/opvolgen", &[("code", wrong.as_str())]).await.status }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, refused), (10, 6), "{statuses:?}");
+    let res = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
 }
