@@ -177,6 +177,7 @@ pub struct Texts {
     pub err_code_mistyped: &'static str,
     pub err_code_unknown: &'static str,
     pub err_busy: &'static str,
+    pub err_kdf_busy: &'static str,
 
     pub thread_title: &'static str,
     pub status_label: &'static str,
@@ -514,6 +515,7 @@ pub static NL: Texts = Texts {
     err_code_mistyped: "Er zit een typfout in deze meldcode. Controleer elk teken.",
     err_code_unknown: "Met deze meldcode kunnen we geen melding openen. Controleer de code en probeer het opnieuw.",
     err_busy: "Er worden nu te veel codes geprobeerd. Wacht een kwartier en probeer het opnieuw.",
+    err_kdf_busy: "Het is op dit moment erg druk bij het meldpunt. Er is niets opgeslagen of gecontroleerd; probeer het over een minuut opnieuw. Wat u invulde staat er nog.",
 
     thread_title: "Uw melding",
     status_label: "Status",
@@ -850,6 +852,7 @@ pub static EN: Texts = Texts {
     err_code_mistyped: "This report code contains a typing error. Please check each character.",
     err_code_unknown: "We cannot open a report with this code. Please check the code and try again.",
     err_busy: "Too many codes are being tried right now. Please wait a quarter of an hour and try again.",
+    err_kdf_busy: "The reporting point is very busy right now. Nothing was stored or checked; please try again in a minute. What you entered is still here.",
 
     thread_title: "Your report",
     status_label: "Status",

@@ -106,6 +106,7 @@ pub struct SecuritySettings {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub kdf_threads: usize,
+    pub kdf_queue: usize,
     pub setup_link_hours: i64,
     pub require_totp: bool,
 }
@@ -266,6 +267,9 @@ impl Settings {
             url::Url::parse(&self.http.public_url).map_err(|e| anyhow::anyhow!("http.public_url is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             anyhow::bail!("http.public_url must start with http:// or https://");
+        }
+        if !(1..=100_000).contains(&self.security.kdf_queue) {
+            anyhow::bail!("security.kdf_queue must be between 1 and 100000");
         }
         if self.limits.field_chars == 0 || self.limits.field_chars > 1_000_000 {
             anyhow::bail!("limits.field_chars must be between 1 and 1000000");

@@ -41,7 +41,12 @@ pub async fn open_installation(settings: &Settings) -> anyhow::Result<(Store, Kd
     let pepper = checked_pepper(&store, settings, false).await?;
     Ok((
         store,
-        KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),
+        KdfPool::new(
+            pepper,
+            settings.kdf_params(),
+            kdf_threads(settings),
+            settings.security.kdf_queue,
+        ),
     ))
 }
 
@@ -83,7 +88,12 @@ pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, K
     let pepper = checked_pepper(&store, settings, fresh).await?;
     Ok((
         store,
-        KdfPool::new(pepper, settings.kdf_params(), kdf_threads(settings)),
+        KdfPool::new(
+            pepper,
+            settings.kdf_params(),
+            kdf_threads(settings),
+            settings.security.kdf_queue,
+        ),
     ))
 }
 

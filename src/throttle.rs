@@ -80,6 +80,11 @@ impl Attempt<'_> {
     pub fn succeeded(self) {
         self.throttle.refund(&self.key);
     }
+
+    /// The guess could not be checked (the service was too busy): it does not count.
+    pub fn not_checked(self) {
+        self.throttle.refund(&self.key);
+    }
 }
 
 #[cfg(test)]

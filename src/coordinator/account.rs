@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::crypto::envelope::{Context, Purpose};
-use crate::crypto::kdf::{random_salt, KdfPool};
+use crate::crypto::kdf::{random_salt, KdfPool, Lane};
 use crate::crypto::keys::{self, Argon2Header};
-use crate::crypto::CoordinatorSecret;
+use crate::crypto::{CoordinatorSecret, CryptoError};
 use crate::i18n::Texts;
 use crate::ids;
 use crate::storage::{CoordinatorRow, Store};
@@ -115,7 +115,12 @@ pub async fn new_coordinator(
     let public = secret.public_bytes();
     let header = Argon2Header::new(kdf.params);
     let kek = kdf
-        .derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params)
+        .derive(
+            Lane::Staff,
+            Zeroizing::new(password.as_bytes().to_vec()),
+            header.salt,
+            header.params,
+        )
         .await?;
     let sealed = keys::seal_under_derived(
         &kek,
@@ -149,7 +154,12 @@ pub async fn seal_private_key(
     let public = secret.public_bytes();
     let header = Argon2Header::new(kdf.params);
     let kek = kdf
-        .derive(Zeroizing::new(password.as_bytes().to_vec()), header.salt, header.params)
+        .derive(
+            Lane::Staff,
+            Zeroizing::new(password.as_bytes().to_vec()),
+            header.salt,
+            header.params,
+        )
         .await?;
     Ok(keys::seal_under_derived(
         &kek,
@@ -209,21 +219,35 @@ pub async fn recover(
     Ok(wraps.len())
 }
 
-/// Checks a password by unsealing the private key; `None` for a wrong password or unknown
-/// user, after the same Argon2id cost either way.
-pub async fn unlock(kdf: &KdfPool, row: Option<&CoordinatorRow>, password: &str) -> Option<CoordinatorSecret> {
+/// Checks a password by unsealing the private key; `Ok(None)` for a wrong password or
+/// unknown user, after the same Argon2id cost either way. `Err` only when the pool is too
+/// busy to check now ([`CryptoError::Busy`]): that is no wrong guess.
+pub async fn unlock(
+    kdf: &KdfPool,
+    row: Option<&CoordinatorRow>,
+    password: &str,
+) -> Result<Option<CoordinatorSecret>, CryptoError> {
     let pw = Zeroizing::new(password.as_bytes().to_vec());
     let Some(row) = row else {
-        let _ = kdf.derive(pw, random_salt(), kdf.params).await;
-        return None;
+        return match kdf.derive(Lane::Staff, pw, random_salt(), kdf.params).await {
+            Err(CryptoError::Busy) => Err(CryptoError::Busy),
+            _ => Ok(None),
+        };
     };
-    let idb = ids::parse(&row.id)?;
-    let public: [u8; 32] = row.public_key.as_slice().try_into().ok()?;
-    let header = Argon2Header::parse(&row.sealed_private_key).ok()?;
-    let kek = kdf.derive(pw, header.salt, header.params).await.ok()?;
-    let raw = keys::open_under_derived(&kek, &key_context(idb, &public), &row.sealed_private_key).ok()?;
-    let secret = CoordinatorSecret::from_slice(&raw).ok()?;
-    (secret.public_bytes() == public).then_some(secret)
+    let checked = async {
+        let idb = ids::parse(&row.id)?;
+        let public: [u8; 32] = row.public_key.as_slice().try_into().ok()?;
+        let header = Argon2Header::parse(&row.sealed_private_key).ok()?;
+        let kek = match kdf.derive(Lane::Staff, pw, header.salt, header.params).await {
+            Ok(k) => k,
+            Err(CryptoError::Busy) => return Some(Err(CryptoError::Busy)),
+            Err(_) => return None,
+        };
+        let raw = keys::open_under_derived(&kek, &key_context(idb, &public), &row.sealed_private_key).ok()?;
+        let secret = CoordinatorSecret::from_slice(&raw).ok()?;
+        (secret.public_bytes() == public).then_some(Ok(secret))
+    };
+    checked.await.transpose()
 }
 
 /// A fresh one-time set-up token; only its hash is stored.

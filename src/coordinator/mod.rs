@@ -331,8 +331,16 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         .await
         .or_500(lang)?
         .filter(|r| r.status == "active");
-    let Some(secret) = account::unlock(&state.kdf, row.as_ref(), &password).await else {
-        return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
+    let secret = match account::unlock(&state.kdf, row.as_ref(), &password).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login)),
+        Err(_) => {
+            attempt.not_checked();
+            return Ok(crate::http::retry_later(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                t.err_kdf_busy,
+            )));
+        }
     };
     attempt.succeeded();
     let Some(row) = row else {

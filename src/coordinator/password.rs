@@ -100,7 +100,20 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             None,
         ));
     };
-    let opened = account::unlock(&state.kdf, Some(&me.row), &old).await;
+    let opened = match account::unlock(&state.kdf, Some(&me.row), &old).await {
+        Ok(opened) => opened,
+        Err(_) => {
+            attempt.not_checked();
+            return Ok(crate::http::retry_later(page(
+                &state,
+                lang,
+                csrf,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(t.err_kdf_busy),
+                None,
+            )));
+        }
+    };
     if opened.map(|k| k.public_bytes()) != Some(me.secret.public_bytes()) {
         return Ok(page(
             &state,

@@ -355,8 +355,8 @@ mod tests {
     #[test]
     fn recovery_codes_hash_in_any_spelling_and_differ_per_coordinator_and_pepper() {
         use crate::crypto::kdf::{KdfParams, KdfPool, Pepper};
-        let kdf = KdfPool::new(Pepper::from_key(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 1);
-        let other = KdfPool::new(Pepper::from_key(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 1);
+        let kdf = KdfPool::new(Pepper::from_key(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 1, 8);
+        let other = KdfPool::new(Pepper::from_key(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 1, 8);
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), 10);
         let c = &codes[0];

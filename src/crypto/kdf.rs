@@ -1,5 +1,6 @@
 //! Argon2id with the server pepper, run on a bounded blocking pool so a burst of
-//! submissions or logins queues instead of stalling the async workers. Also owns the
+//! submissions or logins queues instead of stalling the async workers; the queue is bounded
+//! and shared fairly between new reports, meldcode entry and staff logins. Also owns the
 //! pepper key file. Never logs passwords, codes or derived keys.
 
 use std::path::Path;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use rand::RngCore;
-use tokio::sync::Semaphore;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 use super::{CryptoError, Key32};
@@ -136,22 +140,140 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Who asks for a derivation. Each kind waits in its own queue and the pool serves the
+/// queues in turn, so a flood of one kind (reports, guessed codes, logins) cannot lock the
+/// others out: it slows them by at most one derivation per turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A new report: the key under its meldcode.
+    Report = 0,
+    /// A reporter opening a report with a meldcode.
+    Code = 1,
+    /// Coordinators: login, password change, set-up, recovery.
+    Staff = 2,
+}
+
+const LANES: usize = 3;
+
+/// The permits of the pool and the queues in front of them.
+struct Gate {
+    state: Mutex<GateState>,
+    /// The most derivations that may wait per lane; beyond it a request is refused at once.
+    queue_max: usize,
+}
+
+struct GateState {
+    free: usize,
+    waiting: [VecDeque<oneshot::Sender<()>>; LANES],
+    /// The lane served first when a permit comes free.
+    next: usize,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // A poisoned lock means a panic elsewhere while holding it; the counts are still
+        // consistent (every change is one statement).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn enter(self: &Arc<Self>, lane: Lane) -> Result<Pass, CryptoError> {
+        let rx = {
+            let mut s = self.lock();
+            if s.free > 0 && s.waiting.iter().all(VecDeque::is_empty) {
+                s.free -= 1;
+                return Ok(Pass(self.clone()));
+            }
+            let queue = &mut s.waiting[lane as usize];
+            // Senders of requests that went away still count until a release skips them.
+            queue.retain(|tx| !tx.is_closed());
+            if queue.len() >= self.queue_max {
+                return Err(CryptoError::Busy);
+            }
+            let (tx, rx) = oneshot::channel();
+            queue.push_back(tx);
+            rx
+        };
+        let mut waiter = Waiter {
+            rx,
+            gate: self.clone(),
+            admitted: false,
+        };
+        (&mut waiter.rx)
+            .await
+            .map_err(|_| CryptoError::Kdf("pool closed".into()))?;
+        waiter.admitted = true;
+        Ok(Pass(self.clone()))
+    }
+
+    /// A permit comes free: hand it to the next waiting request, lanes in turn.
+    fn release(&self) {
+        let mut s = self.lock();
+        for step in 0..LANES {
+            let lane = (s.next + step) % LANES;
+            while let Some(tx) = s.waiting[lane].pop_front() {
+                if tx.send(()).is_ok() {
+                    s.next = (lane + 1) % LANES;
+                    return;
+                }
+            }
+        }
+        s.free += 1;
+    }
+}
+
+/// A permit: released when dropped.
+struct Pass(Arc<Gate>);
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// A request waiting for a permit. Dropped (the browser went away) after a permit was
+/// handed to it but before it woke, it passes the permit on.
+struct Waiter {
+    rx: oneshot::Receiver<()>,
+    gate: Arc<Gate>,
+    admitted: bool,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if !self.admitted {
+            self.rx.close();
+            if self.rx.try_recv().is_ok() {
+                self.gate.release();
+            }
+        }
+    }
+}
+
 /// Runs Argon2id on at most `size` blocking threads at a time, each with a working memory
 /// taken from a set kept for the pool: memory stays at `size` x the cost, instead of a fresh
 /// allocation per derivation that the allocator keeps after it is freed (the server grew
 /// to gigabytes under a rush of reporters and never gave it back).
 #[derive(Clone)]
 pub struct KdfPool {
-    permits: Arc<Semaphore>,
+    gate: Arc<Gate>,
     pepper: Arc<Pepper>,
-    memory: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     pub params: KdfParams,
 }
 
 impl KdfPool {
-    pub fn new(pepper: Pepper, params: KdfParams, size: usize) -> Self {
+    /// `queue_max` derivations may wait per [`Lane`]; more are refused with
+    /// [`CryptoError::Busy`].
+    pub fn new(pepper: Pepper, params: KdfParams, size: usize, queue_max: usize) -> Self {
         KdfPool {
-            permits: Arc::new(Semaphore::new(size.max(1))),
+            gate: Arc::new(Gate {
+                state: Mutex::new(GateState {
+                    free: size.max(1),
+                    waiting: Default::default(),
+                    next: 0,
+                }),
+                queue_max: queue_max.max(1),
+            }),
             pepper: Arc::new(pepper),
             memory: Arc::default(),
             params,
@@ -172,6 +294,7 @@ impl KdfPool {
     /// Derives a 32-byte key from `secret` and `salt`, with the given (stored) parameters.
     pub async fn derive(
         &self,
+        lane: Lane,
         secret: Zeroizing<Vec<u8>>,
         salt: [u8; 16],
         params: KdfParams,
@@ -179,12 +302,7 @@ impl KdfPool {
         if !params.meets_floor() {
             return Err(CryptoError::Kdf("parameters outside the accepted range".into()));
         }
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| CryptoError::Kdf("pool closed".into()))?;
+        let permit = self.gate.enter(lane).await?;
         let pepper = self.pepper.clone();
         let memory = self.memory.clone();
         let span = tracing::Span::current();
@@ -242,15 +360,15 @@ mod tests {
 
     #[tokio::test]
     async fn derivation_depends_on_secret_salt_and_pepper() {
-        let pool = KdfPool::new(Pepper(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 2);
-        let other = KdfPool::new(Pepper(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 2);
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([1; 32])), KdfParams::FLOOR, 2, 8);
+        let other = KdfPool::new(Pepper(Key32::from_bytes([2; 32])), KdfParams::FLOOR, 2, 8);
         let s = || Zeroizing::new(b"correct horse battery".to_vec());
-        let a = pool.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
-        let b = pool.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        let a = pool.derive(Lane::Code, s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        let b = pool.derive(Lane::Code, s(), [0; 16], KdfParams::FLOOR).await.unwrap();
         assert_eq!(a.as_bytes(), b.as_bytes());
-        let c = pool.derive(s(), [1; 16], KdfParams::FLOOR).await.unwrap();
+        let c = pool.derive(Lane::Code, s(), [1; 16], KdfParams::FLOOR).await.unwrap();
         assert_ne!(a.as_bytes(), c.as_bytes());
-        let d = other.derive(s(), [0; 16], KdfParams::FLOOR).await.unwrap();
+        let d = other.derive(Lane::Code, s(), [0; 16], KdfParams::FLOOR).await.unwrap();
         assert_ne!(a.as_bytes(), d.as_bytes());
     }
 
@@ -259,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn reused_working_memory_changes_nothing() {
         let pepper = Key32::from_bytes([3; 32]);
-        let pool = KdfPool::new(Pepper(Key32::from_bytes([3; 32])), KdfParams::FLOOR, 1);
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([3; 32])), KdfParams::FLOOR, 1, 8);
         let larger = KdfParams {
             memory_kib: KdfParams::FLOOR.memory_kib * 2,
             ..KdfParams::FLOOR
@@ -278,21 +396,66 @@ mod tests {
             (b"derde", KdfParams::FLOOR),
             (b"eerste", KdfParams::FLOOR),
         ] {
-            let got = pool.derive(Zeroizing::new(secret.to_vec()), [5; 16], p).await.unwrap();
+            let got = pool
+                .derive(Lane::Staff, Zeroizing::new(secret.to_vec()), [5; 16], p)
+                .await
+                .unwrap();
             assert_eq!(got.as_bytes(), &fresh(secret, p));
         }
         assert_eq!(pool.memory.lock().unwrap().len(), 1, "one permit, one set of blocks");
     }
 
+    /// One thread, one waiting place per kind: a third request of the same kind is refused
+    /// at once, another kind still gets its place, and requests that went away while waiting
+    /// (a closed browser) give their turn on, so no permit is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_is_bounded_per_kind_and_loses_no_permit() {
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([4; 32])), KdfParams::FLOOR, 1, 1);
+        let s = || Zeroizing::new(b"code".to_vec());
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.derive(Lane::Report, s(), [0; 16], KdfParams::FLOOR).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.derive(Lane::Report, s(), [1; 16], KdfParams::FLOOR).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(matches!(
+            pool.derive(Lane::Report, s(), [2; 16], KdfParams::FLOOR).await,
+            Err(CryptoError::Busy)
+        ));
+        // A code entry that gives up while it waits.
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(1),
+            pool.derive(Lane::Code, s(), [3; 16], KdfParams::FLOOR),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        running.await.unwrap().unwrap();
+        waiting.await.unwrap().unwrap();
+        // Everything is free again: two at once still work one after the other.
+        let (a, b) = tokio::join!(
+            pool.derive(Lane::Staff, s(), [4; 16], KdfParams::FLOOR),
+            pool.derive(Lane::Code, s(), [5; 16], KdfParams::FLOOR)
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+
     #[tokio::test]
     async fn parameters_below_the_floor_are_refused() {
-        let pool = KdfPool::new(Pepper(Key32::random()), KdfParams::FLOOR, 1);
+        let pool = KdfPool::new(Pepper(Key32::random()), KdfParams::FLOOR, 1, 8);
         let weak = KdfParams {
             memory_kib: 1024,
             iterations: 1,
             parallelism: 1,
         };
-        assert!(pool.derive(Zeroizing::new(vec![1]), [0; 16], weak).await.is_err());
+        assert!(pool
+            .derive(Lane::Staff, Zeroizing::new(vec![1]), [0; 16], weak)
+            .await
+            .is_err());
     }
 
     #[test]

@@ -25,4 +25,7 @@ pub enum CryptoError {
     Commitment,
     #[error("key derivation failed: {0}")]
     Kdf(String),
+    /// Too many derivations of this kind are waiting: try again shortly.
+    #[error("too many key derivations are waiting")]
+    Busy,
 }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::casefile::{self, message_context, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
-use crate::crypto::kdf::random_salt;
+use crate::crypto::kdf::{random_salt, Lane};
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
 use crate::evidence::upload::{self, Limits, Problem, Target};
@@ -195,16 +195,26 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     let opened = match found {
         Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped)
             .await
-            .map(|k| (id, k)),
-        None => {
-            // The same Argon2id cost as a real attempt, so timing does not tell whether the
-            // locator exists.
-            let _ = state
-                .kdf
-                .derive(code.secret_bytes(), random_salt(), state.kdf.params)
-                .await;
-            None
-        }
+            .map(|k| k.map(|k| (id, k))),
+        // The same Argon2id cost as a real attempt, so timing does not tell whether the
+        // locator exists.
+        None => match state
+            .kdf
+            .derive(Lane::Code, code.secret_bytes(), random_salt(), state.kdf.params)
+            .await
+        {
+            Err(CryptoError::Busy) => Err(CryptoError::Busy),
+            _ => Ok(None),
+        },
+    };
+    let Ok(opened) = opened else {
+        // Too busy to check: not a wrong guess, and the typed code stays to send again.
+        attempt.not_checked();
+        return Ok(crate::http::retry_later(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            typed.clone(),
+            t.err_kdf_busy,
+        )));
     };
     let Some((report_id, key)) = opened else {
         return Ok(refuse(
@@ -259,19 +269,34 @@ fn broken_request(state: &State, lang: Lang) -> HttpResponse {
     )
 }
 
-async fn try_open(state: &State, code: &Meldcode, id: &str, commitment: &[u8], wrapped: &[u8]) -> Option<ReportKey> {
-    let rid = ids::parse(id)?;
-    let header = Argon2Header::parse(wrapped).ok()?;
-    let kek = state
-        .kdf
-        .derive(code.secret_bytes(), header.salt, header.params)
-        .await
-        .ok()?;
-    let ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
-    let raw = keys::open_under_derived(&kek, &ctx, wrapped).ok()?;
-    let key = ReportKey::from_key(Key32::from_slice(&raw).ok()?);
-    key.check_commitment(rid, commitment).ok()?;
-    Some(key)
+/// The report key under `code`: `Ok(None)` for a wrong code, `Err` only when too busy to
+/// check ([`CryptoError::Busy`]).
+async fn try_open(
+    state: &State,
+    code: &Meldcode,
+    id: &str,
+    commitment: &[u8],
+    wrapped: &[u8],
+) -> Result<Option<ReportKey>, CryptoError> {
+    let opened = async {
+        let rid = ids::parse(id)?;
+        let header = Argon2Header::parse(wrapped).ok()?;
+        let kek = match state
+            .kdf
+            .derive(Lane::Code, code.secret_bytes(), header.salt, header.params)
+            .await
+        {
+            Ok(k) => k,
+            Err(CryptoError::Busy) => return Some(Err(CryptoError::Busy)),
+            Err(_) => return None,
+        };
+        let ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
+        let raw = keys::open_under_derived(&kek, &ctx, wrapped).ok()?;
+        let key = ReportKey::from_key(Key32::from_slice(&raw).ok()?);
+        key.check_commitment(rid, commitment).ok()?;
+        Some(Ok(key))
+    };
+    opened.await.transpose()
 }
 
 /// `POST /opvolgen/bericht`: the reporter's answer or addition, with any evidence files.

@@ -209,6 +209,15 @@ impl ResponseError for AppError {
     }
 }
 
+/// Adds `Retry-After: 60` to a 503 answer (busy, or storage down): come back in a minute.
+pub fn retry_later(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("60"),
+    );
+    res
+}
+
 pub trait OrAppError<T> {
     fn or_500(self, lang: Lang) -> Result<T, AppError>;
 }

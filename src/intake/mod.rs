@@ -544,7 +544,11 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let outcome = match seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await {
         Ok(o) => o,
         Err(e) => {
-            let errors = store_failed(&e);
+            let errors = match e.downcast_ref::<crate::crypto::CryptoError>() {
+                // Too many reports at once: nothing failed, the reporter sends again.
+                Some(crate::crypto::CryptoError::Busy) => vec![("what", t.err_kdf_busy.to_string())],
+                _ => store_failed(&e),
+            };
             return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
         }
     };
@@ -652,7 +656,12 @@ pub async fn seal_and_store(
     let header = Argon2Header::new(state.kdf.params);
     let kek = state
         .kdf
-        .derive(code.secret_bytes(), header.salt, header.params)
+        .derive(
+            crate::crypto::kdf::Lane::Report,
+            code.secret_bytes(),
+            header.salt,
+            header.params,
+        )
         .await?;
     let code_ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
     let mut wraps = vec![(

@@ -164,6 +164,7 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
         .expect("anna");
     let secret = account::unlock(&app.state.kdf, Some(&row), PASSWORD)
         .await
+        .expect("not busy")
         .expect("password opens key");
     assert_absent(&hay, secret.to_zeroizing_bytes().as_ref(), "coordinator private key");
 }

@@ -6,7 +6,7 @@ use meldpunt::meldcode::Meldcode;
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{hidden, marker, report_fields, spawn_app, Backend};
+use crate::helpers::{between, hidden, marker, report_fields, spawn_app, spawn_app_with, Backend};
 
 both_backends!(
     missing_fields_keep_the_text,
@@ -279,9 +279,89 @@ async fn guesses_sent_at_once_count_before_they_are_checked(backend: Backend) {
         async move { b.post("/opvolgen", &[("code", wrong.as_str())]).await.status }
     });
     let statuses = futures_util::future::join_all(guesses).await;
-    let checked = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
     let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!((checked, refused), (10, 6), "{statuses:?}");
     let res = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A flood of reports with one Argon2id thread and room for four waiting per kind: what
+/// does not fit is refused at once with a 503 that keeps the text, nothing is a 500, every
+/// code shown opens, and a reporter entering a code meanwhile is served in turn with the
+/// flood instead of behind all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_reports_is_bounded_and_does_not_starve_code_entry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.security.kdf_threads = 1;
+        s.security.kdf_queue = 4;
+        // Slower derivations, so the flood is still queued when the code is entered.
+        s.security.argon2_memory_kib = 65536;
+        s.security.argon2_iterations = 3;
+    })
+    .await;
+    app.setup("anna").await;
+    let code = app.submit_report(&app.browser(), "de eerste melding").await;
+
+    // Twelve reporters with their forms open send at once.
+    let mut ready = Vec::new();
+    for i in 0..12 {
+        let b = app.browser();
+        let form = b.get("/melden").await;
+        let token = hidden(&form.body, "form_token").expect("token");
+        ready.push((b, token, crate::helpers::marker(&format!("vloed-{i}"))));
+    }
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for (b, token, what) in ready {
+        let finished = finished.clone();
+        flood.push(tokio::spawn(async move {
+            let res = b.post("/melden", &report_fields(&what, &token)).await;
+            (res, what, finished.fetch_add(1, Ordering::SeqCst))
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let thread = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
+    let code_done_at = finished.fetch_add(1, Ordering::SeqCst);
+    assert!(
+        thread.status.is_success() || thread.status.is_redirection(),
+        "the code is served while reports flood: {} {}",
+        thread.status,
+        thread.body
+    );
+
+    let mut stored = Vec::new();
+    let mut last_stored_at = 0;
+    let mut refused = 0;
+    for task in flood {
+        let (res, what, done_at) = task.await.expect("reporter");
+        match res.status {
+            StatusCode::OK => {
+                let shown = between(&res.body, "id=\"meldcode\">", "<").expect("code");
+                stored.push((what, shown));
+                last_stored_at = last_stored_at.max(done_at);
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert!(res.body.contains(&what), "the text is kept");
+                assert!(res.body.contains("erg druk"), "{}", res.body);
+                assert_eq!(res.headers["retry-after"], "60");
+            }
+            other => panic!("a flooded submission gave {other}: {}", res.body),
+        }
+    }
+    assert!(refused > 0, "the queue in front of Argon2id is bounded");
+    assert!(
+        code_done_at < last_stored_at,
+        "the code entry was served before the flood's queue drained (at {code_done_at}, last report at {last_stored_at})"
+    );
+    for (what, shown) in stored {
+        let thread = app.browser().post("/opvolgen", &[("code", shown.as_str())]).await;
+        assert!(thread.status.is_success() || thread.status.is_redirection(), "{what}");
+    }
 }
