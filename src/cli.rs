@@ -67,6 +67,14 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Destroy the content of every report whose retention period ended (see
+    /// `[retention]`): its text, messages, notes, files and keys. The register entry stays.
+    /// `serve` does this on its own every `retention.check_minutes`.
+    Purge {
+        /// List what would be destroyed, and destroy nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// SQLite: put a backup in place as the database of `database.url`, with the service
     /// stopped. Checks the copy first and refuses to overwrite a database unless --replace.
     /// (PostgreSQL: use pg_restore; see README.)
@@ -187,7 +195,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pepper(PepperCommand::Replace) => replace_pepper(settings).await,
         Command::Backup { out } => crate::backup::backup(&settings, &out).await,
         Command::Restore { from, replace } => crate::backup::restore(&settings, &from, replace).await,
+        Command::Purge { dry_run } => purge(settings, dry_run).await,
     }
+}
+
+async fn purge(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    let (store, _) = open_installation(&settings).await?;
+    let clock = Clock::system();
+    let done = crate::retention::purge(&store, &settings.retention, &clock, dry_run).await?;
+    let verb = if dry_run { "would destroy" } else { "destroyed" };
+    for r in &done.reports {
+        println!("{verb}\t{}\tclosed {}", r.id, r.closed_on);
+    }
+    println!("{} report(s) {verb}; their register entries stay.", done.reports.len());
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

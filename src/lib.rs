@@ -17,6 +17,7 @@ pub mod intake;
 pub mod meldcode;
 pub mod notify;
 pub mod report;
+pub mod retention;
 pub mod routing;
 pub mod settings;
 pub mod startup;

@@ -23,6 +23,18 @@ pub struct Settings {
     pub routing: RoutingSettings,
     pub smtp: SmtpSettings,
     pub notify: NotifySettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days after a report is completed or closed until its content is destroyed.
+    pub keep_days_after_closing: i64,
+    /// Days one extension by a coordinator adds.
+    pub extend_days: i64,
+    /// How often `serve` looks for reports due for destruction, in minutes.
+    pub check_minutes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +308,15 @@ impl Settings {
                 .from
                 .parse::<lettre::message::Mailbox>()
                 .map_err(|e| anyhow::anyhow!("smtp.from is not a mail address: {e}"))?;
+        }
+        if !(1..=36_500).contains(&self.retention.keep_days_after_closing) {
+            anyhow::bail!("retention.keep_days_after_closing must be between 1 and 36500 days");
+        }
+        if !(1..=3_650).contains(&self.retention.extend_days) {
+            anyhow::bail!("retention.extend_days must be between 1 and 3650 days");
+        }
+        if !(1..=1_440).contains(&self.retention.check_minutes) {
+            anyhow::bail!("retention.check_minutes must be between 1 and 1440");
         }
         if !(1..=600).contains(&self.smtp.timeout_seconds) {
             anyhow::bail!("smtp.timeout_seconds must be between 1 and 600");

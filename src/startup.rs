@@ -178,9 +178,28 @@ impl Application {
             }
         });
         let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
+        let state = self.state.clone();
+        let retention = tokio::spawn(async move {
+            let every = Duration::from_secs(state.settings.retention.check_minutes.saturating_mul(60));
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match crate::retention::purge(&state.store, &state.settings.retention, &state.clock, false).await {
+                    Ok(p) if !p.reports.is_empty() => {
+                        tracing::info!(
+                            reports = p.reports.len(),
+                            "destroyed the content of reports past retention"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not destroy reports past retention; will try again"),
+                }
+            }
+        });
         let result = self.server.await;
         sweeper.abort();
         worker.abort();
+        retention.abort();
         result
     }
 }
@@ -254,6 +273,10 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                 web::post().to(coordinator::triage::relabel_chain),
             )
             .route(
+                "/beheer/melding/{id}/bewaren",
+                web::post().to(coordinator::register::extend),
+            )
+            .route(
                 "/beheer/melding/{id}/soort",
                 web::post().to(coordinator::triage::relabel_category),
             )
@@ -277,6 +300,8 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::PASSWORD, web::post().to(coordinator::password::change))
             .route(paths::OVERVIEW, web::get().to(coordinator::overview::show))
             .route("/beheer/overzicht.csv", web::get().to(coordinator::overview::download))
+            .route(paths::REGISTER, web::get().to(coordinator::register::show))
+            .route("/beheer/register.csv", web::get().to(coordinator::register::download))
             .route(paths::ORAL, web::get().to(coordinator::oral::form))
             .route(paths::ORAL, web::post().to(coordinator::oral::record))
             .route(paths::CONFIRM_MINUTES, web::post().to(followup::confirm_minutes))

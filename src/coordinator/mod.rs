@@ -10,6 +10,7 @@ pub mod invite;
 pub mod oral;
 pub mod overview;
 pub mod password;
+pub mod register;
 pub mod second_factor;
 pub mod triage;
 
@@ -426,6 +427,7 @@ pub(crate) struct ReportPage {
     access: Vec<(String, String, bool)>,
     grantable: Vec<(String, String)>,
     ff: crate::evidence::FilesField,
+    retention: Option<register::RetentionView>,
 }
 
 impl ReportPage {
@@ -480,6 +482,7 @@ pub(crate) async fn render_report(
     print: bool,
 ) -> PageResult {
     let id = row.id.clone();
+    let retention = register::retention_view(state, lang, row.closed_on.as_deref(), row.keep_until.as_deref());
     let (access, grantable) = access::access_lists(state, &row.id, me).await.or_500(lang)?;
     let opened = casefile::open(&state.store, row, &key, lang, Role::Coordinator, state.clock.today())
         .await
@@ -533,6 +536,7 @@ pub(crate) async fn render_report(
             print,
             access,
             grantable,
+            retention,
         },
     ))
 }
@@ -569,6 +573,7 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         q if q.contains("done=changed") => Some(t.changed_notice.to_string()),
         q if q.contains("done=granted") => Some(t.granted_notice.to_string()),
         q if q.contains("done=revoked") => Some(t.revoked_notice.to_string()),
+        q if q.contains("done=kept") => Some(t.retention_done.to_string()),
         _ => None,
     };
     report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await

@@ -122,7 +122,12 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
     };
     if !state
         .store
-        .change_status(&row.id, from.code(), to.code(), sealed.as_ref())
+        .change_status(
+            &row.id,
+            (from.code(), to.code()),
+            &state.clock.today_string(),
+            sealed.as_ref(),
+        )
         .await
         .or_500(lang)?
     {
@@ -328,6 +333,12 @@ fn action_label(action: &str, lang: Lang) -> String {
             "access recovered with the recovery key",
         ),
         "overview_exported" => ("overzicht gedownload (CSV)", "overview downloaded (CSV)"),
+        "register_exported" => ("register gedownload (CSV)", "register downloaded (CSV)"),
+        "retention_extended" => ("bewaartermijn verlengd", "retention extended"),
+        "report_destroyed" => (
+            "inhoud vernietigd na de bewaartermijn",
+            "content destroyed after retention",
+        ),
         "oral_report_recorded" => ("mondelinge melding vastgelegd", "oral report recorded"),
         "coordinator_invited" => ("coördinator uitgenodigd", "coordinator invited"),
         "invite_accepted" => ("uitnodiging aangenomen", "invitation accepted"),

@@ -217,6 +217,12 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
         )));
     };
     let Some((report_id, key)) = opened else {
+        // A report destroyed after its retention period keeps its locator, so the reporter
+        // learns it was closed and removed instead of doubting their code. (Checked after the
+        // Argon2id work above, so the answer takes as long as any other.)
+        if state.store.destroyed_by_locator(&locator).await.or_500(lang)? {
+            return Ok(refuse(StatusCode::GONE, String::new(), t.err_code_removed));
+        }
         return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),

@@ -46,6 +46,7 @@ pub mod paths {
     pub const AUDIT: &str = "/beheer/logboek";
     pub const PASSWORD: &str = "/beheer/wachtwoord";
     pub const OVERVIEW: &str = "/beheer/overzicht";
+    pub const REGISTER: &str = "/beheer/register";
     pub const ORAL: &str = "/beheer/mondeling";
     pub const INVITE_PREFIX: &str = "/beheer/uitnodiging/";
     pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";

@@ -13,11 +13,13 @@ use sqlx::Connection;
 pub(crate) mod counts;
 mod evidence;
 mod queries;
+mod retention;
 mod routing_notify;
 mod totp;
 mod triage;
 pub use evidence::FileRow;
 pub use queries::*;
+pub use retention::*;
 pub use routing_notify::*;
 pub use triage::*;
 

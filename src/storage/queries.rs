@@ -84,6 +84,8 @@ pub struct ReportRow {
     pub feedback_on: Option<String>,
     pub origin: String,
     pub minutes_confirmed_on: Option<String>,
+    pub closed_on: Option<String>,
+    pub keep_until: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -359,7 +361,8 @@ impl Store {
     pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
             "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
-                    unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on FROM reports WHERE id = $1")
+                    unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on, closed_on, keep_until \
+             FROM reports WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 

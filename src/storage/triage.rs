@@ -6,18 +6,23 @@ use super::{insert_message_q, on_pool, DbResult, NewMessage, Store};
 
 impl Store {
     /// Moves a report from `from` to `to` (only if it is still at `from`), with an optional
-    /// sealed note explaining why. False if the status had changed meanwhile.
+    /// sealed note explaining why. False if the status had changed meanwhile. Completing or
+    /// closing starts the retention count on `today` (kept when it had started already);
+    /// reopening stops it.
     pub async fn change_status(
         &self,
         report_id: &str,
-        from: &str,
-        to: &str,
+        (from, to): (&str, &str),
+        today: &str,
         note: Option<&NewMessage>,
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE reports SET status = $1 WHERE id = $2 AND status = $3")
-                .bind(to).bind(report_id).bind(from).execute(&mut *tx).await?.rows_affected() == 1;
+            let done = sqlx::query(
+                "UPDATE reports SET status = $1, \
+                 closed_on = CASE WHEN $1 IN ('afgerond', 'gesloten') THEN COALESCE(closed_on, $4) ELSE NULL END \
+                 WHERE id = $2 AND status = $3 AND destroyed_on IS NULL")
+                .bind(to).bind(report_id).bind(from).bind(today).execute(&mut *tx).await?.rows_affected() == 1;
             if !done {
                 tx.rollback().await?;
                 return Ok(false);

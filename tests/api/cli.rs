@@ -16,7 +16,8 @@ both_backends!(
     operator_adds_coordinator_who_is_approved_in_the_browser,
     init_and_recovery_verify,
     admin_commands_refuse_where_no_installation_exists,
-    a_lost_pepper_is_replaced_with_the_recovery_key
+    a_lost_pepper_is_replaced_with_the_recovery_key,
+    purge_from_the_command_line
 );
 
 fn meldpunt(app: &TestApp, args: &[&str], stdin: &str) -> Output {
@@ -592,4 +593,56 @@ async fn a_lost_pepper_is_replaced_with_the_recovery_key(backend: Backend) {
         .await;
     assert!(!thread.body.contains(&what));
     assert!(!thread.status.is_server_error());
+}
+
+/// `meldpunt purge` (the run `serve` makes on its own): a dry run lists and keeps, a real run
+/// destroys what is due; `--help` names both `backup` and `purge`. The binary runs on the real
+/// clock, so the report is closed on the test clock's day (before today) with one day's
+/// retention.
+async fn purge_from_the_command_line(backend: Backend) {
+    let help = meldpunt_command().arg("--help").output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(help.contains("backup") && help.contains("purge"), "{help}");
+
+    let app = spawn_app(backend).await;
+    let (coord, _) = app.setup("anna").await;
+    let code = app.submit_report(&app.browser(), "cli-purge-melding").await;
+    let inbox = coord.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = coord.get(&href).await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = coord
+        .post(
+            &format!("{href}/status"),
+            &[("csrf", csrf.as_str()), ("status", "gesloten"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let id = href.rsplit('/').next().expect("id").to_string();
+
+    let run = |args: &[&str]| {
+        let mut c = meldpunt_command();
+        c.args(args)
+            .env("MELDPUNT_DATABASE__URL", &app.db_url)
+            .env("MELDPUNT_SECURITY__PEPPER_FILE", &app.pepper_file)
+            .env("MELDPUNT_RETENTION__KEEP_DAYS_AFTER_CLOSING", "1")
+            .env("MELDPUNT_LOG__FILTER", "warn")
+            .stdin(Stdio::null());
+        c.output().expect("run meldpunt")
+    };
+    let fields = app.count("report_fields").await;
+    assert!(fields > 0);
+    let dry = run(&["purge", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains(&format!("would destroy\t{id}")), "{}", text(&dry));
+    assert_eq!(app.count("report_fields").await, fields, "a dry run destroys nothing");
+    let page = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(page.body.contains("cli-purge-melding"), "{}", page.body);
+
+    let done = run(&["purge"]);
+    assert!(done.status.success(), "{}", text(&done));
+    assert!(text(&done).contains("1 report(s) destroyed"), "{}", text(&done));
+    assert_eq!(app.count("report_fields").await, 0);
+    let page = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
+    assert_eq!(page.status, StatusCode::GONE, "{}", page.body);
 }
