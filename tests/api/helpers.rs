@@ -572,8 +572,6 @@ pub fn unescape(html: &str) -> String {
     out
 }
 
-/// A second instance of the service on the same database and pepper (not serving HTTP),
-/// for tests of several workers at once.
 /// Starts another running instance on `db_url` with the pepper file in `dir` (a restart,
 /// a restored copy); returns its base URL.
 pub async fn start_instance(dir: &std::path::Path, db_url: &str, clock: Clock) -> String {
@@ -585,6 +583,8 @@ pub async fn start_instance(dir: &std::path::Path, db_url: &str, clock: Clock) -
     base
 }
 
+/// A second instance of the service on the same database and pepper (not serving HTTP),
+/// for tests of several workers at once.
 pub async fn second_instance(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> actix_web::web::Data<AppState> {
     let dir = app.pepper_file.parent().expect("dir");
     let mut settings = test_settings(dir, &app.db_url);
