@@ -209,6 +209,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(http::same_origin_posts))
+            .wrap(from_fn(http::known_methods))
             .wrap(from_fn(http::refuse_nul_in_url))
             .wrap(http::security_headers())
             .wrap(from_fn(http::access_log))

@@ -93,8 +93,12 @@ pub fn valid_username(u: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
+/// A display name others will read: not empty, at most 100 characters, nothing invisible
+/// or direction-changing that could make it look like someone else's.
 pub fn valid_display_name(n: &str) -> bool {
-    !n.trim().is_empty() && n.chars().count() <= 100 && !n.chars().any(char::is_control)
+    !n.trim().is_empty()
+        && n.chars().count() <= 100
+        && !n.chars().any(|c| c.is_control() || crate::http::form::is_invisible(c))
 }
 
 fn key_context(id: [u8; 16], public: &[u8; 32]) -> Context {

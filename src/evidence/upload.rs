@@ -724,14 +724,13 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// The name to keep: no folders, no control characters, at most 120 characters.
+/// The name to keep: no folders, no control or invisible characters (a right-to-left
+/// override or zero-width space could disguise a file's type), at most 120 characters.
 pub fn clean_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let name: String = base
         .chars()
-        .filter(|c| {
-            !c.is_control() && !matches!(c, '"' | '<' | '>' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        })
+        .filter(|c| !c.is_control() && !crate::http::form::is_invisible(*c) && !matches!(c, '"' | '<' | '>'))
         .take(120)
         .collect();
     let name = name.trim().to_string();
@@ -752,6 +751,7 @@ mod tests {
         assert_eq!(clean_name("../../etc/passwd"), "passwd");
         assert_eq!(clean_name("a\u{0}b\nc.pdf"), "abc.pdf");
         assert_eq!(clean_name("evil\u{202E}fdp.exe"), "evilfdp.exe");
+        assert_eq!(clean_name("\u{FEFF}rap\u{200B}port\u{200F}.pdf"), "rapport.pdf");
         assert_eq!(clean_name(""), "bestand");
         assert_eq!(clean_name("x".repeat(500).as_str()).len(), 120);
     }

@@ -211,6 +211,25 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     }
 }
 
+/// Characters that change how text around them is shown without being seen themselves:
+/// bidirectional controls (U+202E makes "evil\u{202E}fdp.exe" read "evilexe.pdf"),
+/// zero-width characters and the byte-order mark, soft hyphen, word joiners. Names shown to
+/// other people (a coordinator's display name, an evidence file's name) must not hold them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

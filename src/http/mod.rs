@@ -260,6 +260,28 @@ pub async fn access_log(
     Ok(res)
 }
 
+/// HEAD is answered as GET (actix-web leaves out the body and keeps the headers); a method
+/// other than GET, HEAD and POST gets 405 with `Allow`, not a 404 that hides what the
+/// service does, whatever the path.
+pub async fn known_methods(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use actix_web::http::{header, Method};
+    match *req.method() {
+        Method::GET | Method::POST => {}
+        Method::HEAD => req.head_mut().method = Method::GET,
+        _ => {
+            let res = HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, "GET, HEAD, POST"))
+                .content_type("text/plain; charset=utf-8")
+                .body("405 Method Not Allowed\n");
+            return Ok(req.into_response(res));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Refuses a request whose path or query string carries a NUL byte (`%00`): no route or
 /// filter of ours has one, and PostgreSQL refuses it in text, so an id or filter value with
 /// one would otherwise turn into a database error. Answered as a page that does not exist.

@@ -1,6 +1,7 @@
 //! Malformed and hostile input never panics or answers 500: cut-off multipart bodies, NUL
 //! bytes in every kind of value (PostgreSQL refuses them in text), a file just over its
-//! limit with the body running on, and a file named only by `filename*=`.
+//! limit with the body running on, a file named only by `filename*=`, invisible characters
+//! in names, and methods other than GET, HEAD and POST.
 
 use reqwest::StatusCode;
 
@@ -12,6 +13,7 @@ both_backends!(
     nul_bytes_never_reach_the_database,
     a_file_over_the_limit_is_named_and_the_text_kept,
     a_file_named_only_by_filename_star_is_kept,
+    invisible_characters_never_disguise_a_name,
 );
 
 async fn form_token(b: &crate::helpers::Browser) -> String {
@@ -198,6 +200,87 @@ async fn a_file_named_only_by_filename_star_is_kept(backend: Backend) {
         res.body
     );
     assert_eq!(app.count("evidence_files").await, 1, "the file was stored");
+}
+
+/// A right-to-left override, zero-width characters and a byte-order mark can make a name
+/// read as something else: a display name holding one is refused (the typed name kept), a
+/// file name loses them.
+async fn invisible_characters_never_disguise_a_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let b = app.browser();
+    let path = app.setup_path.clone().expect("set-up link");
+    b.get(&path).await;
+    let pw = crate::helpers::PASSWORD;
+    let res = b
+        .post(
+            &path,
+            &[
+                ("display_name", "Anna \u{202E}seirV ed"),
+                ("username", "anna"),
+                ("password", pw),
+                ("password_repeat", pw),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(
+        res.body.contains("zonder onzichtbare of richting-tekens"),
+        "{}",
+        res.body
+    );
+    assert!(res.body.contains("seirV ed"), "the typed name is kept");
+    assert_eq!(app.count("coordinators").await, 0);
+    app.setup("anna").await;
+
+    let reporter = app.browser();
+    let token = form_token(&reporter).await;
+    let res = reporter
+        .post_multipart(
+            "/melden",
+            &report_fields(&marker("onzichtbaar"), &token),
+            &[(
+                "files_original",
+                "\u{FEFF}rap\u{200B}port\u{200F}\u{202E}fdp.txt",
+                b"inhoud\n",
+            )],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("rapportfdp.txt"), "{}", res.body);
+    for c in ['\u{FEFF}', '\u{200B}', '\u{200F}', '\u{202E}'] {
+        assert!(!res.body.contains(c), "U+{:04X} is shown", c as u32);
+    }
+}
+
+/// HEAD is answered like GET, without a body; other methods get 405 with `Allow`.
+#[tokio::test]
+async fn head_is_get_and_other_methods_are_not_allowed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    for path in ["/", "/melden", "/opvolgen", "/beheer/inloggen"] {
+        let get = client.get(format!("{}{path}", app.base)).send().await.expect("get");
+        let get_type = get.headers().get("content-type").cloned();
+        let get_status = get.status();
+        let head = client.head(format!("{}{path}", app.base)).send().await.expect("head");
+        assert_eq!(head.status(), get_status, "HEAD {path}");
+        assert_eq!(head.headers().get("content-type").cloned(), get_type, "HEAD {path}");
+        assert!(head.bytes().await.expect("body").is_empty(), "HEAD {path} has no body");
+    }
+    for method in ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+        for path in ["/", "/melden", "/beheer/melding/0123"] {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let res = client
+                .request(m, format!("{}{path}", app.base))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(
+                res.headers().get("allow").and_then(|v| v.to_str().ok()),
+                Some("GET, HEAD, POST")
+            );
+        }
+    }
 }
 
 /// Sends `head` and `first`, then `trickle` one byte every 5 s (or nothing), never finishing
