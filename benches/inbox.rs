@@ -46,8 +46,8 @@ async fn seed(store: &Store, coordinator: &str, n: usize) {
         let mut locator = [0u8; 32];
         rng.fill(&mut locator);
         sqlx::query(
-            "INSERT INTO reports (id, locator_hash, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, \
-             category, subject_role, last_activity_on, next_due_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $4, $10)",
+            "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, \
+             category, subject_role, last_activity_on, next_due_on) VALUES ($1, $2, 2, $3, $4, $5, $6, $7, $7, $8, $9, $4, $10)",
         )
         .bind(&id)
         .bind(locator.to_vec())

@@ -8,6 +8,13 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::crockford::{luhn_check, normalize, symbol};
+use crate::crypto::kdf::KdfPool;
+
+/// The stored locator: an unkeyed locator digest keyed by the pepper. Defined over the old
+/// digest so rows stored before the index was keyed can be converted without their codes.
+pub fn keyed_locator(kdf: &KdfPool, unkeyed: &[u8]) -> Vec<u8> {
+    kdf.keyed_digest(b"meldpunt/v2/locator", unkeyed).to_vec()
+}
 
 pub const LOCATOR_LEN: usize = 8;
 pub const SECRET_LEN: usize = 16;
@@ -92,8 +99,15 @@ impl Meldcode {
         s
     }
 
-    /// `SHA-256("meldpunt/v1/locator" ‖ L)`: the only lookup column. Reveals nothing of S.
-    pub fn locator_hash(&self) -> Vec<u8> {
+    /// The lookup column: the unkeyed digest keyed by the pepper ([`keyed_locator`]), so a
+    /// stolen database alone cannot run through the 2^40 locators to find every report's.
+    pub fn locator_hash(&self, kdf: &KdfPool) -> Vec<u8> {
+        keyed_locator(kdf, &self.unkeyed_locator())
+    }
+
+    /// `SHA-256("meldpunt/v1/locator" ‖ L)`: what versions before the keyed index stored.
+    /// Reveals nothing of S, but anyone can compute it for every L.
+    pub fn unkeyed_locator(&self) -> Vec<u8> {
         let mut h = Sha256::new();
         h.update(b"meldpunt/v1/locator");
         h.update(self.locator.map(symbol).iter().collect::<String>().as_bytes());
@@ -117,7 +131,7 @@ mod tests {
         assert_eq!(shown.len(), CODE_LEN + 4);
         let typed = shown.to_lowercase().replace('-', " ");
         let back = Meldcode::parse(&typed).unwrap();
-        assert_eq!(back.locator_hash(), code.locator_hash());
+        assert_eq!(back.unkeyed_locator(), code.unkeyed_locator());
         assert_eq!(*back.secret_bytes(), *code.secret_bytes());
     }
 

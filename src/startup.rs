@@ -86,15 +86,22 @@ pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, K
     let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
     let fresh = store.coordinators().await?.is_empty();
     let pepper = checked_pepper(&store, settings, fresh).await?;
-    Ok((
-        store,
-        KdfPool::new(
-            pepper,
-            settings.kdf_params(),
-            kdf_threads(settings),
-            settings.security.kdf_queue,
-        ),
-    ))
+    let kdf = KdfPool::new(
+        pepper,
+        settings.kdf_params(),
+        kdf_threads(settings),
+        settings.security.kdf_queue,
+    );
+    let keyed = store
+        .key_locators(|unkeyed| crate::meldcode::keyed_locator(&kdf, unkeyed))
+        .await?;
+    if keyed > 0 {
+        tracing::info!(
+            reports = keyed,
+            "keyed the meldcode locators of earlier reports with the pepper"
+        );
+    }
+    Ok((store, kdf))
 }
 
 impl Application {

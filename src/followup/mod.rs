@@ -186,7 +186,7 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
         Err(CodeError::Malformed) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, typed, t.err_code_malformed)),
         Err(CodeError::Mistyped) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, typed, t.err_code_mistyped)),
     };
-    let locator = code.locator_hash();
+    let locator = code.locator_hash(&state.kdf);
     let now = state.clock.now();
     let Some(attempt) = state.code_throttle.admit(&locator, now) else {
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, String::new(), t.err_busy));

@@ -732,7 +732,7 @@ pub async fn seal_and_store(
             if collided {
                 code = code.with_new_locator();
             }
-            (code.locator_hash(), seal_code_for_form(token, &code))
+            (code.locator_hash(&state.kdf), seal_code_for_form(token, &code))
         })
         .await;
     Ok(match stored {

@@ -317,8 +317,8 @@ impl Store {
             let (mut hash, mut sealed_code) = locator(false);
             loop {
                 let inserted = sqlx::query(
-                    "INSERT INTO reports (id, locator_hash, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on) \
-                     VALUES ($1, $2, $3, $4, 'nieuw', $5, $5, $6, $7, $4) ON CONFLICT DO NOTHING")
+                    "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on) \
+                     VALUES ($1, $2, 2, $3, $4, 'nieuw', $5, $5, $6, $7, $4) ON CONFLICT DO NOTHING")
                     .bind(&r.id).bind(&hash).bind(&r.key_commitment).bind(&r.received_on)
                     .bind(&r.chain_label).bind(&r.category).bind(&r.subject_role)
                     .execute(&mut *tx).await?.rows_affected();
@@ -346,6 +346,24 @@ impl Store {
             attach_files!(tx, &r.id, Option::<String>::None, &r.files);
             tx.commit().await?;
             Ok(ReportInsert::Stored)
+        })
+    }
+
+    /// Converts locators stored unkeyed (before version 2) to the keyed form, in one
+    /// transaction; returns how many. Each row is converted once, also when two instances
+    /// start at the same moment.
+    pub async fn key_locators(&self, key: impl Fn(&[u8]) -> Vec<u8>) -> DbResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, locator_hash FROM reports WHERE locator_version = 1")
+                .fetch_all(&mut *tx).await?;
+            let mut n = 0;
+            for (id, unkeyed) in rows {
+                n += sqlx::query("UPDATE reports SET locator_hash = $1, locator_version = 2 WHERE id = $2 AND locator_version = 1")
+                    .bind(key(&unkeyed)).bind(&id).execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(n)
         })
     }
 

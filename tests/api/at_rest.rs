@@ -146,6 +146,12 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
     let bare = code.replace('-', "");
     assert_absent(&hay, bare.as_bytes(), "meldcode without hyphens");
     assert_absent(&hay, &bare.as_bytes()[8..24], "meldcode secret");
+    // The locator index is keyed with the pepper: the digest anyone can compute for each of
+    // the 2^40 locators is not what is stored.
+    let unkeyed = meldpunt::meldcode::Meldcode::parse(&code)
+        .expect("code")
+        .unkeyed_locator();
+    assert_absent(&hay, &unkeyed, "unkeyed locator digest");
     assert_absent(&hay, PASSWORD.as_bytes(), "password");
     for (_, v) in reporter.cookies().into_iter().chain(coord.cookies()) {
         assert_absent(&hay, v.as_bytes(), "session token");

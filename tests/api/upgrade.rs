@@ -54,6 +54,34 @@ async fn an_installation_of_an_earlier_version_upgrades_and_opens(backend: Backe
         );
     }
 
+    // The earlier version stored unkeyed locators, which anyone holding the database can
+    // compute for every possible locator: start-up keyed them with the pepper.
+    let stored: Vec<Vec<u8>> = {
+        use sqlx::Connection;
+        match &backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+                sqlx::query_scalar("SELECT locator_hash FROM reports")
+                    .fetch_all(&mut c)
+                    .await
+            }
+            Backend::Postgres(_) => {
+                let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+                sqlx::query_scalar("SELECT locator_hash FROM reports")
+                    .fetch_all(&mut c)
+                    .await
+            }
+        }
+        .expect("locators")
+    };
+    assert_eq!(stored.len(), 4);
+    for (_, code) in &reports {
+        let unkeyed = meldpunt::meldcode::Meldcode::parse(code)
+            .expect("code")
+            .unkeyed_locator();
+        assert!(!stored.contains(&unkeyed), "an unkeyed locator is still stored");
+    }
+
     let password = std::fs::read_to_string(format!("{fixture}/password.txt")).expect("password");
     let anna = Browser::new(&base, None);
     let res = anna
