@@ -424,6 +424,7 @@ pub struct Texts {
     pub col_destroyed_on: &'static str,
     pub register_destroyed: &'static str,
     pub register_kept: &'static str,
+    pub overview_small_cells: &'static str,
     pub register_held: &'static str,
 }
 
@@ -795,6 +796,7 @@ pub static NL: Texts = Texts {
     register_destroyed: "vernietigd {date}",
     register_kept: "bewaard tot {date}",
     register_held: "bewaard",
+    overview_small_cells: "Aantallen van één of twee meldingen staan er als \"<3\": zo wijst geen cel een melding aan die u misschien niet mag lezen.",
 };
 
 pub static EN: Texts = Texts {
@@ -1156,4 +1158,5 @@ pub static EN: Texts = Texts {
     register_destroyed: "destroyed {date}",
     register_kept: "kept until {date}",
     register_held: "kept",
+    overview_small_cells: "Counts of one or two reports are shown as \"<3\", so no cell points at a report you may not be allowed to read.",
 };

@@ -19,6 +19,20 @@ use crate::i18n::Lang;
 use crate::report::{Category, ChainLabel};
 use crate::storage::OverviewRow;
 
+/// Counts below this are shown as "<3" (and medians over fewer acknowledgements not at
+/// all): a cell of one or two reports could single out a report, its kind and its quarter,
+/// to a coordinator who has no access to it.
+pub const MIN_CELL: u32 = 3;
+
+/// A count as shown: zero and counts of at least [`MIN_CELL`] as they are, others hidden.
+pub fn cell(n: u32) -> String {
+    if n == 0 || n >= MIN_CELL {
+        n.to_string()
+    } else {
+        format!("<{MIN_CELL}")
+    }
+}
+
 /// Counts for one group of reports.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -76,10 +90,32 @@ impl Tally {
         })
     }
 
+    /// The median, only over at least [`MIN_CELL`] acknowledgements (one day count of a
+    /// single report would be that report's).
+    pub fn median_shown(&self) -> Option<f64> {
+        self.median_ack().filter(|_| self.ack_days.len() >= MIN_CELL as usize)
+    }
+
     pub fn median_text(&self) -> String {
-        self.median_ack()
+        self.median_shown()
             .map(|m| format!("{m:.1}"))
             .unwrap_or_else(|| "–".into())
+    }
+
+    pub fn total_text(&self) -> String {
+        cell(self.total)
+    }
+    pub fn open_text(&self) -> String {
+        cell(self.open)
+    }
+    pub fn closed_text(&self) -> String {
+        cell(self.closed)
+    }
+    pub fn ack_overdue_text(&self) -> String {
+        cell(self.ack_overdue)
+    }
+    pub fn feedback_overdue_text(&self) -> String {
+        cell(self.feedback_overdue)
     }
 }
 
@@ -120,7 +156,19 @@ const COLOURS: [&str; 5] = ["#154273", "#2a7ab0", "#6aa84f", "#e69138", "#a64d79
 /// readers (the same numbers are in the table below it).
 pub fn chart_svg(a: &Aggregates, lang: Lang) -> String {
     let quarters: Vec<&String> = a.by_quarter.keys().collect();
-    let max = a.by_quarter.values().map(|t| t.total).max().unwrap_or(0).max(1);
+    let drawn = |n: u32| if n > 0 && n < MIN_CELL { MIN_CELL - 1 } else { n };
+    let max = quarters
+        .iter()
+        .map(|q| {
+            ChainLabel::ALL
+                .iter()
+                .filter_map(|l| a.by_quarter_label.get(&((*q).clone(), l.code())))
+                .map(|t| drawn(t.total))
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (bar, gap, height, left, top) = (44u32, 20u32, 220u32, 40u32, 10u32);
     let width = left + quarters.len() as u32 * (bar + gap) + 180;
     let mut s = String::new();
@@ -155,8 +203,11 @@ pub fn chart_svg(a: &Aggregates, lang: Lang) -> String {
             if n == 0 {
                 continue;
             }
-            let h = (n * height / max).max(1);
-            y -= h;
+            // A small segment is drawn as high as the largest hidden count, so its height
+            // does not tell one report from two.
+            let h = (drawn(n) * height / max).max(1);
+            let n = cell(n);
+            y = y.saturating_sub(h);
             let _ = write!(
                 s,
                 r#"<rect x="{x}" y="{y}" width="{bar}" height="{h}" fill="{}"><title>{q} {}: {n}</title></rect>"#,
@@ -188,16 +239,20 @@ pub fn chart_svg(a: &Aggregates, lang: Lang) -> String {
 }
 
 /// The aggregates per (quarter, chain link, category) as CSV. Every field is a code or a
-/// number we produce, never text a person typed, so nothing needs quoting and no cell can
-/// start a spreadsheet formula.
+/// number we produce (or "<3" for a hidden small count), never text a person typed, so
+/// nothing needs quoting and no cell can start a spreadsheet formula.
 pub fn csv(a: &Aggregates) -> String {
     let mut out = String::from("quarter,chain_label,category,reports,open,closed,median_days_to_acknowledge,acknowledgement_overdue,feedback_overdue\n");
     for ((q, label, cat), t) in &a.by_group {
-        let median = t.median_ack().map(|m| format!("{m:.1}")).unwrap_or_default();
+        let median = t.median_shown().map(|m| format!("{m:.1}")).unwrap_or_default();
         let _ = writeln!(
             out,
             "{q},{label},{cat},{},{},{},{median},{},{}",
-            t.total, t.open, t.closed, t.ack_overdue, t.feedback_overdue
+            t.total_text(),
+            t.open_text(),
+            t.closed_text(),
+            t.ack_overdue_text(),
+            t.feedback_overdue_text()
         );
     }
     out
@@ -205,7 +260,7 @@ pub fn csv(a: &Aggregates) -> String {
 
 pub struct QuarterLine {
     pub quarter: String,
-    pub per_label: Vec<u32>,
+    pub per_label: Vec<String>,
     pub tally: Tally,
 }
 
@@ -236,10 +291,12 @@ pub async fn show(state: State, req: HttpRequest) -> PageResult {
             per_label: ChainLabel::ALL
                 .iter()
                 .map(|l| {
-                    a.by_quarter_label
-                        .get(&(q.clone(), l.code()))
-                        .map(|t| t.total)
-                        .unwrap_or(0)
+                    cell(
+                        a.by_quarter_label
+                            .get(&(q.clone(), l.code()))
+                            .map(|t| t.total)
+                            .unwrap_or(0),
+                    )
                 })
                 .collect(),
             tally: t.clone(),
@@ -324,7 +381,12 @@ mod tests {
         assert_eq!(a.by_quarter_label[&("2026-K4".to_string(), "repressie")].total, 3);
         let csv = csv(&a);
         assert!(csv.starts_with("quarter,chain_label"));
-        assert!(csv.contains("2026-K4,repressie,fraude,3,3,0,2.0,1,0"), "{csv}");
+        // One acknowledgement is too few for a median, one overdue report too few to show.
+        assert!(csv.contains("2026-K4,repressie,fraude,3,3,0,,<3,0"), "{csv}");
+        assert!(
+            !csv.contains(",1,") && !csv.contains(",2,"),
+            "no cell of one or two: {csv}"
+        );
         let svg = chart_svg(&a, Lang::Nl);
         assert!(svg.starts_with("<svg") && svg.contains("Repressie") && svg.contains("2026-K4"));
     }

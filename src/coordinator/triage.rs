@@ -367,7 +367,7 @@ pub async fn audit_trail(state: State, req: HttpRequest) -> PageResult {
     };
     let items = state
         .store
-        .audit_events(500)
+        .audit_events(&me.row.id, 500)
         .await
         .or_500(lang)?
         .into_iter()

@@ -620,11 +620,18 @@ impl Store {
             .bind(at).bind(coordinator_id).bind(action).bind(report_id).bind(detail).execute(pool).await.map(|_| ()))
     }
 
-    pub async fn audit_events(&self, limit: i64) -> DbResult<Vec<AuditRow>> {
+    /// The newest audit events `viewer` may see: events about no report (logins, accounts,
+    /// set-up), events of reports they hold a wrap of, and the destruction of a report after
+    /// retention (the register shows those to everyone). A coordinator without access to a
+    /// report does not learn who opened, relabelled or moved it.
+    pub async fn audit_events(&self, viewer: &str, limit: i64) -> DbResult<Vec<AuditRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, AuditRow>(
             "SELECT a.at, c.display_name, a.action, a.report_id, a.detail FROM audit_events a \
-             LEFT JOIN coordinators c ON c.id = a.coordinator_id ORDER BY a.id DESC LIMIT $1")
-            .bind(limit).fetch_all(pool).await)
+             LEFT JOIN coordinators c ON c.id = a.coordinator_id \
+             WHERE a.report_id IS NULL OR a.action = 'report_destroyed' OR EXISTS (SELECT 1 FROM report_wraps w \
+                   WHERE w.report_id = a.report_id AND w.recipient_kind = 'coordinator' AND w.recipient_id = $2) \
+             ORDER BY a.id DESC LIMIT $1")
+            .bind(limit).bind(viewer).fetch_all(pool).await)
     }
 }
 

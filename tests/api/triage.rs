@@ -13,7 +13,8 @@ both_backends!(
     access_grant_revoke_and_stepping_aside,
     deadlines_on_fixed_dates,
     status_workflow_and_reopening,
-    relabelling_notes_print_and_audit
+    relabelling_notes_print_and_audit,
+    audit_rows_of_a_report_stay_with_those_who_hold_it
 );
 
 const DAY: i64 = 86_400;
@@ -358,12 +359,22 @@ async fn chain_overview_and_csv(backend: Backend) {
     let app = spawn_app(backend).await;
     let (anna, _) = app.setup("anna").await;
     let reporter = app.browser();
-    // Two reports in 2026-K4 (30 November), one a quarter later (1 March 2027).
-    app.submit_report(&reporter, "een").await;
-    app.submit_report(&reporter, "twee").await;
-    let (href, csrf) = open_first_report(&app, &anna).await;
-    anna.post(&format!("{href}/ontvangst"), &[("csrf", csrf.as_str())])
-        .await;
+    // Four reports in 2026-K4 (30 November), three acknowledged the same day; one a quarter
+    // later (1 March 2027).
+    for what in ["een", "twee", "vier", "vijf"] {
+        app.submit_report(&reporter, what).await;
+    }
+    let inbox = anna.get("/beheer").await;
+    let mut hrefs = crate::helpers::links(&inbox.body, "/beheer/melding/");
+    hrefs.retain(|h| !h["/beheer/melding/".len()..].contains(['/', '?']));
+    hrefs.dedup();
+    assert_eq!(hrefs.len(), 4);
+    for href in hrefs.iter().take(3) {
+        let page = anna.get(href).await;
+        let csrf = hidden(&page.body, "csrf").expect("csrf");
+        anna.post(&format!("{href}/ontvangst"), &[("csrf", csrf.as_str())])
+            .await;
+    }
     app.clock.set(T0 + 91 * DAY);
     relogin(&anna).await;
     app.submit_report(&reporter, "drie").await;
@@ -376,10 +387,11 @@ async fn chain_overview_and_csv(backend: Backend) {
     );
     assert!(!page.body.contains("<script"), "no JavaScript");
     let row = between(&page.body, "<th scope=\"row\">2026-K4</th>", "</tr>").expect("2026-K4 row");
-    // Columns: five chain links (repressie third... in chain order), total 2, open 2, closed 0,
-    // median 0.0 days to acknowledge, 1 acknowledgement overdue (the unacknowledged one).
-    assert!(row.contains("<td>2</td><td>2</td><td>0</td><td>0.0</td>"), "{row}");
-    assert!(row.contains("class=\"overdue\">1</td>"), "{row}");
+    // Columns: five chain links (repressie third... in chain order), total 4, open 4, closed 0,
+    // median 0.0 days to acknowledge, 1 acknowledgement overdue (the unacknowledged one),
+    // shown as "<3" so it does not point at one report.
+    assert!(row.contains("<td>4</td><td>4</td><td>0</td><td>0.0</td>"), "{row}");
+    assert!(row.contains("class=\"overdue\">&#60;3</td>"), "{row}");
     assert!(page.body.contains("<th scope=\"row\">2027-K1</th>"));
 
     let csv = anna.get("/beheer/overzicht.csv").await;
@@ -395,12 +407,13 @@ async fn chain_overview_and_csv(backend: Backend) {
     // By 1 March 2027 the acknowledged one's feedback (due 28 February, month end) is late too.
     assert!(
         csv.body
-            .contains("2026-K4,repressie,belangenverstrengeling,2,2,0,0.0,1,1"),
+            .contains("2026-K4,repressie,belangenverstrengeling,4,4,0,0.0,<3,3"),
         "{}",
         csv.body
     );
     assert!(
-        csv.body.contains("2027-K1,repressie,belangenverstrengeling,1,1,0,,0,0"),
+        csv.body
+            .contains("2027-K1,repressie,belangenverstrengeling,<3,<3,0,,0,0"),
         "{}",
         csv.body
     );
@@ -483,4 +496,41 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
         1,
         "one confirmation in the thread"
     );
+}
+
+/// The audit trail shows a report's events only to coordinators who hold the report: a
+/// colleague without access does not learn who opened, moved or relabelled it.
+async fn audit_rows_of_a_report_stay_with_those_who_hold_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    app.add_coordinator("bert", "Bert Jansen", "active", &[]).await;
+    app.submit_report(&app.browser(), "alleen voor anna").await;
+    let (href, csrf) = open_first_report(&app, &anna).await;
+    let res = anna
+        .post(
+            &format!("{href}/status"),
+            &[("csrf", csrf.as_str()), ("status", "in_behandeling"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let reference = between(&anna.get("/beheer").await.body, "<td><a href=\"", "</a>")
+        .and_then(|s| s.rsplit('>').next().map(str::to_string))
+        .expect("reference");
+
+    let annas = anna.get("/beheer/logboek").await;
+    assert!(annas.body.contains("melding geopend"), "{}", annas.body);
+    assert!(annas.body.contains("status gewijzigd"));
+    assert!(annas.body.contains(&reference), "{reference}: {}", annas.body);
+
+    let bert = app.browser();
+    let res = bert
+        .post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let berts = bert.get("/beheer/logboek").await;
+    assert_eq!(berts.status, StatusCode::OK);
+    assert!(berts.body.contains("ingelogd"), "events of no report stay visible");
+    for trace in ["melding geopend", "status gewijzigd", reference.as_str()] {
+        assert!(!berts.body.contains(trace), "bert sees {trace}: {}", berts.body);
+    }
 }
