@@ -218,6 +218,23 @@ pub struct Opened {
     pub notes: Vec<MessageView>,
 }
 
+/// The coordinators the reporter excluded from report `report_id` (sealed field
+/// [`field::EXCLUDED`]; none for reports from before it was kept).
+pub async fn excluded(store: &Store, report_id: &str, key: &ReportKey) -> anyhow::Result<Vec<String>> {
+    let rid = ids::parse(report_id).ok_or_else(|| anyhow::anyhow!("malformed report id in database"))?;
+    let Some(sealed) = store.report_field(report_id, i64::from(field::EXCLUDED)).await? else {
+        return Ok(vec![]);
+    };
+    let ctx = Context::new(Purpose::ReportField)
+        .report(rid)
+        .role(Role::Reporter)
+        .field(field::EXCLUDED);
+    let plain = key
+        .open(&ctx, &sealed)
+        .map_err(|e| anyhow::anyhow!("excluded coordinators: {e}"))?;
+    Ok(String::from_utf8_lossy(&plain).lines().map(str::to_string).collect())
+}
+
 /// Decrypts report `row` with `key` into what `viewer` may see, labelled in `lang`. Internal
 /// notes are not even decrypted for a reporter.
 pub async fn open(

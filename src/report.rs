@@ -143,4 +143,8 @@ pub mod field {
     pub const HOW_KNOWN: u16 = 4;
     pub const ANONYMITY: u16 = 5;
     pub const CONTACT: u16 = 6;
+    /// The coordinators the reporter excluded (ids, one per line). Sealed like the answers,
+    /// so only those who hold the report learn whom it keeps away; never shown to anyone,
+    /// only checked when access is given.
+    pub const EXCLUDED: u16 = 7;
 }

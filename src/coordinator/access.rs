@@ -13,11 +13,12 @@ use crate::ids;
 use crate::storage::WrapRemoval;
 
 /// (id, display name, is me) of coordinators with access, and (id, name) of active ones
-/// without, for the report page.
+/// without who may be given it (not those the reporter excluded), for the report page.
 pub async fn access_lists(
     state: &State,
     report_id: &str,
     me: &Coordinator,
+    excluded: &[String],
 ) -> Result<(Vec<(String, String, bool)>, Vec<(String, String)>), sqlx::Error> {
     let holders = state.store.coordinators_with_access(report_id).await?;
     let everyone = state.store.coordinators().await?;
@@ -28,7 +29,7 @@ pub async fn access_lists(
         .collect();
     let without = everyone
         .iter()
-        .filter(|c| c.status == "active" && !holders.contains(&c.id))
+        .filter(|c| c.status == "active" && !holders.contains(&c.id) && !excluded.contains(&c.id))
         .map(|c| (c.id.clone(), c.display_name.clone()))
         .collect();
     Ok((with, without))
@@ -47,6 +48,12 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         .await
         .or_500(lang)?
         .filter(|c| c.status == "active");
+    // Someone the reporter excluded cannot be given access; answered as for an unknown
+    // colleague, so the page does not say whom the reporter kept away.
+    let excluded = crate::casefile::excluded(&state.store, &row.id, &key)
+        .await
+        .or_500(lang)?;
+    let who = who.filter(|c| !excluded.contains(&c.id));
     let (Some(who), Some(rid)) = (who, ids::parse(&row.id)) else {
         return Ok(super::not_found(&state, lang));
     };

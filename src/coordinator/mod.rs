@@ -483,7 +483,8 @@ pub(crate) async fn render_report(
 ) -> PageResult {
     let id = row.id.clone();
     let retention = register::retention_view(state, lang, row.closed_on.as_deref(), row.keep_until.as_deref());
-    let (access, grantable) = access::access_lists(state, &row.id, me).await.or_500(lang)?;
+    let excluded = casefile::excluded(&state.store, &row.id, &key).await.or_500(lang)?;
+    let (access, grantable) = access::access_lists(state, &row.id, me, &excluded).await.or_500(lang)?;
     let opened = casefile::open(&state.store, row, &key, lang, Role::Coordinator, state.clock.today())
         .await
         .or_500(lang)?;

@@ -537,8 +537,26 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         .map(|f| FileView::new(&f.meta, lang, None, None, true))
         .collect();
     let duplicates = duplicate_notes(&up, lang);
+    // What the exclusion did, to keep with the report: only coordinators who could be
+    // excluded (a forged id excludes nobody and is not kept).
+    let excluded = if excluded.is_empty() {
+        vec![]
+    } else {
+        match routing::excludable(&state.store, &state.settings.routing).await {
+            Ok(allowed) => allowed
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| excluded.contains(id))
+                .collect(),
+            Err(e) => {
+                let errors = store_failed(&e);
+                return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+            }
+        }
+    };
     let sealing = Sealing {
         files: up.ids(),
+        excluded,
         ..sealing
     };
     let outcome = match seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await {
@@ -601,6 +619,9 @@ pub struct Sealing {
     pub rid: [u8; 16],
     pub key: ReportKey,
     pub files: Vec<String>,
+    /// Coordinators the reporter excluded (and was allowed to), kept sealed with the report
+    /// so nobody can give them access later.
+    pub excluded: Vec<String>,
 }
 
 impl Sealing {
@@ -611,6 +632,7 @@ impl Sealing {
             rid,
             key: ReportKey::generate(),
             files: vec![],
+            excluded: vec![],
         }
     }
 }
@@ -650,6 +672,7 @@ pub async fn seal_and_store(
         rid,
         key,
         files,
+        excluded,
     } = sealing;
     let mut code = Meldcode::generate();
 
@@ -703,7 +726,7 @@ pub async fn seal_and_store(
             ),
         )
     };
-    let fields = vec![
+    let mut fields = vec![
         seal(field::WHAT, &report.what),
         seal(field::WHEN, &report.when),
         seal(field::WHERE, &report.place),
@@ -711,6 +734,9 @@ pub async fn seal_and_store(
         seal(field::ANONYMITY, report.anonymity.code()),
         seal(field::CONTACT, &report.contact),
     ];
+    if !excluded.is_empty() {
+        fields.push(seal(field::EXCLUDED, &excluded.join("\n")));
+    }
     let new = NewReport {
         id: report_id,
         key_commitment: key.commitment(rid).to_vec(),

@@ -384,6 +384,13 @@ impl Store {
             .bind(id).fetch_optional(pool).await)
     }
 
+    /// One sealed field of a report, if it has it.
+    pub async fn report_field(&self, id: &str, field: i64) -> DbResult<Option<Vec<u8>>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT sealed FROM report_fields WHERE report_id = $1 AND field = $2")
+            .bind(id).bind(field).fetch_optional(pool).await)
+    }
+
     pub async fn report_fields(&self, id: &str) -> DbResult<Vec<(i64, Vec<u8>)>> {
         on_pool!(self, pool => sqlx::query_as::<_, (i64, Vec<u8>)>(
             "SELECT field, sealed FROM report_fields WHERE report_id = $1 ORDER BY field")

@@ -28,7 +28,7 @@ async fn wrapped_to(app: &TestApp, coordinator_id: &str) -> usize {
 
 async fn exclusion_is_honoured_or_refused_when_it_leaves_nobody(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.routing.excludable = vec!["bert".into(), "anna".into()]).await;
-    app.setup("anna").await;
+    let (anna_b, _) = app.setup("anna").await;
     let anna = app
         .state
         .store
@@ -53,6 +53,35 @@ async fn exclusion_is_honoured_or_refused_when_it_leaves_nobody(backend: Backend
         (1, 0),
         "Bert excluded, Anna reads it"
     );
+    // The exclusion outlives intake: Anna cannot give Bert access (he is not offered, and a
+    // forged grant is answered as for nobody), while Carol, not excluded, can be given it.
+    let carol = active(&app, "carol", &[]).await;
+    let inbox = anna_b.get("/beheer").await;
+    let href = crate::helpers::between(&inbox.body, "<td><a href=\"", "\"").expect("report link");
+    let page = anna_b.get(&href).await;
+    let grant_list = crate::helpers::between(&page.body, "<select id=\"grant-to\"", "</select>").expect("grant list");
+    assert!(grant_list.contains(&carol), "{grant_list}");
+    assert!(
+        !grant_list.contains(&bert) && !grant_list.contains("bert (naam)"),
+        "{grant_list}"
+    );
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna_b
+        .post(
+            &format!("{href}/toegang"),
+            &[("csrf", csrf.as_str()), ("coordinator", bert.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(wrapped_to(&app, &bert).await, 0, "Bert was not given access");
+    let res = anna_b
+        .post(
+            &format!("{href}/toegang"),
+            &[("csrf", csrf.as_str()), ("coordinator", carol.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(wrapped_to(&app, &carol).await, 1, "Carol was given access");
 
     // Excluding both members of the group would leave nobody: refused before storing.
     let form = b.get("/melden").await;
