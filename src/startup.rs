@@ -173,11 +173,7 @@ impl Application {
                 let s = &state.settings.sessions;
                 if let Err(e) = state
                     .store
-                    .delete_stale_sessions(
-                        state.clock.now(),
-                        s.coordinator_idle_minutes * 60,
-                        s.reporter_idle_minutes * 60,
-                    )
+                    .delete_stale_sessions(state.clock.now(), s.coordinator_idle_minutes * 60)
                     .await
                 {
                     tracing::warn!(error = %e, "could not delete stale sessions");

@@ -109,6 +109,26 @@ fn session_context(kind: SessionKind) -> Context {
     Context::new(Purpose::Session).role(role)
 }
 
+/// A reporter session's sealed content: when it started and was last used, then the secret.
+fn with_times(started: i64, seen: i64, secret: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(16 + secret.len()));
+    out.extend_from_slice(&started.to_le_bytes());
+    out.extend_from_slice(&seen.to_le_bytes());
+    out.extend_from_slice(secret);
+    out
+}
+
+fn split_times(opened: &[u8]) -> Option<(i64, i64, Zeroizing<Vec<u8>>)> {
+    let started = i64::from_le_bytes(opened.get(..8)?.try_into().ok()?);
+    let seen = i64::from_le_bytes(opened.get(8..16)?.try_into().ok()?);
+    Some((started, seen, Zeroizing::new(opened.get(16..)?.to_vec())))
+}
+
+/// The start of the UTC day after `t`: the only time a reporter's session row holds.
+fn day_after(t: i64) -> i64 {
+    (t.div_euclid(86_400) + 1) * 86_400
+}
+
 /// A live session with the secret it keeps, unsealed for this request only.
 #[derive(Debug)]
 pub struct ActiveSession {
@@ -174,7 +194,18 @@ pub async fn start_stage(
         Stage::SecondFactor => 600,
         Stage::Full => kind.max_seconds(state),
     };
-    let (id_hash, sealed) = (token.id_hash(), token.seal(kind, secret));
+    let id_hash = token.id_hash();
+    let (sealed, seen, expires_at) = match kind {
+        SessionKind::Coordinator => (token.seal(kind, secret), now, now + lifetime),
+        // A reporter's session row keeps no time finer than a day: its start and last
+        // request travel sealed with the secret (opened only with the cookie), and the row
+        // says only the day after which it can be swept.
+        SessionKind::Reporter => (
+            token.seal(kind, &with_times(now, now, secret)),
+            0,
+            day_after(now + lifetime),
+        ),
+    };
     state
         .store
         .insert_session(&NewSession {
@@ -182,8 +213,8 @@ pub async fn start_stage(
             kind: kind.code(),
             subject_id,
             sealed: &sealed,
-            now,
-            expires_at: now + lifetime,
+            now: seen,
+            expires_at,
             stage: stage.code(),
         })
         .await?;
@@ -222,20 +253,40 @@ pub async fn current_stage(
         return Ok(None);
     };
     let now = state.clock.now();
-    if row.expires_at <= now || row.last_seen_at + kind.idle_seconds(state) <= now {
+    if row.expires_at <= now || (kind == SessionKind::Coordinator && row.last_seen_at + kind.idle_seconds(state) <= now)
+    {
         state.store.delete_session(&id_hash).await?;
         return Ok(None);
     }
     if row.stage != stage.code() {
         return Ok(None);
     }
-    let Some(secret) = token.open(kind, &row.sealed_secret) else {
+    let Some(opened) = token.open(kind, &row.sealed_secret) else {
         return Ok(None);
     };
-    // Only write when a minute has passed: most page views then cost no write.
-    if now - row.last_seen_at >= 60 {
-        state.store.touch_session(&id_hash, now).await?;
-    }
+    let secret = match kind {
+        SessionKind::Coordinator => {
+            // Only write when a minute has passed: most page views then cost no write.
+            if now - row.last_seen_at >= 60 {
+                state.store.touch_session(&id_hash, now).await?;
+            }
+            opened
+        }
+        SessionKind::Reporter => {
+            let Some((started, seen, secret)) = split_times(&opened) else {
+                return Ok(None);
+            };
+            if started + kind.max_seconds(state) <= now || seen + kind.idle_seconds(state) <= now {
+                state.store.delete_session(&id_hash).await?;
+                return Ok(None);
+            }
+            if now - seen >= 60 {
+                let resealed = token.seal(kind, &with_times(started, now, &secret));
+                state.store.reseal_session(&id_hash, &resealed).await?;
+            }
+            secret
+        }
+    };
     Ok(Some(ActiveSession {
         token,
         subject_id: row.subject_id,

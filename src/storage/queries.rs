@@ -582,6 +582,12 @@ impl Store {
             .bind(now).bind(id_hash).execute(pool).await.map(|_| ()))
     }
 
+    /// Replaces a session's sealed content (a reporter's, whose times travel inside it).
+    pub async fn reseal_session(&self, id_hash: &[u8], sealed: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE sessions SET sealed_secret = $1 WHERE id_hash = $2")
+            .bind(sealed).bind(id_hash).execute(pool).await.map(|_| ()))
+    }
+
     pub async fn delete_session(&self, id_hash: &[u8]) -> DbResult<()> {
         on_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash).execute(pool).await.map(|_| ()))
@@ -594,11 +600,12 @@ impl Store {
             .bind(before_day).execute(pool).await.map(|r| r.rows_affected()))
     }
 
-    pub async fn delete_stale_sessions(&self, now: i64, coordinator_idle: i64, reporter_idle: i64) -> DbResult<u64> {
+    /// Reporter rows know only the day after which they are over (their idle time is sealed
+    /// inside), so they go then; a stale one opens nothing meanwhile.
+    pub async fn delete_stale_sessions(&self, now: i64, coordinator_idle: i64) -> DbResult<u64> {
         on_pool!(self, pool => sqlx::query(
-            "DELETE FROM sessions WHERE expires_at <= $1 \
-             OR (kind = 'coordinator' AND last_seen_at <= $1 - $2) OR (kind = 'reporter' AND last_seen_at <= $1 - $3)")
-            .bind(now).bind(coordinator_idle).bind(reporter_idle).execute(pool).await.map(|r| r.rows_affected()))
+            "DELETE FROM sessions WHERE expires_at <= $1 OR (kind = 'coordinator' AND last_seen_at <= $1 - $2)")
+            .bind(now).bind(coordinator_idle).execute(pool).await.map(|r| r.rows_affected()))
     }
 
     // ---- audit --------------------------------------------------------------------------

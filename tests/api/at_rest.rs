@@ -8,7 +8,10 @@ use meldpunt::crypto::recovery;
 use crate::both_backends;
 use crate::helpers::{between, hidden, marker, spawn_app, Backend, TestApp, PASSWORD};
 
-both_backends!(database_holds_nothing_in_the_clear);
+both_backends!(
+    database_holds_nothing_in_the_clear,
+    a_reporter_session_row_holds_no_time_finer_than_a_day
+);
 
 /// Everything the database could be made to say, as one haystack of bytes.
 async fn raw_database(app: &TestApp) -> Vec<u8> {
@@ -173,4 +176,45 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
         .expect("not busy")
         .expect("password opens key");
     assert_absent(&hay, secret.to_zeroizing_bytes().as_ref(), "coordinator private key");
+}
+
+/// A reporter's session row must not date their visit (DESIGN: reporter actions are datable
+/// to the day only): no last-seen time, an end on a day boundary. The idle limit still holds,
+/// from the times sealed inside, and use keeps the session alive.
+async fn a_reporter_session_row_holds_no_time_finer_than_a_day(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let reporter = app.browser();
+    let code = app.submit_report(&reporter, "sessietijden").await;
+    let minutes = |m: i64| crate::helpers::T0 + 3_600 * 13 + 17 * 60 + m * 60;
+    app.clock.set(minutes(0));
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(thread.body.contains("sessietijden"));
+    let q = "SELECT last_seen_at, expires_at FROM sessions WHERE kind = 'reporter'";
+    let rows: Vec<(i64, i64)> = match &app.state.store {
+        meldpunt::storage::Store::Sqlite(p) => sqlx::query_as(q).fetch_all(p).await,
+        meldpunt::storage::Store::Postgres(p) => sqlx::query_as(q).fetch_all(p).await,
+    }
+    .expect("sessions");
+    assert_eq!(rows.len(), 1);
+    let (seen, expires) = rows[0];
+    assert_eq!(seen, 0, "no last-seen time");
+    assert_eq!(expires % 86_400, 0, "the end is a day boundary");
+    assert!(expires > minutes(0));
+
+    // Used every 15 minutes it stays open; left alone past the idle limit it ends.
+    let idle = app.state.settings.sessions.reporter_idle_minutes;
+    for step in 1..=3 {
+        app.clock.set(minutes(step * (idle - 5)));
+        let page = reporter.get("/opvolgen").await;
+        assert!(
+            page.body.contains("sessietijden"),
+            "still open after {} minutes",
+            step * (idle - 5)
+        );
+    }
+    app.clock.set(minutes(3 * (idle - 5) + idle + 1));
+    let page = reporter.get("/opvolgen").await;
+    assert!(!page.body.contains("sessietijden"), "ended after {idle} idle minutes");
+    assert!(page.body.contains("name=\"code\""), "the code is asked for again");
 }
