@@ -182,6 +182,17 @@ impl Application {
         });
         let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
         let state = self.state.clone();
+        let form_codes = tokio::spawn(async move {
+            let mut sweep = crate::intake::FormCodeSweep::default();
+            let mut tick = tokio::time::interval(crate::intake::FormCodeSweep::EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sweep.sweep(&state.store).await {
+                    tracing::warn!(error = %e, "could not forget the meldcodes of sent forms");
+                }
+            }
+        });
+        let state = self.state.clone();
         let retention = tokio::spawn(async move {
             let every = Duration::from_secs(state.settings.retention.check_minutes.saturating_mul(60));
             let mut tick = tokio::time::interval(every);
@@ -202,6 +213,7 @@ impl Application {
         let result = self.server.await;
         sweeper.abort();
         worker.abort();
+        form_codes.abort();
         retention.abort();
         result
     }

@@ -400,6 +400,31 @@ impl DonePage {
 }
 
 /// The meldcode sealed under a key only the reporter's browser has: the form's token.
+/// How long a sent form's meldcode is kept for showing again (a double click, a reload):
+/// minutes, not days, measured without storing any time. Each sweep forgets the codes that
+/// were already there at the previous sweep, so a code lives between one and two sweep
+/// intervals; `serve` sweeps every [`FormCodeSweep::EVERY`].
+#[derive(Default)]
+pub struct FormCodeSweep {
+    seen: std::collections::HashSet<Vec<u8>>,
+}
+
+impl FormCodeSweep {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+    /// Forgets the codes seen last time; returns how many.
+    pub async fn sweep(&mut self, store: &crate::storage::Store) -> Result<usize, sqlx::Error> {
+        let now: std::collections::HashSet<Vec<u8>> = store.kept_form_codes().await?.into_iter().collect();
+        let mut forgotten = 0;
+        for hash in now.intersection(&self.seen) {
+            store.forget_form_code(hash).await?;
+            forgotten += 1;
+        }
+        self.seen = now.difference(&self.seen).cloned().collect();
+        Ok(forgotten)
+    }
+}
+
 fn seal_code_for_form(token: &[u8], code: &Meldcode) -> Vec<u8> {
     let key = Key32::from_slice(token).unwrap_or_else(|_| Key32::random());
     envelope::seal_content(&key, &Context::new(Purpose::FormCode), code.display().as_bytes())

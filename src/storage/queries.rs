@@ -593,8 +593,21 @@ impl Store {
             .bind(id_hash).execute(pool).await.map(|_| ()))
     }
 
-    /// Deletes sessions past their absolute end or idle for longer than the kind allows.
-    /// Forgets the sealed meldcodes of forms sent before `before_day` (YYYY-MM-DD).
+    /// The forms whose sealed meldcode is still kept for showing again.
+    pub async fn kept_form_codes(&self) -> DbResult<Vec<Vec<u8>>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT token_hash FROM used_form_tokens WHERE sealed_code IS NOT NULL")
+            .fetch_all(pool).await)
+    }
+
+    /// Forgets the sealed meldcode of one form.
+    pub async fn forget_form_code(&self, token_hash: &[u8]) -> DbResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE token_hash = $1")
+            .bind(token_hash).execute(pool).await.map(|_| ()))
+    }
+
+    /// Forgets the sealed meldcodes of forms sent before `before_day` (YYYY-MM-DD): the
+    /// backstop for codes no running instance saw (see [`crate::intake::FormCodeSweep`]).
     pub async fn forget_form_codes(&self, before_day: &str) -> DbResult<u64> {
         on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE used_on < $1 AND sealed_code IS NOT NULL")
             .bind(before_day).execute(pool).await.map(|r| r.rows_affected()))
