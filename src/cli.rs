@@ -299,7 +299,9 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             row.email = email;
             row.language = language;
             store.insert_coordinator(&row).await?;
-            store.audit(now, None, "coordinator_added_cli", None).await?;
+            store
+                .audit_detail(now, None, "coordinator_added_cli", None, Some(&username))
+                .await?;
             println!("Added '{username}' as pending. An active coordinator must approve it in the browser before it receives reports.");
         }
         CoordinatorCommand::List => {
@@ -334,7 +336,13 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
                 anyhow::bail!("no coordinator named '{username}'");
             }
             store
-                .audit(Clock::system().now(), None, "coordinator_removed_cli", None)
+                .audit_detail(
+                    Clock::system().now(),
+                    None,
+                    "coordinator_removed_cli",
+                    None,
+                    Some(&username),
+                )
                 .await?;
             println!("Removed '{username}', with their access to reports and their sessions.");
         }
@@ -400,7 +408,10 @@ async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
             }
             let id = coordinator_id(username.clone()).await?;
             store.add_member(&group, &id).await?;
-            store.audit(now, None, "group_member_added_cli", None).await?;
+            let detail = format!("{group}: {username}");
+            store
+                .audit_detail(now, None, "group_member_added_cli", None, Some(&detail))
+                .await?;
             println!("'{username}' is in group '{group}'.");
         }
         GroupCommand::Member(MemberCommand::Remove { group, username }) => {
@@ -411,7 +422,10 @@ async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
             if !store.remove_member(&group, &id).await? {
                 anyhow::bail!("'{username}' is not in group '{group}'");
             }
-            store.audit(now, None, "group_member_removed_cli", None).await?;
+            let detail = format!("{group}: {username}");
+            store
+                .audit_detail(now, None, "group_member_removed_cli", None, Some(&detail))
+                .await?;
             println!("'{username}' is no longer in group '{group}'.");
         }
     }

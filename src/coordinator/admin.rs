@@ -129,15 +129,31 @@ async fn membership_post(
     Ok(Ok((lang, me, group, who)))
 }
 
+/// "group: username" for the audit row of a membership change (whom it concerns).
+async fn member_detail(state: &State, group: &str, who: &str) -> String {
+    let name = match state.store.coordinator(who).await {
+        Ok(Some(c)) => c.username,
+        _ => who.to_string(),
+    };
+    format!("{group}: {name}")
+}
+
 pub async fn add_member(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let (lang, me, group, who) = match membership_post(&state, &req, payload).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
     state.store.add_member(&group, &who).await.or_500(lang)?;
+    let detail = member_detail(&state, &group, &who).await;
     state
         .store
-        .audit(state.clock.now(), Some(&me.row.id), "group_member_added", None)
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            "group_member_added",
+            None,
+            Some(&detail),
+        )
         .await
         .or_500(lang)?;
     Ok(redirect(&lang.href(&format!("{}?done=added", paths::GROUPS))))
@@ -167,9 +183,16 @@ pub async fn remove_member(state: State, req: HttpRequest, payload: web::Payload
         .await;
     }
     state.store.remove_member(&group, &who).await.or_500(lang)?;
+    let detail = member_detail(&state, &group, &who).await;
     state
         .store
-        .audit(state.clock.now(), Some(&me.row.id), "group_member_removed", None)
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            "group_member_removed",
+            None,
+            Some(&detail),
+        )
         .await
         .or_500(lang)?;
     Ok(redirect(&lang.href(&format!("{}?done=removed", paths::GROUPS))))

@@ -194,7 +194,7 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
     }
     state
         .store
-        .audit(now, Some(&row.id), "invite_accepted", None)
+        .audit_detail(now, Some(&row.id), "invite_accepted", None, Some(&row.username))
         .await
         .or_500(lang)?;
     let stage = if state.settings.security.require_totp {

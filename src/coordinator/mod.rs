@@ -844,9 +844,17 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
     if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
         return Ok(not_found(&state, lang));
     }
+    // The audit row names whom: approving decides who receives reports from now on.
+    let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);
     state
         .store
-        .audit(state.clock.now(), Some(&me.row.id), "coordinator_approved", None)
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            "coordinator_approved",
+            None,
+            target.as_deref(),
+        )
         .await
         .or_500(lang)?;
     Ok(redirect(&lang.href(&format!("{}?done=approved", paths::COORDINATORS))))

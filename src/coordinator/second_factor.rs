@@ -189,6 +189,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
     let unix = u64::try_from(now).unwrap_or_default();
 
+    let used_recovery_code = row.totp_sealed.is_some() && !form.text("recovery").trim().is_empty();
     let enrolled_codes = match &row.totp_sealed {
         Some(sealed) => {
             let recovery = form.text("recovery");
@@ -263,7 +264,13 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         me.to_zeroizing_bytes().as_ref(),
     )
     .await;
-    audit("login").await;
+    // A recovery code stands in for the phone: audited as such, so a colleague can see it.
+    audit(if used_recovery_code {
+        "login_recovery_code"
+    } else {
+        "login"
+    })
+    .await;
     let mut res = match enrolled_codes {
         Some(codes) => render(
             StatusCode::OK,

@@ -310,6 +310,10 @@ fn action_label(action: &str, lang: Lang) -> String {
     let nl = lang == Lang::Nl;
     let (n, e) = match action {
         "login" => ("ingelogd", "logged in"),
+        "login_recovery_code" => (
+            "ingelogd met een herstelcode (zonder telefoon)",
+            "logged in with a recovery code (without phone)",
+        ),
         "logout" => ("uitgelogd", "logged out"),
         "setup_completed" => ("meldpunt ingericht", "reporting point set up"),
         "report_opened" => ("melding geopend (ontsleuteld)", "report opened (decrypted)"),

@@ -121,6 +121,12 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
     assert_eq!(res.status, StatusCode::FORBIDDEN, "no CSRF token, no approval");
     let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
     assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+    // The audit rows name whom: the operator's addition and Anna's approval of Bert.
+    let audit = anna.get("/beheer/logboek").await;
+    for action in ["coördinator goedgekeurd", "coördinator toegevoegd (opdrachtregel)"] {
+        let row = between(&audit.body, &format!("<td>{action}</td>"), "</tr>").expect(action);
+        assert!(row.contains("<td>bert</td>"), "{action} names bert: {row}");
+    }
 
     let res = bert
         .post("/beheer/inloggen", &[("username", "bert"), ("password", PASSWORD)])

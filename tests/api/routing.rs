@@ -204,6 +204,11 @@ async fn groups_are_managed_in_the_browser(backend: Backend) {
         )
         .await;
     assert!(res.body.contains("Het lid is toegevoegd"), "{}", res.body);
+    let audit = anna.get("/beheer/logboek").await;
+    assert!(
+        audit.body.contains("<td>griffier: bert</td>"),
+        "the audit row names group and member"
+    );
     let res = anna
         .post(
             "/beheer/groepen/lid-verwijderen",

@@ -86,6 +86,12 @@ async fn set_up_and_login_need_the_second_factor(backend: Backend) {
         )
         .await;
     assert!(res.body.contains("Meldingen"));
+    let audit = c.get("/beheer/logboek").await;
+    assert!(
+        audit.body.contains("ingelogd met een herstelcode"),
+        "a login with a recovery code is audited as such: {}",
+        audit.body
+    );
     let d = app.browser();
     let csrf = password(&d, "anna").await;
     let res = d
