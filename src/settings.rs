@@ -142,6 +142,8 @@ pub struct LimitSettings {
     pub report_mib: u64,
     /// Remove identifying metadata from evidence files unless the reporter asks not to.
     pub clean_metadata: bool,
+    /// Evidence reporters may upload per hour, server-wide, in MiB.
+    pub anonymous_mib_per_hour: u64,
 }
 
 impl LimitSettings {
@@ -288,6 +290,9 @@ impl Settings {
         }
         if self.limits.file_mib == 0 || self.limits.report_mib < self.limits.file_mib {
             anyhow::bail!("limits.file_mib must be at least 1 and limits.report_mib at least limits.file_mib");
+        }
+        if self.limits.anonymous_mib_per_hour < self.limits.file_mib {
+            anyhow::bail!("limits.anonymous_mib_per_hour must be at least limits.file_mib");
         }
         if self.limits.files_per_message == 0 || self.limits.files_per_message > 100 {
             anyhow::bail!("limits.files_per_message must be between 1 and 100");

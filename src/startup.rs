@@ -119,6 +119,7 @@ impl Application {
         let mailer = Mailer::from_settings(&settings.smtp)?;
         let form = FormCache::new(store.clone(), settings.routing.clone());
         form.load().await?;
+        let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -132,6 +133,7 @@ impl Application {
             mailer,
             background: tokio::runtime::Handle::current(),
             form,
+            evidence_budget: crate::evidence::Budget::new(settings_budget),
         });
         let server = build_server(listener, state.clone())?;
         Ok(Application {

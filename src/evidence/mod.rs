@@ -5,6 +5,38 @@ pub mod clean;
 pub mod sealed;
 pub mod upload;
 
+/// The evidence reporters (who are anonymous) may upload, server-wide, per clock hour: one
+/// client could otherwise fill the disk with reports of a few files each. Counted as bytes
+/// arrive, in memory (per instance); bytes of an upload that later fails stay counted.
+#[derive(Debug)]
+pub struct Budget {
+    per_hour: u64,
+    used: std::sync::Mutex<(i64, u64)>,
+}
+
+impl Budget {
+    pub fn new(per_hour: u64) -> Budget {
+        Budget {
+            per_hour,
+            used: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes `n` bytes from this hour's budget; false (taking nothing) once it is spent.
+    pub fn take(&self, n: u64, now: i64) -> bool {
+        let hour = now.div_euclid(3600);
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.0 != hour {
+            *used = (hour, 0);
+        }
+        if used.1.saturating_add(n) > self.per_hour {
+            return false;
+        }
+        used.1 += n;
+        true
+    }
+}
+
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType, ExtendedValue};
 use actix_web::HttpResponse;
 use futures_util::stream;
@@ -179,6 +211,16 @@ pub fn problem_text(p: &Problem, state_limits: &crate::settings::LimitSettings, 
         }
         (Problem::TextTooLarge, Lang::Nl) => "Het formulier is te groot. Er is nog niets verstuurd.".to_string(),
         (Problem::TextTooLarge, Lang::En) => "The form is too large. Nothing has been sent yet.".to_string(),
+        (Problem::BudgetSpent, Lang::Nl) => "Het meldpunt neemt het komende uur geen bestanden meer aan: er zijn er erg veel binnengekomen. \
+             Er is nog niets verstuurd en uw tekst staat er nog. U kunt uw melding nu zonder bestand versturen en het bestand later \
+             toevoegen met uw meldcode, of het over een uur opnieuw proberen.".to_string(),
+        (Problem::BudgetSpent, Lang::En) => "The reporting point accepts no more files this hour: very many have come in. \
+             Nothing has been sent yet and your text is still here. You can send your report now without the file and add it \
+             later with your meldcode, or try again in an hour.".to_string(),
+        (Problem::Busy, Lang::Nl) => "Het is op dit moment erg druk bij het meldpunt: uw bestand kon niet worden ontvangen. \
+             Er is nog niets verstuurd en uw tekst staat er nog; kies het bestand opnieuw en probeer het over een minuut opnieuw.".to_string(),
+        (Problem::Busy, Lang::En) => "The reporting point is very busy right now: your file could not be received. \
+             Nothing has been sent yet and your text is still here; choose the file again and try again in a minute.".to_string(),
         (Problem::Broken, _) => ft.broken.to_string(),
         (Problem::Store, _) => ft.store_failed.to_string(),
     }

@@ -29,9 +29,15 @@ const PENDING_SECONDS: i64 = 6 * 3600;
 /// After a problem, the rest of the request is read and dropped up to this much, so the
 /// browser gets our page instead of a reset connection.
 const DRAIN_CAP: u64 = 64 * 1024 * 1024;
-/// Files held whole in memory for cleaning at once, server-wide: with the per-file limit
-/// this bounds what cleaning can take (4 × 32 MiB at most); more uploads wait their turn.
+/// Files being cleaned at once, server-wide. A slot is taken only once a file has fully
+/// arrived and held only while the cleaning runs (bounded by the file's size), so slow or
+/// stalled uploads cannot hold one: four uploads trickling a byte every few seconds used to
+/// make every cleanable upload wait.
 static CLEANING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// Memory for files arriving to be cleaned, server-wide, in MiB: taken as bytes arrive, so a
+/// trickling upload holds only what it sent (and the body's idle limit ends a stalled one).
+static BUFFERED_MIB: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(256);
+const MIB: usize = 1024 * 1024;
 /// Plaintext handed to the sealer at a time when sealing a cleaned buffer.
 const FEED: usize = 1024 * 1024;
 
@@ -81,6 +87,10 @@ pub enum Problem {
     Empty(String),
     /// The text fields together were too long.
     TextTooLarge,
+    /// The hour's budget for anonymous evidence is spent (see [`super::Budget`]).
+    BudgetSpent,
+    /// Too many files arriving at once to clean now; sending again later works.
+    Busy,
     /// The request broke off or was not a readable form.
     Broken,
     /// The database or the sealing failed.
@@ -224,6 +234,10 @@ pub async fn read(
         timer_at_end.body_ended();
         std::task::Poll::Ready(None)
     }));
+    let budget = target
+        .as_ref()
+        .filter(|t| t.role == Role::Reporter)
+        .map(|_| &state.evidence_budget);
     let mut reader = Reader {
         allowed,
         timer: timer.clone(),
@@ -238,6 +252,7 @@ pub async fn read(
         text_used: 0,
         counted: 0,
         budget_used: 0,
+        budget,
     };
     let mut mp = Multipart::new(req.headers(), payload);
     let mut parts = 0usize;
@@ -348,6 +363,8 @@ struct Reader<'a> {
     text_used: usize,
     counted: usize,
     budget_used: u64,
+    /// The anonymous budget, for a reporter's files (none for a coordinator's).
+    budget: Option<&'a super::Budget>,
 }
 
 type FieldResult = Result<(), Problem>;
@@ -419,6 +436,7 @@ impl Reader<'_> {
         if self.counted > self.limits.files {
             return Err(Problem::TooManyFiles);
         }
+        self.spend(head.len())?;
         let kind = match clean::sniff(&head, &name) {
             // A ".txt" that is not text (a renamed binary, with a NUL or broken UTF-8 in its
             // first bytes) is not called free of hidden data.
@@ -490,18 +508,23 @@ impl Reader<'_> {
         let mut size = head.len() as u64;
         self.check_size(name, size)?;
         if wants_clean && clean::cleanable(kind) {
-            // Cleaning needs the whole file; it is held in memory (bounded by CLEAN_MAX).
-            let _permit = CLEANING.acquire().await.map_err(|_| Problem::Store)?;
+            // Cleaning needs the whole file; it is held in memory (bounded by CLEAN_MAX and,
+            // server-wide, by BUFFERED_MIB, taken as it grows).
+            let mut memory = buffer_memory().await?;
             let mut buf = head;
             let mut too_big = false;
             while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
+                self.spend(bytes.len())?;
                 if too_big {
                     sink.push(&bytes).await?;
                     continue;
                 }
                 buf.extend_from_slice(&bytes);
+                while buf.len() > memory.num_permits() * MIB && buf.len() <= CLEAN_MAX {
+                    memory.merge(buffer_memory().await?);
+                }
                 if buf.len() > CLEAN_MAX {
                     too_big = true;
                     warning = Warning::TooLargeToClean;
@@ -509,9 +532,13 @@ impl Reader<'_> {
                         sink.push(piece).await?;
                     }
                     buf = Zeroizing::new(Vec::new());
+                    drop(memory);
+                    memory = buffer_memory().await?;
                 }
             }
             if !too_big {
+                // The whole file is here: only now wait for a cleaning slot.
+                let _slot = CLEANING.acquire().await.map_err(|_| Problem::Store)?;
                 let (bytes, found, w) = clean_blocking(kind, buf).await;
                 removed = found;
                 warning = w;
@@ -524,10 +551,19 @@ impl Reader<'_> {
             while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
+                self.spend(bytes.len())?;
                 sink.push(&bytes).await?;
             }
         }
         Ok((removed, warning))
+    }
+
+    /// Counts a reporter's arriving bytes against the hour's anonymous budget.
+    fn spend(&self, n: usize) -> FieldResult {
+        match self.budget {
+            Some(b) if !b.take(n as u64, self.now) => Err(Problem::BudgetSpent),
+            _ => Ok(()),
+        }
     }
 
     /// Stops the upload the moment a file or the report's total crosses its limit.
@@ -576,6 +612,17 @@ async fn drain(field: &mut actix_multipart::Field, timer: &BodyTimer) -> Result<
         n += bytes.map_err(|_| Problem::Broken)?.len() as u64;
     }
     Ok(n)
+}
+
+/// One more MiB of [`BUFFERED_MIB`]. Uploads holding part of it while waiting for more could
+/// otherwise wait on each other for ever: past a short wait the upload is refused as busy
+/// (text kept), and what it held is given back.
+async fn buffer_memory() -> Result<tokio::sync::SemaphorePermit<'static>, Problem> {
+    match tokio::time::timeout(std::time::Duration::from_secs(20), BUFFERED_MIB.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(Problem::Store),
+        Err(_) => Err(Problem::Busy),
+    }
 }
 
 /// Cleans off the async workers (parsing a large PDF takes a while).

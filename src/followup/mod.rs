@@ -359,6 +359,8 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         Some(p) => {
             let status = if p.is_too_large() {
                 StatusCode::PAYLOAD_TOO_LARGE
+            } else if matches!(p, Problem::BudgetSpent | Problem::Busy) {
+                StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };

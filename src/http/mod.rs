@@ -69,6 +69,8 @@ pub struct AppState {
     /// a busy request thread (writing an upload's segments) runs here, beside the HTTP
     /// workers' single-threaded runtimes.
     pub background: tokio::runtime::Handle,
+    /// What reporters may still upload this hour (see [`crate::evidence::Budget`]).
+    pub evidence_budget: crate::evidence::Budget,
     /// What the report form needs, in memory (see [`crate::form_snapshot`]).
     pub form: crate::form_snapshot::FormCache,
 }

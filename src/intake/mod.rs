@@ -490,7 +490,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Some(p) => {
             let status = if p.is_too_large() {
                 StatusCode::PAYLOAD_TOO_LARGE
-            } else if p == Problem::Store {
+            } else if matches!(p, Problem::Store | Problem::BudgetSpent | Problem::Busy) {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -14,6 +14,7 @@ both_backends!(
     a_file_over_the_limit_is_named_and_the_text_kept,
     a_file_named_only_by_filename_star_is_kept,
     invisible_characters_never_disguise_a_name,
+    the_hourly_budget_for_anonymous_evidence_is_kept,
 );
 
 async fn form_token(b: &crate::helpers::Browser) -> String {
@@ -349,4 +350,102 @@ async fn stalled_and_trickling_bodies_are_answered_within_their_time() {
         assert!(took.as_secs() < 95, "{kind}: answered after {took:?}");
     }
     assert_eq!(app.report_ids().await.len(), 0);
+}
+
+/// Uploads that trickle a photo a byte at a time hold no cleaning slot: with more of them
+/// running than there are slots, a reporter's photo is still received, cleaned and stored
+/// while they go on. (Before, four such uploads made every cleanable upload wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_uploads_do_not_hold_the_cleaning_slots() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    let photo = std::fs::read("tests/fixtures/metadata/photo-gps-author.jpg").expect("fixture");
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().expect("address");
+    let mut tricklers = Vec::new();
+    for i in 0..6 {
+        let token = form_token(&app.browser()).await;
+        let (ct, full) = multipart(
+            &report_fields(&format!("druppel {i}"), &token),
+            &[("files", "foto.jpg", &photo)],
+        );
+        let head = format!(
+            "POST /melden HTTP/1.1\r\nHost: {addr}\r\nOrigin: {}\r\nSec-Fetch-Site: same-origin\r\n\
+             Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+            app.base,
+            full.len() + 1_000_000
+        );
+        // Everything up to a kilobyte into the photo, then a byte every 5 s.
+        let at = full
+            .windows(3)
+            .position(|w| w == [0xFF, 0xD8, 0xFF])
+            .expect("jpeg start");
+        let first = full[..at + 1024].to_vec();
+        tricklers.push(tokio::task::spawn_blocking(move || {
+            stalled_post(addr, head, first, true)
+        }));
+    }
+    // Let them all reach their photo.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let b = app.browser();
+    let token = form_token(&b).await;
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(90),
+        b.post_multipart(
+            "/melden",
+            &report_fields("met foto", &token),
+            &[("files", "foto.jpg", &photo)],
+        ),
+    )
+    .await
+    .expect("the upload is not kept waiting by the trickling ones");
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("id=\"meldcode\""));
+    assert!(
+        tricklers.iter().all(|t| !t.is_finished()),
+        "the trickling uploads were still going"
+    );
+    assert_eq!(app.report_ids().await.len(), 1);
+}
+
+/// Reporters share an hourly budget for evidence: once it is spent a report with a file is
+/// refused with its text kept, and one without a file still goes through.
+async fn the_hourly_budget_for_anonymous_evidence_is_kept(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.limits.file_mib = 1;
+        s.limits.anonymous_mib_per_hour = 1;
+    })
+    .await;
+    app.setup("anna").await;
+    let file = vec![b'x'; 700 * 1024];
+    let b = app.browser();
+    let token = form_token(&b).await;
+    let first = b
+        .post_multipart(
+            "/melden",
+            &report_fields("eerste met bestand", &token),
+            &[("files_original", "a.txt", &file)],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let token = form_token(&b).await;
+    let what = marker("tweede");
+    let second = b
+        .post_multipart(
+            "/melden",
+            &report_fields(&what, &token),
+            &[("files_original", "b.txt", &file)],
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE, "{}", second.body);
+    assert!(second.body.contains("geen bestanden meer"), "{}", second.body);
+    assert!(second.body.contains(&what), "the text is kept");
+    assert_eq!(app.report_ids().await.len(), 1);
+    assert_eq!(
+        app.count("evidence_files").await,
+        1,
+        "nothing of the refused file stayed"
+    );
+    let token = form_token(&b).await;
+    let third = b.post("/melden", &report_fields(&what, &token)).await;
+    assert_eq!(third.status, StatusCode::OK, "without the file it goes through");
 }
