@@ -253,7 +253,7 @@ pub async fn setup_submit(
         stage,
     )
     .await;
-    let page = Page::new(&state, lang, paths::ADMIN);
+    let page = Page::new(&state, lang, paths::ADMIN).shown_once();
     let lines = recovery::encode(&recovery_key).to_vec();
     let mut res = render(
         StatusCode::OK,

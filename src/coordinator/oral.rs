@@ -65,7 +65,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     if !recipients.iter().any(|(id, _)| *id == me.row.id) {
         recipients.push((me.row.id.clone(), me.row.public_key.clone()));
     }
-    let page = Page::new(&state, lang, paths::ADMIN).without_switch();
+    let page = Page::new(&state, lang, paths::ADMIN).shown_once();
     let outcome = seal_and_store(&state, &report, recovery, &recipients, &token, "oral", Sealing::fresh())
         .await
         .or_500(lang)?;

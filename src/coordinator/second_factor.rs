@@ -275,7 +275,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Some(codes) => render(
             StatusCode::OK,
             &CodesPage {
-                page: Page::new(&state, lang, paths::ADMIN),
+                page: Page::new(&state, lang, paths::ADMIN).shown_once(),
                 codes,
             },
         ),

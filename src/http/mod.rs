@@ -85,11 +85,20 @@ pub struct Page {
     /// The language switch in the header; `None` on pages where following a link would
     /// lose something (a form being filled in, a meldcode shown once).
     pub switch_href: Option<String>,
+    /// A page whose content is shown once (a meldcode, the recovery key, recovery codes):
+    /// no language switch and no brand link, so one click cannot lose it.
+    pub shown_once: bool,
 }
 
 impl Page {
     pub fn without_switch(mut self) -> Page {
         self.switch_href = None;
+        self
+    }
+
+    pub fn shown_once(mut self) -> Page {
+        self.switch_href = None;
+        self.shown_once = true;
         self
     }
 
@@ -99,6 +108,7 @@ impl Page {
             t: lang.t(),
             org: state.settings.organisation.name.clone(),
             switch_href: Some(lang.other().href(path)),
+            shown_once: false,
         }
     }
 }

@@ -602,7 +602,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     }
     match outcome {
         Stored::Code(code) => {
-            let page = Page::new(&state, lang, paths::REPORT).without_switch();
+            let page = Page::new(&state, lang, paths::REPORT).shown_once();
             Ok(render(
                 StatusCode::OK,
                 &DonePage::new(page, code.display().to_string(), false, false).with_files(files, duplicates),
@@ -610,7 +610,7 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         }
         Stored::Again(shown) => {
             // The same form again (a double click, a reload): show the same code again.
-            let page = Page::new(&state, lang, paths::REPORT).without_switch();
+            let page = Page::new(&state, lang, paths::REPORT).shown_once();
             Ok(render(StatusCode::OK, &DonePage::new(page, shown, true, false)))
         }
         Stored::Duplicate => Ok(message_page(

@@ -193,6 +193,11 @@ impl Store {
                     }
                 }
                 POSTGRES_MIGRATIONS.run(&pool).await?;
+                // Fresh planner statistics at every start: after a restore (pg_restore brings
+                // no statistics) or a bulk change the inbox would otherwise scan every wrap
+                // of a coordinator and sort (54 ms instead of 3.5 ms at 6,500 reports) until
+                // autovacuum got round to it.
+                sqlx::query("ANALYZE").execute(&pool).await?;
                 Store::Postgres(pool)
             }
         };

@@ -146,7 +146,8 @@ impl Store {
     /// Gives the space of destroyed rows back and leaves no copy of them in the write-ahead
     /// log. SQLite: `secure_delete` already zeroed the freed pages; the WAL is checkpointed
     /// and truncated (old page images of the content live there until then), then the file
-    /// is compacted. PostgreSQL: `VACUUM` makes the dead rows' space reusable.
+    /// is compacted. PostgreSQL: `VACUUM (ANALYZE)` makes the dead rows' space reusable and
+    /// refreshes the planner's statistics.
     pub async fn reclaim_space(&self) -> DbResult<()> {
         match self {
             Store::Sqlite(pool) => {
@@ -167,7 +168,7 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 sqlx::query(
-                    "VACUUM reports, report_wraps, report_fields, messages, evidence_files, evidence_segments, deadline_notices",
+                    "VACUUM (ANALYZE) reports, report_wraps, report_fields, messages, evidence_files, evidence_segments, deadline_notices",
                 )
                 .execute(pool)
                 .await?;

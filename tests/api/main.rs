@@ -15,6 +15,7 @@ mod inbox;
 mod journey;
 mod logs;
 mod notify;
+mod reporter_pages;
 mod retention;
 mod routing;
 mod storage;

@@ -1,0 +1,94 @@
+//! Details of the pages that protect a reporter (or a coordinator) on a shared device or
+//! from a slip: forms that do not keep what was typed in the browser's memory, a way out at
+//! the top of the thread, and pages shown once that cannot be left by one click.
+
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::{between, spawn_app, Backend};
+
+both_backends!(shared_devices_and_pages_shown_once);
+
+/// The opening tags of every form on a page.
+fn form_tags(html: &str) -> Vec<String> {
+    html.split("<form")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next().map(str::to_string))
+        .collect()
+}
+
+async fn shared_devices_and_pages_shown_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _) = app.setup("anna").await;
+
+    // A browser that restores a form on Back (or offers earlier entries) would show the
+    // report to the next person at the device: reporter forms ask it not to.
+    let reporter = app.browser();
+    let form = reporter.get("/melden").await;
+    let code_page = reporter.get("/opvolgen").await;
+    for (page, html) in [("/melden", &form.body), ("/opvolgen", &code_page.body)] {
+        let tags = form_tags(html);
+        assert!(!tags.is_empty(), "{page} has a form");
+        for tag in tags.iter().filter(|t| t.contains("method=\"post\"")) {
+            assert!(tag.contains("autocomplete=\"off\""), "{page}: <form{tag}>");
+        }
+    }
+
+    // The meldcode is shown once: no language switch and no brand link to click away.
+    let code = app.submit_report(&reporter, "gedeeld apparaat").await;
+    let done = {
+        let b = app.browser();
+        let form = b.get("/melden").await;
+        let token = crate::helpers::hidden(&form.body, "form_token").expect("token");
+        b.post("/melden", &crate::helpers::report_fields("nog een", &token))
+            .await
+    };
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("id=\"meldcode\""));
+    assert!(
+        !done.body.contains("class=\"lang\""),
+        "no language switch on the meldcode page"
+    );
+    assert!(
+        !done.body.contains("class=\"brand\" href"),
+        "no brand link on the meldcode page"
+    );
+
+    // The thread: the way out comes before the thread, and the reply form keeps nothing.
+    let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert!(thread.body.contains("gedeeld apparaat"));
+    let close = thread.body.find("/opvolgen/sluiten").expect("close form");
+    let report = thread.body.find("gedeeld apparaat").expect("report text");
+    assert!(close < report, "closing the report is offered above it");
+    for tag in form_tags(&thread.body)
+        .iter()
+        .filter(|t| t.contains("/opvolgen/bericht"))
+    {
+        assert!(tag.contains("autocomplete=\"off\""), "<form{tag}>");
+    }
+}
+
+/// The recovery key page after set-up is shown once: nothing on it leads away by accident.
+#[tokio::test]
+async fn the_recovery_key_page_cannot_be_left_by_one_click() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let b = app.browser();
+    let path = app.setup_path.clone().expect("set-up link");
+    b.get(&path).await;
+    let pw = crate::helpers::PASSWORD;
+    let res = b
+        .post(
+            &path,
+            &[
+                ("display_name", "Anna"),
+                ("username", "anna"),
+                ("password", pw),
+                ("password_repeat", pw),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(between(&res.body, "id=\"recovery-key\">", "</pre>").is_some());
+    assert!(!res.body.contains("class=\"lang\""), "no language switch");
+    assert!(!res.body.contains("class=\"brand\" href"), "no brand link");
+}
