@@ -1,6 +1,9 @@
 //! Inbox and overview page times with 100 and with 100,000 reports seeded, measured in one
 //! run over real HTTP on loopback, as the median of repeated requests. Run with
-//! `cargo bench --bench inbox`; results go to standard output (copied into BENCHMARKS.md).
+//! `cargo bench --bench inbox` (SQLite), or with `MELDPUNT_BENCH_POSTGRES_URL` set to a
+//! server's admin URL for PostgreSQL (each site gets its own database, dropped at the end),
+//! where `MELDPUNT_BENCH_ANALYZE=0` leaves the seeded tables without fresh statistics, as
+//! after a bulk load or a restore; results go to standard output (copied into BENCHMARKS.md).
 //! Seeding writes the clear columns and dummy wraps directly: the inbox decrypts nothing,
 //! so the sealed blobs do not change what is measured.
 
@@ -16,92 +19,211 @@ use rand::Rng;
 const PASSWORD: &str = "lange zin als wachtwoord 42";
 const T0: i64 = 1_796_040_000; // 2026-11-30
 
-async fn seed(store: &Store, coordinator: &str, n: usize) {
-    let Store::Sqlite(pool) = store else {
-        panic!("the benchmark seeds SQLite")
-    };
+/// One seeded report's clear columns.
+struct SeedRow {
+    id: String,
+    locator: Vec<u8>,
+    received: String,
+    acked: Option<String>,
+    status: &'static str,
+    label: &'static str,
+    category: &'static str,
+    subject: &'static str,
+    next_due: String,
+}
+
+fn seed_rows(n: usize) -> Vec<SeedRow> {
     let mut rng = rand::thread_rng();
-    let mut tx = pool.begin().await.expect("tx");
     let statuses = ["nieuw", "in_behandeling", "in_onderzoek", "afgerond", "gesloten"];
     let labels = ["pro-actie", "preventie", "preparatie", "repressie", "nazorg"];
     let categories = ["corruptie", "fraude", "informatie", "omgangsvormen", "anders"];
     let subjects = ["ambtenaar", "bestuurder", "raadslid", "extern", "onbekend"];
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
-    for _ in 0..n {
-        let (id, _) = meldpunt::ids::new_id();
-        let received = today - chrono::Days::new(rng.gen_range(0..3 * 365));
-        let received_s = received.format("%Y-%m-%d").to_string();
-        // Most reports of past years are closed; recent ones are open.
-        let status = if received < today - chrono::Days::new(120) && rng.gen_bool(0.95) {
-            statuses[rng.gen_range(3..5)]
-        } else {
-            statuses[rng.gen_range(0..3)]
-        };
-        let acked = (status != "nieuw").then(|| {
-            (received + chrono::Days::new(rng.gen_range(1..7)))
-                .format("%Y-%m-%d")
-                .to_string()
-        });
-        let next_due = meldpunt::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
-        let mut locator = [0u8; 32];
-        rng.fill(&mut locator);
-        sqlx::query(
-            "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, \
-             category, subject_role, last_activity_on, next_due_on) VALUES ($1, $2, 2, $3, $4, $5, $6, $7, $7, $8, $9, $4, $10)",
-        )
-        .bind(&id)
-        .bind(locator.to_vec())
-        .bind(vec![0u8; 32])
-        .bind(&received_s)
-        .bind(&acked)
-        .bind(status)
-        .bind(labels[rng.gen_range(0..5)])
-        .bind(categories[rng.gen_range(0..5)])
-        .bind(subjects[rng.gen_range(0..5)])
-        .bind(&next_due)
-        .execute(&mut *tx)
-        .await
-        .expect("report");
-        sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)")
-            .bind(&id)
-            .bind(coordinator)
-            .bind(vec![0u8; 83])
-            .execute(&mut *tx)
-            .await
-            .expect("wrap");
+    (0..n)
+        .map(|_| {
+            let (id, _) = meldpunt::ids::new_id();
+            let received = today - chrono::Days::new(rng.gen_range(0..3 * 365));
+            let received_s = received.format("%Y-%m-%d").to_string();
+            // Most reports of past years are closed; recent ones are open.
+            let status = if received < today - chrono::Days::new(120) && rng.gen_bool(0.95) {
+                statuses[rng.gen_range(3..5)]
+            } else {
+                statuses[rng.gen_range(0..3)]
+            };
+            let acked = (status != "nieuw").then(|| {
+                (received + chrono::Days::new(rng.gen_range(1..7)))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            });
+            let next_due = meldpunt::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
+            let mut locator = [0u8; 32];
+            rng.fill(&mut locator);
+            SeedRow {
+                id,
+                locator: locator.to_vec(),
+                received: received_s,
+                acked,
+                status,
+                label: labels[rng.gen_range(0..5)],
+                category: categories[rng.gen_range(0..5)],
+                subject: subjects[rng.gen_range(0..5)],
+                next_due,
+            }
+        })
+        .collect()
+}
+
+const REPORT_SQL: &str =
+    "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, acknowledged_on, status, \
+    chain_label, suggested_chain_label, category, subject_role, last_activity_on, next_due_on) \
+    VALUES ($1, $2, 2, $3, $4, $5, $6, $7, $7, $8, $9, $4, $10)";
+const WRAP_SQL: &str =
+    "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)";
+
+async fn seed(store: &Store, coordinator: &str, n: usize, analyze: bool) {
+    let rows = seed_rows(n);
+    let counts = ["status", "label", "category", "subject"]
+        .iter()
+        .zip(["status", "chain_label", "category", "subject_role"])
+        .map(|(dim, col)| {
+            format!(
+                "INSERT INTO inbox_counts (coordinator_id, dimension, value, n) SELECT w.recipient_id, '{dim}', r.{col}, COUNT(*) FROM reports r \
+                 JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' GROUP BY w.recipient_id, r.{col}"
+            )
+        })
+        .collect::<Vec<_>>();
+    match store {
+        Store::Sqlite(pool) => {
+            let mut tx = pool.begin().await.expect("tx");
+            for r in &rows {
+                sqlx::query(REPORT_SQL)
+                    .bind(&r.id)
+                    .bind(&r.locator)
+                    .bind(vec![0u8; 32])
+                    .bind(&r.received)
+                    .bind(&r.acked)
+                    .bind(r.status)
+                    .bind(r.label)
+                    .bind(r.category)
+                    .bind(r.subject)
+                    .bind(&r.next_due)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("report");
+                sqlx::query(WRAP_SQL)
+                    .bind(&r.id)
+                    .bind(coordinator)
+                    .bind(vec![0u8; 83])
+                    .execute(&mut *tx)
+                    .await
+                    .expect("wrap");
+            }
+            sqlx::query("DELETE FROM inbox_counts")
+                .execute(&mut *tx)
+                .await
+                .expect("clear");
+            for sql in &counts {
+                sqlx::query(sql).execute(&mut *tx).await.expect("counts");
+            }
+            tx.commit().await.expect("commit");
+            if analyze {
+                sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+            }
+        }
+        Store::Postgres(pool) => {
+            // One statement per 5,000 rows (arrays unnested): row by row over a socket takes
+            // many minutes for 100,000 reports.
+            let mut tx = pool.begin().await.expect("tx");
+            for batch in rows.chunks(5_000) {
+                let col = |f: fn(&SeedRow) -> String| batch.iter().map(f).collect::<Vec<String>>();
+                sqlx::query(
+                    "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, acknowledged_on, status, \
+                     chain_label, suggested_chain_label, category, subject_role, last_activity_on, next_due_on) \
+                     SELECT id, loc, 2, '\\x00'::bytea, rec, ack, st, lab, lab, cat, sub, rec, due \
+                     FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+                     AS t(id, loc, rec, ack, st, lab, cat, sub, due)",
+                )
+                .bind(col(|r| r.id.clone()))
+                .bind(batch.iter().map(|r| r.locator.clone()).collect::<Vec<Vec<u8>>>())
+                .bind(col(|r| r.received.clone()))
+                .bind(batch.iter().map(|r| r.acked.clone()).collect::<Vec<Option<String>>>())
+                .bind(col(|r| r.status.to_string()))
+                .bind(col(|r| r.label.to_string()))
+                .bind(col(|r| r.category.to_string()))
+                .bind(col(|r| r.subject.to_string()))
+                .bind(col(|r| r.next_due.clone()))
+                .execute(&mut *tx)
+                .await
+                .expect("reports");
+                sqlx::query(
+                    "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) \
+                     SELECT id, 'coordinator', $2, '\\x00'::bytea FROM UNNEST($1::text[]) AS t(id)",
+                )
+                .bind(col(|r| r.id.clone()))
+                .bind(coordinator)
+                .execute(&mut *tx)
+                .await
+                .expect("wraps");
+            }
+            sqlx::query("DELETE FROM inbox_counts")
+                .execute(&mut *tx)
+                .await
+                .expect("clear");
+            for sql in &counts {
+                sqlx::query(sql).execute(&mut *tx).await.expect("counts");
+            }
+            tx.commit().await.expect("commit");
+            if analyze {
+                sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+            }
+        }
     }
-    sqlx::query("DELETE FROM inbox_counts")
-        .execute(&mut *tx)
-        .await
-        .expect("clear");
-    for (dim, col) in [
-        ("status", "status"),
-        ("label", "chain_label"),
-        ("category", "category"),
-        ("subject", "subject_role"),
-    ] {
-        let sql = format!(
-            "INSERT INTO inbox_counts (coordinator_id, dimension, value, n) SELECT w.recipient_id, '{dim}', r.{col}, COUNT(*) FROM reports r \
-             JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'coordinator' GROUP BY w.recipient_id, r.{col}"
-        );
-        sqlx::query(&sql).execute(&mut *tx).await.expect("counts");
-    }
-    tx.commit().await.expect("commit");
-    sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
 }
 
 struct Site {
     base: String,
     client: reqwest::Client,
     cookie: String,
+    /// The PostgreSQL database made for this site, dropped at the end.
+    pg: Option<String>,
     _dir: tempfile::TempDir,
+}
+
+/// A fresh PostgreSQL database on the server `admin` names: (its URL, its name).
+async fn pg_database(admin: &str) -> (String, String) {
+    use sqlx::Connection;
+    let name = format!("mp_bench_{}", meldpunt::ids::new_id().0);
+    let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create");
+    let mut url = url::Url::parse(admin).expect("url");
+    url.set_path(&name);
+    (url.to_string(), name)
+}
+
+async fn drop_pg_database(admin: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
 }
 
 async fn site(n: usize) -> Site {
     let dir = tempfile::tempdir().expect("dir");
     let mut s = Settings::defaults().expect("defaults");
     s.http.bind = "127.0.0.1:0".into();
-    s.database.url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let pg = match std::env::var("MELDPUNT_BENCH_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => Some(pg_database(&admin).await),
+        _ => None,
+    };
+    s.database.url = match &pg {
+        Some((url, _)) => url.clone(),
+        None => format!("sqlite://{}", dir.path().join("b.db").display()),
+    };
     s.security.pepper_file = dir.path().join("pepper.key");
     s.security.require_totp = false;
     s.notify.poll_seconds = 3600;
@@ -112,7 +234,10 @@ async fn site(n: usize) -> Site {
         .await
         .expect("coordinator");
     state.store.insert_coordinator(&row).await.expect("insert");
-    seed(&state.store, &row.id, n).await;
+    let analyze = std::env::var("MELDPUNT_BENCH_ANALYZE")
+        .map(|v| v != "0")
+        .unwrap_or(true);
+    seed(&state.store, &row.id, n, analyze).await;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -138,6 +263,7 @@ async fn site(n: usize) -> Site {
         base,
         client,
         cookie,
+        pg: pg.map(|(_, name)| name),
         _dir: dir,
     }
 }
@@ -240,4 +366,9 @@ async fn main() {
         ms(tb),
         ms(tb) / ms(ta)
     );
+    if let Ok(admin) = std::env::var("MELDPUNT_BENCH_POSTGRES_URL") {
+        for name in [&small.pg, &large.pg].into_iter().flatten() {
+            drop_pg_database(&admin, name).await;
+        }
+    }
 }

@@ -210,6 +210,10 @@ impl Application {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "could not destroy reports past retention; will try again"),
                 }
+                // The same hourly beat keeps the planner's statistics fresh.
+                if let Err(e) = state.store.refresh_statistics().await {
+                    tracing::warn!(error = %e, "could not refresh the database's statistics");
+                }
             }
         });
         let result = self.server.await;

@@ -143,6 +143,17 @@ impl Store {
             .bind(locator_hash).fetch_one(pool).await.map(|n| n > 0))
     }
 
+    /// Refreshes the query planner's statistics (PostgreSQL `ANALYZE`; SQLite
+    /// `PRAGMA optimize`): after a bulk load the PostgreSQL inbox otherwise runs on the
+    /// statistics of much smaller tables (0.4 s instead of 4 ms at 100,000 reports) until
+    /// autovacuum gets to it, or never where autovacuum is off.
+    pub async fn refresh_statistics(&self) -> DbResult<()> {
+        match self {
+            Store::Sqlite(pool) => sqlx::query("PRAGMA optimize").execute(pool).await.map(|_| ()),
+            Store::Postgres(pool) => sqlx::query("ANALYZE").execute(pool).await.map(|_| ()),
+        }
+    }
+
     /// Gives the space of destroyed rows back and leaves no copy of them in the write-ahead
     /// log. SQLite: `secure_delete` already zeroed the freed pages; the WAL is checkpointed
     /// and truncated (old page images of the content live there until then), then the file
