@@ -425,6 +425,8 @@ pub struct Texts {
     pub register_destroyed: &'static str,
     pub register_kept: &'static str,
     pub overview_small_cells: &'static str,
+    pub invite_pending_text: &'static str,
+    pub fingerprint_label: &'static str,
     pub register_held: &'static str,
 }
 
@@ -796,6 +798,8 @@ pub static NL: Texts = Texts {
     register_destroyed: "vernietigd {date}",
     register_kept: "bewaard tot {date}",
     register_held: "bewaard",
+    invite_pending_text: "Uw account is aangemaakt en wacht nu op goedkeuring door een collega. Lees hem of haar deze vingerafdruk van uw sleutel voor (in persoon of aan de telefoon), zodat die ziet dat het echt uw account is: {fingerprint}. Na de goedkeuring logt u in en stelt u de tweede stap in.",
+    fingerprint_label: "Vingerafdruk van de sleutel (vergelijk met wat de collega voorleest)",
     overview_small_cells: "Aantallen van één of twee meldingen staan er als \"<3\": zo wijst geen cel een melding aan die u misschien niet mag lezen.",
 };
 
@@ -1158,5 +1162,7 @@ pub static EN: Texts = Texts {
     register_destroyed: "destroyed {date}",
     register_kept: "kept until {date}",
     register_held: "kept",
+    invite_pending_text: "Your account has been created and now waits for a colleague to approve it. Read them this fingerprint of your key (in person or by phone), so they can see it really is your account: {fingerprint}. After the approval you log in and set up the second step.",
+    fingerprint_label: "Key fingerprint (compare with what your colleague reads out)",
     overview_small_cells: "Counts of one or two reports are shown as \"<3\", so no cell points at a report you may not be allowed to read.",
 };

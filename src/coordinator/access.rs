@@ -41,6 +41,15 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
+    // Giving access widens who can read the report: the granter proves their second factor
+    // now, so a stolen session alone cannot hand the report to an accomplice.
+    if !super::second_factor::fresh_second_factor(&state, &me, &form)
+        .await
+        .or_500(lang)?
+    {
+        let shown = ReplyState::refused(String::new(), vec![("access", lang.t().err_mfa.to_string())]);
+        return report_page(&state, lang, &me, key, row, shown).await;
+    }
     let target = form.text("coordinator");
     let who = state
         .store

@@ -1,6 +1,8 @@
 //! Inviting a coordinator by one-time link: an active (logged-in, two-factor) coordinator
-//! makes the link and hands it over; the invitee chooses a password and becomes active,
-//! then sets up the second factor. Only the link token's hash is stored.
+//! makes the link and hands it over; the invitee chooses a password and is shown their key's
+//! fingerprint; the account stays pending until a colleague compares that fingerprint and
+//! approves it (with a fresh second-factor code); then they log in and set up the second
+//! factor. Only the link token's hash is stored.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -8,8 +10,7 @@ use askama::Template;
 use zeroize::Zeroizing;
 
 use super::{account, current, lang_of, read_form, to_login};
-use crate::http::session::{self, SessionKind, Stage};
-use crate::http::{forbidden, message_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
+use crate::http::{forbidden, message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 use crate::intake::FieldErrors;
 
@@ -177,8 +178,11 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
             &invite_page(&state, lang, &token, inv.username, inv.display_name, errors),
         ));
     }
-    let (mut row, secret) =
-        account::new_coordinator(&state.kdf, &inv.username, &inv.display_name, &password, "active", now)
+    // Pending until a colleague approves it: whoever holds the link (intercepted on its
+    // way, perhaps) gets an account that receives nothing until the inviter has compared
+    // the key fingerprint read out to them.
+    let (mut row, _secret) =
+        account::new_coordinator(&state.kdf, &inv.username, &inv.display_name, &password, "pending", now)
             .await
             .or_500(lang)?;
     row.email = (!email.is_empty()).then_some(email);
@@ -197,25 +201,14 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
         .audit_detail(now, Some(&row.id), "invite_accepted", None, Some(&row.username))
         .await
         .or_500(lang)?;
-    let stage = if state.settings.security.require_totp {
-        Stage::SecondFactor
-    } else {
-        Stage::Full
-    };
-    let (cookie, _) = session::start_stage(
+    let fingerprint = <[u8; 32]>::try_from(row.public_key.as_slice())
+        .map(|k| crate::crypto::recovery::fingerprint(&k))
+        .unwrap_or_default();
+    Ok(message_page(
         &state,
-        SessionKind::Coordinator,
-        &row.id,
-        secret.to_zeroizing_bytes().as_ref(),
-        stage,
-    )
-    .await
-    .or_500(lang)?;
-    let mut res = redirect(&lang.href(if stage == Stage::Full {
-        paths::ADMIN
-    } else {
-        paths::SECOND_FACTOR
-    }));
-    res.add_cookie(&cookie).or_500(lang)?;
-    Ok(res)
+        lang,
+        StatusCode::OK,
+        t.invite_title,
+        &t.invite_pending_text.replace("{fingerprint}", &fingerprint),
+    ))
 }

@@ -428,6 +428,8 @@ pub(crate) struct ReportPage {
     grantable: Vec<(String, String)>,
     ff: crate::evidence::FilesField,
     retention: Option<register::RetentionView>,
+    /// Whether granting asks for a fresh second-factor code (the viewer has one).
+    ask_code: bool,
 }
 
 impl ReportPage {
@@ -538,6 +540,7 @@ pub(crate) async fn render_report(
             access,
             grantable,
             retention,
+            ask_code: me.row.totp_sealed.is_some(),
         },
     ))
 }
@@ -783,6 +786,9 @@ pub struct CoordinatorItem {
     pub pending: bool,
     pub is_me: bool,
     pub has_totp: bool,
+    /// The fingerprint of their public key, to compare with what they read out before
+    /// approving them.
+    pub fingerprint: String,
 }
 
 #[derive(Template)]
@@ -792,6 +798,8 @@ struct CoordinatorsPage {
     csrf: String,
     items: Vec<CoordinatorItem>,
     notice: Option<String>,
+    /// Whether actions here ask for a fresh second-factor code (the viewer has one).
+    ask_code: bool,
 }
 
 pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
@@ -809,6 +817,9 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
             pending: c.status == "pending",
             is_me: c.id == me.row.id,
             has_totp: c.totp_sealed.is_some(),
+            fingerprint: <[u8; 32]>::try_from(c.public_key.as_slice())
+                .map(|k| crate::crypto::recovery::fingerprint(&k))
+                .unwrap_or_default(),
             id: c.id,
             username: c.username,
             display_name: c.display_name,
@@ -827,6 +838,7 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
             csrf: me.session.token.csrf(),
             items,
             notice,
+            ask_code: me.row.totp_sealed.is_some(),
         },
     ))
 }
@@ -840,6 +852,19 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
     };
     if !me.session.token.csrf_matches(form.get("csrf")) {
         return Ok(forbidden(&state, lang));
+    }
+    // Approving decides who receives reports: the approver proves their second factor now.
+    if !second_factor::fresh_second_factor(&state, &me, &form)
+        .await
+        .or_500(lang)?
+    {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            lang.t().coordinators_title,
+            lang.t().err_mfa,
+        ));
     }
     if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
         return Ok(not_found(&state, lang));

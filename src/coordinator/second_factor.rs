@@ -292,6 +292,30 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     Ok(res)
 }
 
+/// Whether `me` proved their second factor just now, with the form's `code` (a code not
+/// used before): asked before actions that widen who can read reports (approving a
+/// colleague, granting access, erasing a second factor), so a stolen session or a password
+/// alone is not enough. True for a coordinator without a second factor (only where
+/// `security.require_totp` is off).
+pub(crate) async fn fresh_second_factor(
+    state: &crate::http::AppState,
+    me: &super::Coordinator,
+    form: &crate::http::form::Form,
+) -> Result<bool, sqlx::Error> {
+    let Some(sealed) = &me.row.totp_sealed else {
+        return Ok(true);
+    };
+    let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
+    let unix = u64::try_from(state.clock.now()).unwrap_or_default();
+    let step = sealing_key(&me.secret, &me.row)
+        .and_then(|(key, ctx)| envelope::open_content(&key, &ctx, sealed).ok())
+        .and_then(|secret| totp(&secret, &me.row.username).and_then(|t| t.check(&code, unix)));
+    match step {
+        Some(step) => state.store.use_totp_step(&me.row.id, step as i64).await,
+        None => Ok(false),
+    }
+}
+
 /// `POST /beheer/coordinatoren/{id}/tweede-factor`: erase another coordinator's second factor
 /// (a lost phone); they enrol again at their next login.
 pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
@@ -315,25 +339,14 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
     }
     // The one resetting proves their own second factor now: a password alone (perhaps a
     // colleague's) must not be enough to take over someone else's.
-    if let Some(sealed) = &me.row.totp_sealed {
-        let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
-        let unix = u64::try_from(state.clock.now()).unwrap_or_default();
-        let step = sealing_key(&me.secret, &me.row)
-            .and_then(|(key, ctx)| envelope::open_content(&key, &ctx, sealed).ok())
-            .and_then(|secret| totp(&secret, &me.row.username).and_then(|t| t.check(&code, unix)));
-        let fresh = match step {
-            Some(step) => state.store.use_totp_step(&me.row.id, step as i64).await.or_500(lang)?,
-            None => false,
-        };
-        if !fresh {
-            return Ok(message_page(
-                &state,
-                lang,
-                StatusCode::UNAUTHORIZED,
-                t.coordinators_title,
-                t.err_mfa,
-            ));
-        }
+    if !fresh_second_factor(&state, &me, &form).await.or_500(lang)? {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            t.coordinators_title,
+            t.err_mfa,
+        ));
     }
     if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
         return Ok(super::not_found(&state, lang));

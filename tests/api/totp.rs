@@ -5,7 +5,9 @@
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{enrol_second_factor, hidden, spawn_app_with, totp_code, Backend, Browser, TestApp, PASSWORD, T0};
+use crate::helpers::{
+    between, enrol_second_factor, hidden, spawn_app_with, totp_code, Backend, Browser, TestApp, PASSWORD, T0,
+};
 
 both_backends!(
     set_up_and_login_need_the_second_factor,
@@ -179,7 +181,7 @@ async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
 async fn invited_coordinator_chooses_password_and_second_factor(backend: Backend) {
     let app = app(backend).await;
     let (anna, _) = app.setup("anna").await;
-    enrol_second_factor(&anna, T0).await;
+    let (anna_secret, _) = enrol_second_factor(&anna, T0).await;
     let page = anna.get("/beheer/coordinatoren").await;
     let csrf = hidden(&page.body, "csrf").expect("csrf");
     let taken = anna
@@ -229,10 +231,73 @@ async fn invited_coordinator_chooses_password_and_second_factor(backend: Backend
             ],
         )
         .await;
+    // Dirk's account waits for Anna: he reads her his key's fingerprint.
+    let fingerprint = between(
+        &res.body,
+        "zodat die ziet dat het echt uw account is: ",
+        ". Na de goedkeuring",
+    )
+    .expect("fingerprint shown");
+    let dirk_login = [("username", "dirk"), ("password", PASSWORD)];
+    let res = dirk.post("/beheer/inloggen", &dirk_login).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "pending: no login yet");
+    let page = anna.get("/beheer/coordinatoren").await;
+    assert!(
+        page.body.contains(&fingerprint),
+        "Anna sees the same fingerprint: {}",
+        page.body
+    );
+    let action = between(&page.body, "<form method=\"post\" action=\"", "\"").expect("approve form");
+    assert!(action.ends_with("/goedkeuren"));
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    // Approving asks Anna's second factor again: a session alone is not enough.
+    let res = anna.post(&action, &[("csrf", csrf.as_str()), ("code", "000000")]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    app.clock.set(T0 + 30);
+    let code = totp_code(&anna_secret, T0 + 30);
+    let res = anna
+        .post(&action, &[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .await;
+    assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+
+    let res = dirk.post("/beheer/inloggen", &dirk_login).await;
     assert!(res.body.contains("Tweede stap instellen"), "{}", res.body);
     app.clock.set(T0 + 60);
     enrol_second_factor(&dirk, T0 + 60).await;
     assert_eq!(dirk.get("/beheer").await.status, StatusCode::OK);
+
+    // Giving Dirk access to a report Anna holds also asks her second factor again.
+    app.submit_report(&app.browser(), "voor dirk ook").await;
+    let inbox = anna.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("report");
+    let page = anna.get(&href).await;
+    assert!(
+        page.body.contains("id=\"grant-code\""),
+        "the grant form asks for a code"
+    );
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let dirk_id = row_id(&app, "dirk").await;
+    let grant = |code: String| {
+        let (anna, href, csrf, dirk_id) = (&anna, href.clone(), csrf.clone(), dirk_id.clone());
+        async move {
+            anna.post(
+                &format!("{href}/toegang"),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("coordinator", dirk_id.as_str()),
+                    ("code", code.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = grant("000000".into()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(app.state.store.inbox(&dirk_id).await.expect("inbox").len(), 0);
+    app.clock.set(T0 + 90);
+    let granted = grant(totp_code(&anna_secret, T0 + 90)).await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    assert_eq!(app.state.store.inbox(&dirk_id).await.expect("inbox").len(), 1);
 
     // The link works once.
     assert_eq!(app.browser().get(&path).await.status, StatusCode::NOT_FOUND);
@@ -245,4 +310,14 @@ async fn invited_coordinator_chooses_password_and_second_factor(backend: Backend
         .expect("dirk");
     assert_eq!(row.status, "active");
     assert_eq!(row.email.as_deref(), Some("dirk@voorbeeldstad.test"));
+}
+
+async fn row_id(app: &TestApp, username: &str) -> String {
+    app.state
+        .store
+        .coordinator_by_username(username)
+        .await
+        .expect("db")
+        .expect("coordinator")
+        .id
 }
