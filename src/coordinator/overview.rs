@@ -330,16 +330,27 @@ pub async fn download(state: State, req: HttpRequest) -> PageResult {
     };
     let rows = state.store.overview_rows().await.or_500(lang)?;
     let body = csv(&aggregate(&rows, state.clock.today()));
+    audited_csv(&state, lang, &me, ("overview_exported", "meldpunt-overzicht.csv"), body).await
+}
+
+/// A CSV export as a download, written to the audit trail as `action` first.
+pub(crate) async fn audited_csv(
+    state: &State,
+    lang: Lang,
+    me: &super::Coordinator,
+    (action, file_name): (&str, &str),
+    body: String,
+) -> PageResult {
     state
         .store
-        .audit(state.clock.now(), Some(&me.row.id), "overview_exported", None)
+        .audit(state.clock.now(), Some(&me.row.id), action, None)
         .await
         .or_500(lang)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            "attachment; filename=\"meldpunt-overzicht.csv\"",
+            format!("attachment; filename=\"{file_name}\""),
         ))
         .body(body))
 }

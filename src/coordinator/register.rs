@@ -4,9 +4,8 @@
 
 use std::fmt::Write;
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, report_post, to_login};
@@ -173,18 +172,7 @@ pub async fn download(state: State, req: HttpRequest) -> PageResult {
     };
     let rows = state.store.register_rows(&me.row.id, i64::MAX, 0).await.or_500(lang)?;
     let body = csv(&rows, state.settings.retention.keep_days_after_closing);
-    state
-        .store
-        .audit(state.clock.now(), Some(&me.row.id), "register_exported", None)
-        .await
-        .or_500(lang)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"meldpunt-register.csv\"",
-        ))
-        .body(body))
+    super::overview::audited_csv(&state, lang, &me, ("register_exported", "meldpunt-register.csv"), body).await
 }
 
 /// What the report page shows about retention, for a closed report.

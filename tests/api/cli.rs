@@ -41,6 +41,16 @@ fn meldpunt(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("output")
 }
 
+/// `meldpunt recover --username U --password-file F` with the recovery key on stdin.
+fn recover(app: &TestApp, username: &str, pw_file: &std::path::Path, recovery_key: &str) -> Output {
+    let file = pw_file.to_str().expect("utf8");
+    meldpunt(
+        app,
+        &["recover", "--username", username, "--password-file", file],
+        recovery_key,
+    )
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -284,44 +294,14 @@ async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let pw_file = dir.path().join("pw");
     std::fs::write(&pw_file, "een heel nieuw wachtwoord\n").expect("write");
-    let wrong = meldpunt(
-        &app,
-        &[
-            "recover",
-            "--username",
-            "anna",
-            "--password-file",
-            pw_file.to_str().expect("utf8"),
-        ],
-        "ABCD-EFGH",
-    );
+    let wrong = recover(&app, "anna", &pw_file, "ABCD-EFGH");
     assert!(!wrong.status.success());
-    let pending = meldpunt(
-        &app,
-        &[
-            "recover",
-            "--username",
-            "carla",
-            "--password-file",
-            pw_file.to_str().expect("utf8"),
-        ],
-        &recovery_key,
-    );
+    let pending = recover(&app, "carla", &pw_file, &recovery_key);
     assert!(
         !pending.status.success(),
         "a pending coordinator cannot be recovered into access"
     );
-    let out = meldpunt(
-        &app,
-        &[
-            "recover",
-            "--username",
-            "anna",
-            "--password-file",
-            pw_file.to_str().expect("utf8"),
-        ],
-        &recovery_key,
-    );
+    let out = recover(&app, "anna", &pw_file, &recovery_key);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("access to all 2 reports"));
 
@@ -568,17 +548,7 @@ async fn a_lost_pepper_is_replaced_with_the_recovery_key(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let pw_file = dir.path().join("pw");
     std::fs::write(&pw_file, "een heel nieuw wachtwoord\n").expect("write");
-    let out = meldpunt(
-        &app,
-        &[
-            "recover",
-            "--username",
-            "anna",
-            "--password-file",
-            pw_file.to_str().expect("utf8"),
-        ],
-        &recovery_key,
-    );
+    let out = recover(&app, "anna", &pw_file, &recovery_key);
     assert!(out.status.success(), "{}", text(&out));
     let dir = app.pepper_file.parent().expect("dir");
     let base = crate::helpers::start_instance(dir, &app.db_url, app.clock.clone()).await;

@@ -633,3 +633,21 @@ pub async fn enrol_second_factor(b: &Browser, unix: i64) -> (String, Vec<String>
         .collect();
     (secret, codes)
 }
+
+/// Sends the set-up form (as `anna`, with the test password) under `display_name`; returns
+/// the answer, whatever it is.
+pub async fn post_setup(app: &TestApp, display_name: &str) -> Page {
+    let b = app.browser();
+    let path = app.setup_path.clone().expect("a fresh app has a set-up link");
+    b.get(&path).await;
+    b.post(
+        &path,
+        &[
+            ("display_name", display_name),
+            ("username", "anna"),
+            ("password", PASSWORD),
+            ("password_repeat", PASSWORD),
+        ],
+    )
+    .await
+}

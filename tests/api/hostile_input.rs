@@ -208,21 +208,7 @@ async fn a_file_named_only_by_filename_star_is_kept(backend: Backend) {
 /// file name loses them.
 async fn invisible_characters_never_disguise_a_name(backend: Backend) {
     let app = spawn_app(backend).await;
-    let b = app.browser();
-    let path = app.setup_path.clone().expect("set-up link");
-    b.get(&path).await;
-    let pw = crate::helpers::PASSWORD;
-    let res = b
-        .post(
-            &path,
-            &[
-                ("display_name", "Anna \u{202E}seirV ed"),
-                ("username", "anna"),
-                ("password", pw),
-                ("password_repeat", pw),
-            ],
-        )
-        .await;
+    let res = crate::helpers::post_setup(&app, "Anna \u{202E}seirV ed").await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
     assert!(
         res.body.contains("zonder onzichtbare of richting-tekens"),

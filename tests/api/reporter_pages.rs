@@ -72,21 +72,7 @@ async fn shared_devices_and_pages_shown_once(backend: Backend) {
 #[tokio::test]
 async fn the_recovery_key_page_cannot_be_left_by_one_click() {
     let app = spawn_app(Backend::Sqlite).await;
-    let b = app.browser();
-    let path = app.setup_path.clone().expect("set-up link");
-    b.get(&path).await;
-    let pw = crate::helpers::PASSWORD;
-    let res = b
-        .post(
-            &path,
-            &[
-                ("display_name", "Anna"),
-                ("username", "anna"),
-                ("password", pw),
-                ("password_repeat", pw),
-            ],
-        )
-        .await;
+    let res = crate::helpers::post_setup(&app, "Anna").await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(between(&res.body, "id=\"recovery-key\">", "</pre>").is_some());
     assert!(!res.body.contains("class=\"lang\""), "no language switch");
