@@ -128,6 +128,8 @@ pub struct SecuritySettings {
 pub struct OrganisationSettings {
     pub name: String,
     pub security_contact: String,
+    /// How to ask for an oral report (phone number, person), shown on the home page.
+    pub oral_contact: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -244,6 +244,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::FOLLOW_UP_CLOSE, web::post().to(followup::close))
             .route("/opvolgen/bestanden/{file}", web::get().to(followup::download))
             .route(paths::ACCESSIBILITY, web::get().to(http::accessibility))
+            .route(paths::PRIVACY, web::get().to(http::privacy))
             .route("/.well-known/security.txt", web::get().to(http::security_txt))
             .route(paths::STYLE, web::get().to(http::style))
             .route("/healthz", web::get().to(http::healthz))

@@ -34,6 +34,7 @@ pub mod paths {
     pub const FOLLOW_UP_CLOSE: &str = "/opvolgen/sluiten";
     pub const FOLLOW_UP_FILES: &str = "/opvolgen/bestanden";
     pub const ACCESSIBILITY: &str = "/toegankelijkheid";
+    pub const PRIVACY: &str = "/privacy";
     pub const ADMIN: &str = "/beheer";
     pub const LOGIN: &str = "/beheer/inloggen";
     pub const LOGOUT: &str = "/beheer/uitloggen";
@@ -392,6 +393,8 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
 #[template(path = "home.html")]
 struct HomePage {
     page: Page,
+    /// How to ask for an oral report, with the configured contact if there is one.
+    oral_text: String,
 }
 
 pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
@@ -400,6 +403,10 @@ pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
         StatusCode::OK,
         &HomePage {
             page: Page::new(&state, lang, paths::HOME),
+            oral_text: match state.settings.organisation.oral_contact.trim() {
+                "" => lang.t().oral_text_none.to_string(),
+                contact => lang.t().oral_text_contact.replace("{contact}", contact),
+            },
         },
     )
 }
@@ -414,6 +421,30 @@ pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
         &MessagePage {
             page,
             title: t.a11y_title.into(),
+            paragraphs,
+            links: vec![],
+        },
+    )
+}
+
+/// `GET /privacy`: what is stored, for how long (from `[retention]`), who reads it.
+pub async fn privacy(state: State, req: HttpRequest) -> HttpResponse {
+    let lang = query_lang(&req);
+    let t = lang.t();
+    let days = state.settings.retention.keep_days_after_closing.to_string();
+    let paragraphs = t
+        .privacy_text
+        .iter()
+        .map(|p| {
+            p.replace("{days}", &days)
+                .replace("{org}", &state.settings.organisation.name)
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &MessagePage {
+            page: Page::new(&state, lang, paths::PRIVACY),
+            title: t.privacy_title.into(),
             paragraphs,
             links: vec![],
         },

@@ -217,7 +217,7 @@ pub(crate) struct FormPage {
     other_label: &'static str,
     /// Coordinators the reporter may exclude: (id, name, ticked).
     excludables: Vec<(String, String, bool)>,
-    channels: &'static [(&'static str, &'static str)],
+    channels: &'static [(&'static str, &'static str, &'static str)],
     /// Set when a coordinator records an oral report: their CSRF token.
     oral_csrf: Option<String>,
     ff: FilesField,

@@ -9,6 +9,8 @@ use crate::helpers::{between, spawn_app, Backend};
 
 both_backends!(shared_devices_and_pages_shown_once);
 
+const ORAL: &str = "bel 14 0123 en vraag naar de integriteitscoördinator";
+
 /// The opening tags of every form on a page.
 fn form_tags(html: &str) -> Vec<String> {
     html.split("<form")
@@ -77,4 +79,53 @@ async fn the_recovery_key_page_cannot_be_left_by_one_click() {
     assert!(between(&res.body, "id=\"recovery-key\">", "</pre>").is_some());
     assert!(!res.body.contains("class=\"lang\""), "no language switch");
     assert!(!res.body.contains("class=\"brand\" href"), "no brand link");
+}
+
+/// Before reporting, a reporter learns what will happen and when, how to report orally,
+/// how the law protects them, where else to go, and (on /privacy) what is stored, for how
+/// long and who reads it; in both languages.
+#[tokio::test]
+async fn what_a_reporter_should_know_before_reporting() {
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |s| {
+        s.organisation.oral_contact = ORAL.into();
+        s.retention.keep_days_after_closing = 1095;
+    })
+    .await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let home = b.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let promise = between(&home.body, "<p id=\"promise\">", "</p>").expect("the promise");
+    assert!(
+        promise.contains("7 dagen") && promise.contains("3 maanden"),
+        "{promise}"
+    );
+    assert!(home.body.contains(ORAL), "the configured way to ask for a conversation");
+    assert!(home.body.contains("Wet bescherming klokkenluiders"));
+    assert!(home.body.contains("href=\"https://www.huisvoorklokkenluiders.nl/\""));
+    assert!(home.body.contains("href=\"/privacy\""));
+    let form = b.get("/melden").await;
+    assert!(form.body.contains("Binnen 7 dagen") && form.body.contains("3 maanden"));
+
+    let privacy = b.get("/privacy").await;
+    assert_eq!(privacy.status, StatusCode::OK);
+    for needed in [
+        "1095 dagen",
+        "IP-adres",
+        "Gemeente Voorbeeldstad",
+        "Autoriteit Persoonsgegevens",
+    ] {
+        assert!(privacy.body.contains(needed), "{needed}: {}", privacy.body);
+    }
+    let english = b.get("/privacy?lang=en").await;
+    assert!(english.body.contains("1095 days") && english.body.contains("IP address"));
+    let home_en = b.get("/?lang=en").await;
+    assert!(home_en.body.contains("Within 7 days") && home_en.body.contains("Whistleblowers Protection Act"));
+
+    // Without a configured contact, the home page says how to ask through the form.
+    let plain = spawn_app(Backend::Sqlite).await;
+    let home = plain.browser().get("/").await;
+    assert!(home
+        .body
+        .contains("Schrijf dan in het formulier dat u een gesprek wilt"));
 }
