@@ -41,59 +41,66 @@ pub struct Tally {
     pub closed: u32,
     pub ack_overdue: u32,
     pub feedback_overdue: u32,
-    ack_days: Vec<i64>,
+    /// Days from receipt to acknowledgement, and how many reports took that long.
+    ack_days: BTreeMap<i64, u64>,
+}
+
+/// What goes into a tally: a count of open or closed reports, acknowledgements after some
+/// days, or one overdue report.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Reports { closed: bool, n: u32 },
+    Acknowledged { days: i64, n: u64 },
+    AckOverdue,
+    FeedbackOverdue,
 }
 
 impl Tally {
-    fn add(&mut self, r: &OverviewRow, today: NaiveDate) {
-        self.total += 1;
-        let closed = matches!(r.status.as_str(), "afgerond" | "gesloten");
-        if closed {
-            self.closed += 1;
-        } else {
-            self.open += 1;
-        }
-        let Some(received) = deadlines::parse_date(&r.received_on) else {
-            return;
-        };
-        let acked = r.acknowledged_on.as_deref().and_then(deadlines::parse_date);
-        if let Some(a) = acked {
-            self.ack_days.push((a - received).num_days());
-        }
-        if closed {
-            return;
-        }
-        match deadlines::next(
-            received,
-            acked,
-            r.feedback_on.as_deref().and_then(deadlines::parse_date),
-            &r.status,
-        ) {
-            Some(deadlines::Next::Acknowledge(d)) if d < today => self.ack_overdue += 1,
-            Some(deadlines::Next::Feedback(d)) if d < today => self.feedback_overdue += 1,
-            _ => {}
+    fn take(&mut self, part: Part) {
+        match part {
+            Part::Reports { closed, n } => {
+                self.total += n;
+                if closed {
+                    self.closed += n;
+                } else {
+                    self.open += n;
+                }
+            }
+            Part::Acknowledged { days, n } => *self.ack_days.entry(days).or_default() += n,
+            Part::AckOverdue => self.ack_overdue += 1,
+            Part::FeedbackOverdue => self.feedback_overdue += 1,
         }
     }
 
     /// The median number of days from receipt to acknowledgement, if any was acknowledged.
     pub fn median_ack(&self) -> Option<f64> {
-        let mut d = self.ack_days.clone();
-        if d.is_empty() {
+        let count: u64 = self.ack_days.values().sum();
+        if count == 0 {
             return None;
         }
-        d.sort_unstable();
-        let n = d.len();
-        Some(if n % 2 == 1 {
-            d[n / 2] as f64
+        // The k-th smallest day count (0-based), walking the histogram.
+        let nth = |k: u64| {
+            let mut seen = 0;
+            for (&days, &n) in &self.ack_days {
+                seen += n;
+                if seen > k {
+                    return days;
+                }
+            }
+            0
+        };
+        Some(if count % 2 == 1 {
+            nth(count / 2) as f64
         } else {
-            (d[n / 2 - 1] + d[n / 2]) as f64 / 2.0
+            (nth(count / 2 - 1) + nth(count / 2)) as f64 / 2.0
         })
     }
 
     /// The median, only over at least [`MIN_CELL`] acknowledgements (one day count of a
     /// single report would be that report's).
     pub fn median_shown(&self) -> Option<f64> {
-        self.median_ack().filter(|_| self.ack_days.len() >= MIN_CELL as usize)
+        self.median_ack()
+            .filter(|_| self.ack_days.values().sum::<u64>() >= u64::from(MIN_CELL))
     }
 
     pub fn median_text(&self) -> String {
@@ -135,17 +142,88 @@ pub struct Aggregates {
     pub all: Tally,
 }
 
+impl Aggregates {
+    /// Adds `part` for a report of quarter `q`, chain link `label` and category `cat`, to
+    /// every group it belongs to.
+    fn take(&mut self, (q, label, cat): (&str, &str, &str), part: Part) {
+        let label = ChainLabel::parse(label).map(ChainLabel::code).unwrap_or("?");
+        let cat = Category::parse(cat).map(Category::code).unwrap_or("?");
+        self.all.take(part);
+        self.by_quarter.entry(q.to_string()).or_default().take(part);
+        self.by_quarter_label
+            .entry((q.to_string(), label))
+            .or_default()
+            .take(part);
+        self.by_category.entry(cat).or_default().take(part);
+        self.by_group.entry((q.to_string(), label, cat)).or_default().take(part);
+    }
+
+    /// One report that is open and past its next deadline.
+    fn overdue(&mut self, r: &OverviewRow, today: NaiveDate) {
+        let Some(received) = deadlines::parse_date(&r.received_on) else {
+            return;
+        };
+        let part = match deadlines::next(
+            received,
+            r.acknowledged_on.as_deref().and_then(deadlines::parse_date),
+            r.feedback_on.as_deref().and_then(deadlines::parse_date),
+            &r.status,
+        ) {
+            Some(deadlines::Next::Acknowledge(d)) if d < today => Part::AckOverdue,
+            Some(deadlines::Next::Feedback(d)) if d < today => Part::FeedbackOverdue,
+            _ => return,
+        };
+        self.take((&quarter(&r.received_on), &r.chain_label, &r.category), part);
+    }
+}
+
+/// The aggregates from what the database keeps: counts per (quarter, link, category,
+/// closed), acknowledgement days per group, and the reports past a deadline today.
+pub fn aggregate_kept(
+    counts: &[crate::storage::OverviewCount],
+    acks: &[crate::storage::OverviewAckDays],
+    overdue: &[OverviewRow],
+    today: NaiveDate,
+) -> Aggregates {
+    let mut a = Aggregates::default();
+    for c in counts.iter().filter(|c| c.n > 0) {
+        let n = u32::try_from(c.n).unwrap_or(u32::MAX);
+        let part = Part::Reports {
+            closed: c.closed != 0,
+            n,
+        };
+        a.take((&c.quarter, &c.chain_label, &c.category), part);
+    }
+    for d in acks.iter().filter(|d| d.n > 0) {
+        let part = Part::Acknowledged {
+            days: d.days,
+            n: u64::try_from(d.n).unwrap_or(0),
+        };
+        a.take((&d.quarter, &d.chain_label, &d.category), part);
+    }
+    for r in overdue {
+        a.overdue(r, today);
+    }
+    a
+}
+
+/// The same aggregates from the reports' rows themselves (what the kept counts must agree
+/// with; the tests compare both).
 pub fn aggregate(rows: &[OverviewRow], today: NaiveDate) -> Aggregates {
     let mut a = Aggregates::default();
     for r in rows {
         let q = quarter(&r.received_on);
-        let label = ChainLabel::parse(&r.chain_label).map(ChainLabel::code).unwrap_or("?");
-        let cat = Category::parse(&r.category).map(Category::code).unwrap_or("?");
-        a.all.add(r, today);
-        a.by_quarter.entry(q.clone()).or_default().add(r, today);
-        a.by_quarter_label.entry((q.clone(), label)).or_default().add(r, today);
-        a.by_category.entry(cat).or_default().add(r, today);
-        a.by_group.entry((q, label, cat)).or_default().add(r, today);
+        let key = (q.as_str(), r.chain_label.as_str(), r.category.as_str());
+        let closed = matches!(r.status.as_str(), "afgerond" | "gesloten");
+        a.take(key, Part::Reports { closed, n: 1 });
+        let acked = r.acknowledged_on.as_deref().and_then(deadlines::parse_date);
+        if let (Some(ack), Some(received)) = (acked, deadlines::parse_date(&r.received_on)) {
+            let days = (ack - received).num_days();
+            a.take(key, Part::Acknowledged { days, n: 1 });
+        }
+        if !closed {
+            a.overdue(r, today);
+        }
     }
     a
 }
@@ -281,8 +359,7 @@ pub async fn show(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let rows = state.store.overview_rows().await.or_500(lang)?;
-    let a = aggregate(&rows, state.clock.today());
+    let a = kept_aggregates(&state, lang).await?;
     let quarters = a
         .by_quarter
         .iter()
@@ -328,9 +405,17 @@ pub async fn download(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let rows = state.store.overview_rows().await.or_500(lang)?;
-    let body = csv(&aggregate(&rows, state.clock.today()));
+    let body = csv(&kept_aggregates(&state, lang).await?);
     audited_csv(&state, lang, &me, ("overview_exported", "meldpunt-overzicht.csv"), body).await
+}
+
+async fn kept_aggregates(state: &State, lang: Lang) -> Result<Aggregates, crate::http::AppError> {
+    let today = state.clock.today();
+    let counts = state.store.overview_counts().await.or_500(lang)?;
+    let acks = state.store.overview_ack_days().await.or_500(lang)?;
+    let due = today.format("%Y-%m-%d").to_string();
+    let overdue = state.store.overdue_rows(&due).await.or_500(lang)?;
+    Ok(aggregate_kept(&counts, &acks, &overdue, today))
 }
 
 /// A CSV export as a download, written to the audit trail as `action` first.

@@ -140,7 +140,47 @@ pub struct OverviewRow {
     pub category: String,
 }
 
+/// Reports per (quarter of receipt, chain link, category, closed), kept by triggers.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverviewCount {
+    pub quarter: String,
+    pub chain_label: String,
+    pub category: String,
+    pub closed: i64,
+    pub n: i64,
+}
+
+/// Acknowledged reports per group and number of days it took, kept by triggers.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverviewAckDays {
+    pub quarter: String,
+    pub chain_label: String,
+    pub category: String,
+    pub days: i64,
+    pub n: i64,
+}
+
 impl Store {
+    pub async fn overview_counts(&self) -> DbResult<Vec<OverviewCount>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OverviewCount>(
+            "SELECT quarter, chain_label, category, CAST(closed AS BIGINT) AS closed, n FROM overview_counts WHERE n > 0")
+            .fetch_all(pool).await)
+    }
+
+    pub async fn overview_ack_days(&self) -> DbResult<Vec<OverviewAckDays>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OverviewAckDays>(
+            "SELECT quarter, chain_label, category, days, n FROM overview_ack_days WHERE n > 0")
+            .fetch_all(pool).await)
+    }
+
+    /// The open reports past their next deadline on `today` (an index range on next_due_on;
+    /// closed reports have none).
+    pub async fn overdue_rows(&self, today: &str) -> DbResult<Vec<OverviewRow>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OverviewRow>(
+            "SELECT received_on, acknowledged_on, feedback_on, status, chain_label, category FROM reports WHERE next_due_on < $1")
+            .bind(today).fetch_all(pool).await)
+    }
+
     /// The clear columns of every report, for aggregate counts (never content).
     pub async fn overview_rows(&self) -> DbResult<Vec<OverviewRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, OverviewRow>(
