@@ -51,8 +51,8 @@ pub struct Tally {
 enum Part {
     Reports { closed: bool, n: u32 },
     Acknowledged { days: i64, n: u64 },
-    AckOverdue,
-    FeedbackOverdue,
+    AckOverdue(u32),
+    FeedbackOverdue(u32),
 }
 
 impl Tally {
@@ -67,8 +67,8 @@ impl Tally {
                 }
             }
             Part::Acknowledged { days, n } => *self.ack_days.entry(days).or_default() += n,
-            Part::AckOverdue => self.ack_overdue += 1,
-            Part::FeedbackOverdue => self.feedback_overdue += 1,
+            Part::AckOverdue(n) => self.ack_overdue += n,
+            Part::FeedbackOverdue(n) => self.feedback_overdue += n,
         }
     }
 
@@ -169,8 +169,8 @@ impl Aggregates {
             r.feedback_on.as_deref().and_then(deadlines::parse_date),
             &r.status,
         ) {
-            Some(deadlines::Next::Acknowledge(d)) if d < today => Part::AckOverdue,
-            Some(deadlines::Next::Feedback(d)) if d < today => Part::FeedbackOverdue,
+            Some(deadlines::Next::Acknowledge(d)) if d < today => Part::AckOverdue(1),
+            Some(deadlines::Next::Feedback(d)) if d < today => Part::FeedbackOverdue(1),
             _ => return,
         };
         self.take((&quarter(&r.received_on), &r.chain_label, &r.category), part);
@@ -178,12 +178,12 @@ impl Aggregates {
 }
 
 /// The aggregates from what the database keeps: counts per (quarter, link, category,
-/// closed), acknowledgement days per group, and the reports past a deadline today.
+/// closed), acknowledgement days per group, and the open reports past their next deadline
+/// today, counted per group (an acknowledged one is late with its feedback).
 pub fn aggregate_kept(
     counts: &[crate::storage::OverviewCount],
     acks: &[crate::storage::OverviewAckDays],
-    overdue: &[OverviewRow],
-    today: NaiveDate,
+    overdue: &[crate::storage::OverdueCount],
 ) -> Aggregates {
     let mut a = Aggregates::default();
     for c in counts.iter().filter(|c| c.n > 0) {
@@ -201,8 +201,14 @@ pub fn aggregate_kept(
         };
         a.take((&d.quarter, &d.chain_label, &d.category), part);
     }
-    for r in overdue {
-        a.overdue(r, today);
+    for o in overdue.iter().filter(|o| o.n > 0) {
+        let n = u32::try_from(o.n).unwrap_or(u32::MAX);
+        let part = if o.acked != 0 {
+            Part::FeedbackOverdue(n)
+        } else {
+            Part::AckOverdue(n)
+        };
+        a.take((&o.quarter, &o.chain_label, &o.category), part);
     }
     a
 }
@@ -414,8 +420,8 @@ async fn kept_aggregates(state: &State, lang: Lang) -> Result<Aggregates, crate:
     let counts = state.store.overview_counts().await.or_500(lang)?;
     let acks = state.store.overview_ack_days().await.or_500(lang)?;
     let due = today.format("%Y-%m-%d").to_string();
-    let overdue = state.store.overdue_rows(&due).await.or_500(lang)?;
-    Ok(aggregate_kept(&counts, &acks, &overdue, today))
+    let overdue = state.store.overdue_counts(&due).await.or_500(lang)?;
+    Ok(aggregate_kept(&counts, &acks, &overdue))
 }
 
 /// A CSV export as a download, written to the audit trail as `action` first.

@@ -242,11 +242,47 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
             t.err_code_unknown,
         ));
     };
+    // An oral report's first code was seen by the coordinator who recorded it: its first use
+    // gives the reporter a code of their own, and the first one stops working.
+    let handed_over = if row.handover_pending != 0 {
+        match hand_over(&state, &report_id, &rid, &key, &locator).await {
+            Ok(Some(code)) => Some(code),
+            Ok(None) => {
+                return Ok(refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    String::new(),
+                    t.err_code_unknown,
+                ))
+            }
+            Err(CryptoError::Busy) => {
+                return Ok(crate::http::retry_later(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    typed.clone(),
+                    t.err_kdf_busy,
+                )))
+            }
+            Err(e) => return Err(e).or_500(lang),
+        }
+    } else {
+        None
+    };
     let mut secret = Zeroizing::new(rid.to_vec());
     secret.extend_from_slice(key.key().as_bytes());
     let (cookie, csrf) = session::start(&state, SessionKind::Reporter, "", &secret)
         .await
         .or_500(lang)?;
+    if let Some(code) = handed_over {
+        let page = Page::new(&state, lang, paths::FOLLOW_UP).shown_once();
+        let mut res = render(
+            StatusCode::OK,
+            &HandoverPage {
+                page,
+                code: code.display().to_string(),
+            },
+        );
+        res.add_cookie(&cookie).or_500(lang)?;
+        return Ok(res);
+    }
     let mut res = if pending.trim().is_empty() {
         redirect(&lang.href(paths::FOLLOW_UP))
     } else {
@@ -277,6 +313,45 @@ fn broken_request(state: &State, lang: Lang) -> HttpResponse {
 
 /// The report key under `code`: `Ok(None)` for a wrong code, `Err` only when too busy to
 /// check ([`CryptoError::Busy`]).
+#[derive(Template)]
+#[template(path = "handover.html")]
+struct HandoverPage {
+    page: Page,
+    code: String,
+}
+
+/// Gives an oral report a meldcode of the reporter's own: wraps the report key to a new code
+/// and replaces the handover code's locator and wrap. `None` when the handover code was used
+/// by someone else a moment before.
+async fn hand_over(
+    state: &State,
+    report_id: &str,
+    rid: &[u8; 16],
+    key: &ReportKey,
+    old_locator: &[u8],
+) -> Result<Option<Meldcode>, CryptoError> {
+    let code = Meldcode::generate();
+    let header = Argon2Header::new(state.kdf.params);
+    let kek = state
+        .kdf
+        .derive(Lane::Code, code.secret_bytes(), header.salt, header.params)
+        .await?;
+    let ctx = Context::new(Purpose::WrapCode).report(*rid).role(Role::Reporter);
+    let wrap = keys::seal_under_derived(&kek, &header, &ctx, key.key().as_bytes());
+    match state
+        .store
+        .hand_over(report_id, old_locator, &code.locator_hash(&state.kdf), &wrap)
+        .await
+    {
+        Ok(true) => Ok(Some(code)),
+        Ok(false) => Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, "could not hand an oral report over");
+            Err(CryptoError::Format)
+        }
+    }
+}
+
 async fn try_open(
     state: &State,
     code: &Meldcode,

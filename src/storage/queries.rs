@@ -86,6 +86,8 @@ pub struct ReportRow {
     pub minutes_confirmed_on: Option<String>,
     pub closed_on: Option<String>,
     pub keep_until: Option<String>,
+    /// An oral report whose first (coordinator-seen) meldcode was not used yet.
+    pub handover_pending: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -340,7 +342,7 @@ impl Store {
             for n in &r.notices {
                 insert_notice_q(n).execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE reports SET next_due_on = $1, origin = $3 WHERE id = $2")
+            sqlx::query("UPDATE reports SET next_due_on = $1, origin = $3, handover_pending = CASE WHEN $3 = 'oral' THEN 1 ELSE 0 END WHERE id = $2")
                 .bind(&r.next_due_on).bind(&r.id).bind(&r.origin).execute(&mut *tx).await?;
             bump_counts!(tx, &r.id, 1);
             attach_files!(tx, &r.id, Option::<String>::None, &r.files);
@@ -367,6 +369,33 @@ impl Store {
         })
     }
 
+    /// Replaces an oral report's handover code with the reporter's own: a new locator and code
+    /// wrap, in one transaction, only while the handover is pending and the old locator is
+    /// still the report's. False if someone else used the handover code first.
+    pub async fn hand_over(
+        &self,
+        report_id: &str,
+        old_locator: &[u8],
+        new_locator: &[u8],
+        new_wrap: &[u8],
+    ) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE reports SET locator_hash = $1, locator_version = 2, handover_pending = 0 \
+                 WHERE id = $2 AND handover_pending = 1 AND locator_hash = $3")
+                .bind(new_locator).bind(report_id).bind(old_locator).execute(&mut *tx).await?.rows_affected() == 1;
+            if !done {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("UPDATE report_wraps SET wrapped = $1 WHERE report_id = $2 AND recipient_kind = 'code'")
+                .bind(new_wrap).bind(report_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     /// The report a locator names, with its code wrap, for opening with the meldcode.
     pub async fn report_by_locator(&self, locator_hash: &[u8]) -> DbResult<Option<(String, Vec<u8>, Vec<u8>)>> {
         on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(
@@ -379,8 +408,8 @@ impl Store {
     pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
             "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
-                    unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on, closed_on, keep_until \
-             FROM reports WHERE id = $1")
+                    unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on, closed_on, keep_until, \
+                    CAST(handover_pending AS BIGINT) AS handover_pending FROM reports WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 

@@ -150,6 +150,16 @@ pub struct OverviewCount {
     pub n: i64,
 }
 
+/// Open reports past a deadline per group; `acked` 1 when it is the feedback that is late.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverdueCount {
+    pub quarter: String,
+    pub chain_label: String,
+    pub category: String,
+    pub acked: i64,
+    pub n: i64,
+}
+
 /// Acknowledged reports per group and number of days it took, kept by triggers.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OverviewAckDays {
@@ -173,11 +183,14 @@ impl Store {
             .fetch_all(pool).await)
     }
 
-    /// The open reports past their next deadline on `today` (an index range on next_due_on;
-    /// closed reports have none).
-    pub async fn overdue_rows(&self, today: &str) -> DbResult<Vec<OverviewRow>> {
-        on_pool!(self, pool => sqlx::query_as::<_, OverviewRow>(
-            "SELECT received_on, acknowledged_on, feedback_on, status, chain_label, category FROM reports WHERE next_due_on < $1")
+    /// Open reports past their next deadline on `today`, per group and whether they were
+    /// acknowledged (then it is the feedback that is late): an index range on next_due_on,
+    /// as closed reports and those with feedback given have none.
+    pub async fn overdue_counts(&self, today: &str) -> DbResult<Vec<OverdueCount>> {
+        on_pool!(self, pool => sqlx::query_as::<_, OverdueCount>(
+            "SELECT substr(received_on, 1, 4) || '-K' || ((CAST(substr(received_on, 6, 2) AS INTEGER) + 2) / 3) AS quarter, \
+                    chain_label, category, CAST(CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END AS BIGINT) AS acked, COUNT(*) AS n \
+             FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
             .bind(today).fetch_all(pool).await)
     }
 

@@ -447,8 +447,7 @@ async fn chain_overview_and_csv(backend: Backend) {
     let kept = meldpunt::coordinator::overview::aggregate_kept(
         &store.overview_counts().await.expect("counts"),
         &store.overview_ack_days().await.expect("acks"),
-        &store.overdue_rows(&app.clock.today_string()).await.expect("overdue"),
-        today,
+        &store.overdue_counts(&app.clock.today_string()).await.expect("overdue"),
     );
     let recount = meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
     assert_eq!(
@@ -497,15 +496,31 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
     fields.push(("csrf", csrf.as_str()));
     let done = anna.post("/beheer/mondeling", &fields).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.body.contains("Geef deze meldcode aan de melder"));
-    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code to hand over");
+    assert!(done.body.contains("Geef deze eenmalige overdrachtscode aan de melder"));
+    let handover = between(&done.body, "id=\"meldcode\">", "<").expect("code to hand over");
 
     // Routed to Bert (integriteit), and the recording coordinator keeps access too.
     assert_eq!(app.state.store.inbox(&bert.id).await.expect("bert").len(), 1);
     assert_eq!(app.state.store.inbox(&anna_id).await.expect("anna").len(), 1);
 
-    // The reporter reads the minutes with the code and confirms them.
+    // The handover code's first use gives the reporter a meldcode of their own, which the
+    // recording coordinator never saw; the handover code then opens nothing.
     let reporter = app.browser();
+    let own = reporter.post("/opvolgen", &[("code", handover.as_str())]).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert!(own.body.contains("Uw eigen meldcode"), "{}", own.body);
+    let code = between(&own.body, "id=\"meldcode\">", "<").expect("the reporter's own code");
+    assert_ne!(code, handover);
+    assert!(!own.body.contains("class=\"brand\" href"), "shown once");
+    let again = app.browser().post("/opvolgen", &[("code", handover.as_str())]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the handover code works once"
+    );
+    assert!(!again.body.contains(&minutes));
+
+    // The reporter reads the minutes with their own code and confirms them.
     let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
     assert!(thread.body.contains("Verslag van uw mondelinge melding") && thread.body.contains(&minutes));
     let rcsrf = hidden(&thread.body, "csrf").expect("csrf");
