@@ -103,10 +103,13 @@ impl Tally {
             .filter(|_| self.ack_days.values().sum::<u64>() >= u64::from(MIN_CELL))
     }
 
-    pub fn median_text(&self) -> String {
-        self.median_shown()
-            .map(|m| format!("{m:.1}"))
-            .unwrap_or_else(|| "–".into())
+    /// The median as shown on the page: one decimal, with a decimal comma in Dutch.
+    pub fn median_text(&self, lang: &Lang) -> String {
+        match self.median_shown() {
+            Some(m) if *lang == Lang::Nl => format!("{m:.1}").replace('.', ","),
+            Some(m) => format!("{m:.1}"),
+            None => "–".into(),
+        }
     }
 
     pub fn total_text(&self) -> String {

@@ -415,7 +415,8 @@ pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
     let t = lang.t();
     let page = Page::new(&state, lang, paths::ACCESSIBILITY);
-    let paragraphs = t.a11y_text.iter().map(|s| s.to_string()).collect();
+    let org = &state.settings.organisation.name;
+    let paragraphs = t.a11y_text.iter().map(|s| s.replace("{org}", org)).collect();
     render(
         StatusCode::OK,
         &MessagePage {

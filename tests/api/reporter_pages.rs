@@ -122,6 +122,19 @@ async fn what_a_reporter_should_know_before_reporting() {
     let home_en = b.get("/?lang=en").await;
     assert!(home_en.body.contains("Within 7 days") && home_en.body.contains("Whistleblowers Protection Act"));
 
+    // The accessibility statement follows the Dutch model: organisation, status, date,
+    // known limitations and how to report a problem.
+    let a11y = b.get("/toegankelijkheid").await;
+    for needed in [
+        "Gemeente Voorbeeldstad",
+        "Status: B",
+        "4 december 2026",
+        "Bekende beperkingen",
+        "Nationale ombudsman",
+    ] {
+        assert!(a11y.body.contains(needed), "{needed}: {}", a11y.body);
+    }
+
     // Without a configured contact, the home page says how to ask through the form.
     let plain = spawn_app(Backend::Sqlite).await;
     let home = plain.browser().get("/").await;

@@ -390,7 +390,7 @@ async fn chain_overview_and_csv(backend: Backend) {
     // Columns: five chain links (repressie third... in chain order), total 4, open 4, closed 0,
     // median 0.0 days to acknowledge, 1 acknowledgement overdue (the unacknowledged one),
     // shown as "<3" so it does not point at one report.
-    assert!(row.contains("<td>4</td><td>4</td><td>0</td><td>0.0</td>"), "{row}");
+    assert!(row.contains("<td>4</td><td>4</td><td>0</td><td>0,0</td>"), "{row}");
     assert!(row.contains("class=\"overdue\">&#60;3</td>"), "{row}");
     assert!(page.body.contains("<th scope=\"row\">2027-K1</th>"));
 
