@@ -211,6 +211,9 @@ pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> 
         .field(kind_id)
 }
 
+/// The message kind of internal notes and triage reasons: sealed under the staff key.
+pub const NOTE: &str = "note";
+
 /// A decrypted report: what it says, the thread, and (for coordinators) internal notes.
 pub struct Opened {
     pub report: ReportView,
@@ -289,13 +292,17 @@ pub async fn open(
         let (Some(role), Some(mid)) = (role_of(&m.author_role), ids::parse(&m.id)) else {
             continue;
         };
-        let is_note = m.kind == "note";
+        let is_note = m.kind == NOTE;
         if is_note && viewer != Role::Coordinator {
             continue;
         }
-        let plain = key
-            .open(&message_context(rid, mid, role, &m.kind), &m.sealed)
-            .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
+        let ctx = message_context(rid, mid, role, &m.kind);
+        let plain = if is_note {
+            key.open_staff(&ctx, &m.sealed)
+        } else {
+            key.open(&ctx, &m.sealed)
+        }
+        .map_err(|e| anyhow::anyhow!("message {}: {e}", m.seq))?;
         let text = match m.kind.as_str() {
             "ack" => t.ack_message.to_string(),
             "confirm" => t.confirmed_message.to_string(),

@@ -73,7 +73,12 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         .report(rid)
         .recipient(cid, key_id(&public));
     let wrapped = wrap_to_public(&key, &public, &ctx).or_500(lang)?;
-    if state.store.add_wrap(&row.id, &who.id, &wrapped).await.or_500(lang)? {
+    if state
+        .store
+        .add_wrap(&row.id, &who.id, &wrapped, key.has_staff_key())
+        .await
+        .or_500(lang)?
+    {
         state
             .store
             .audit_detail(

@@ -438,8 +438,36 @@ impl ReportPage {
     }
 }
 
-/// The report key, if this coordinator holds a wrap for the report.
+/// The report key (with its staff key), if this coordinator holds a wrap for the report.
+/// A report stored before staff keys gets one on this first look.
 pub(crate) async fn unlock_report(
+    state: &State,
+    me: &Coordinator,
+    id: &str,
+    lang: Lang,
+) -> Result<Option<(ReportKey, ReportRow)>, AppError> {
+    // Twice at most: if another coordinator gave the report its staff key between our read
+    // and our upgrade, read our (now re-wrapped) wrap again.
+    for _ in 0..2 {
+        let Some((mut key, row)) = unwrap_report(state, me, id, lang).await? else {
+            return Ok(None);
+        };
+        if key.has_staff_key() {
+            return Ok(Some((key, row)));
+        }
+        key.add_staff_key();
+        if give_staff_key(state, &key, &row).await.or_500(lang)? {
+            let row = state.store.report(id).await.or_500(lang)?;
+            return Ok(row.map(|row| (key, row)));
+        }
+    }
+    Err(AppError {
+        lang,
+        cause: anyhow::anyhow!("report {id}: its staff key kept changing while it was given one"),
+    })
+}
+
+async fn unwrap_report(
     state: &State,
     me: &Coordinator,
     id: &str,
@@ -460,7 +488,62 @@ pub(crate) async fn unlock_report(
         .recipient(cid, keys::key_id(&public));
     let key = unwrap_with_secret(&wrapped, &me.secret, &ctx).or_500(lang)?;
     key.check_commitment(rid, &row.key_commitment).or_500(lang)?;
+    key.check_staff_commitment(rid, row.staff_commitment.as_deref())
+        .or_500(lang)?;
     Ok(Some((key, row)))
+}
+
+/// Upgrades a report stored before staff keys: wraps report and (new) staff key to every
+/// coordinator holding it and to the recovery key, and re-seals its notes under the staff
+/// key, in one transaction. False if the holders or notes changed meanwhile.
+async fn give_staff_key(state: &State, key: &ReportKey, row: &ReportRow) -> anyhow::Result<bool> {
+    let rid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
+    let commitment = key
+        .staff_commitment(rid)
+        .ok_or_else(|| anyhow::anyhow!("no staff key to give"))?;
+    let mut wraps = Vec::new();
+    for (kind, recipient) in state.store.staff_wrap_holders(&row.id).await? {
+        let (public, ctx) = if kind == "recovery" {
+            let public = state
+                .store
+                .recovery_public_key()
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no recovery key"))?;
+            let ctx = Context::new(Purpose::WrapRecovery)
+                .report(rid)
+                .recipient([0xFF; 16], keys::key_id(&public));
+            (public, ctx)
+        } else {
+            let c = state
+                .store
+                .coordinator(&recipient)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("a wrap for an unknown coordinator"))?;
+            let (Some(cid), Ok(public)) = (ids::parse(&c.id), <[u8; 32]>::try_from(c.public_key.as_slice())) else {
+                anyhow::bail!("malformed coordinator key");
+            };
+            let ctx = Context::new(Purpose::WrapCoordinator)
+                .report(rid)
+                .recipient(cid, keys::key_id(&public));
+            (public, ctx)
+        };
+        let wrapped = keys::wrap_to_public(key, &public, &ctx)?;
+        wraps.push((kind, recipient, wrapped));
+    }
+    let mut notes = Vec::new();
+    for m in state.store.messages(&row.id).await? {
+        if m.kind != casefile::NOTE {
+            continue;
+        }
+        let (Some(role), Some(mid)) = (casefile::role_of(&m.author_role), ids::parse(&m.id)) else {
+            anyhow::bail!("malformed note {}", m.seq);
+        };
+        let ctx = casefile::message_context(rid, mid, role, &m.kind);
+        // Sealed under the report key before the upgrade: open with that, seal with staff.
+        let plain = key.open(&ctx, &m.sealed)?;
+        notes.push((m.id, key.seal_staff(&ctx, &plain)));
+    }
+    Ok(state.store.add_staff_key(&row.id, &commitment, &wraps, &notes).await?)
 }
 
 pub(crate) async fn report_page(

@@ -240,7 +240,7 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        "note",
+        crate::casefile::NOTE,
         &text,
     )
     .or_500(lang)?;

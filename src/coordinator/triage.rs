@@ -54,7 +54,7 @@ fn note(state: &State, key: &ReportKey, row: &ReportRow, me: &Coordinator, text:
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        "note",
+        crate::casefile::NOTE,
         text,
     )
 }

@@ -41,26 +41,51 @@ impl std::fmt::Debug for Key32 {
     }
 }
 
-/// The random per-report key. Everything of one report is sealed under subkeys of it.
+/// The random per-report key, and (for staff) the report's staff key. Everything of one
+/// report is sealed under subkeys of the report key, except what only staff may read
+/// (internal notes, triage reasons): that is sealed under the staff key, which travels only
+/// in the wraps to coordinators and the recovery key, never in the meldcode's wrap. So a
+/// reporter's code (or whoever has it) opens the report and never the notes about it.
 #[derive(Debug)]
-pub struct ReportKey(Key32);
+pub struct ReportKey {
+    key: Key32,
+    /// `None` when opened with the meldcode, and for reports stored before staff keys
+    /// existed until a coordinator opens them (see `coordinator::unlock_report`).
+    staff: Option<Key32>,
+}
 
 impl ReportKey {
+    /// A new report: a report key and a staff key.
     pub fn generate() -> Self {
-        ReportKey(Key32::random())
+        ReportKey {
+            key: Key32::random(),
+            staff: Some(Key32::random()),
+        }
     }
     pub fn key(&self) -> &Key32 {
-        &self.0
+        &self.key
     }
+    /// The report key alone, as the meldcode's wrap holds it.
     pub fn from_key(key: Key32) -> Self {
-        ReportKey(key)
+        ReportKey { key, staff: None }
+    }
+    /// Gives a report stored without a staff key one; returns false if it has one already.
+    pub fn add_staff_key(&mut self) -> bool {
+        if self.staff.is_some() {
+            return false;
+        }
+        self.staff = Some(Key32::random());
+        true
+    }
+    pub fn has_staff_key(&self) -> bool {
+        self.staff.is_some()
     }
 
     /// HKDF(report key, "commit" context): stored with the report, because the AEAD is not
     /// key-committing and a forged wrap could otherwise hand out another key.
     pub fn commitment(&self, report_id: [u8; 16]) -> [u8; 32] {
         let ctx = Context::new(Purpose::Commitment).report(report_id);
-        *envelope::derive(self.0.as_bytes(), None, &ctx).as_bytes()
+        *envelope::derive(self.key.as_bytes(), None, &ctx).as_bytes()
     }
 
     pub fn check_commitment(&self, report_id: [u8; 16], stored: &[u8]) -> Result<(), CryptoError> {
@@ -71,12 +96,66 @@ impl ReportKey {
         }
     }
 
+    /// The staff key's commitment (its own context), stored beside the report key's so a
+    /// wrap carrying a forged staff key is refused too.
+    pub fn staff_commitment(&self, report_id: [u8; 16]) -> Option<[u8; 32]> {
+        let ctx = Context::new(Purpose::Commitment)
+            .report(report_id)
+            .role(envelope::Role::Coordinator);
+        self.staff
+            .as_ref()
+            .map(|s| *envelope::derive(s.as_bytes(), None, &ctx).as_bytes())
+    }
+
+    /// Checks a staff-side unwrap: the staff key must be there exactly when the report has a
+    /// staff commitment, and match it.
+    pub fn check_staff_commitment(&self, report_id: [u8; 16], stored: Option<&[u8]>) -> Result<(), CryptoError> {
+        match (self.staff_commitment(report_id), stored) {
+            (None, None) => Ok(()),
+            (Some(mine), Some(stored)) if bool::from(mine.as_slice().ct_eq(stored)) => Ok(()),
+            _ => Err(CryptoError::Commitment),
+        }
+    }
+
     pub fn seal(&self, ctx: &Context, plaintext: &[u8]) -> Vec<u8> {
-        envelope::seal_content(&self.0, ctx, plaintext)
+        envelope::seal_content(&self.key, ctx, plaintext)
     }
 
     pub fn open(&self, ctx: &Context, blob: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
-        envelope::open_content(&self.0, ctx, blob)
+        envelope::open_content(&self.key, ctx, blob)
+    }
+
+    /// Seals what only staff may read under the staff key (the report key only for a report
+    /// from before staff keys, which a coordinator's first look upgrades).
+    pub fn seal_staff(&self, ctx: &Context, plaintext: &[u8]) -> Vec<u8> {
+        envelope::seal_content(self.staff.as_ref().unwrap_or(&self.key), ctx, plaintext)
+    }
+
+    /// Opens what [`ReportKey::seal_staff`] sealed. With the meldcode's key alone (no staff
+    /// key) this tries the report key, which fails for every note of an upgraded report.
+    pub fn open_staff(&self, ctx: &Context, blob: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        envelope::open_content(self.staff.as_ref().unwrap_or(&self.key), ctx, blob)
+    }
+
+    /// What a wrap to staff carries: the report key, then the staff key if there is one.
+    fn wrap_payload(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64));
+        out.extend_from_slice(self.key.as_bytes());
+        if let Some(s) = &self.staff {
+            out.extend_from_slice(s.as_bytes());
+        }
+        out
+    }
+
+    fn from_wrap_payload(raw: &[u8]) -> Result<Self, CryptoError> {
+        match raw.len() {
+            32 => Ok(ReportKey::from_key(Key32::from_slice(raw)?)),
+            64 => Ok(ReportKey {
+                key: Key32::from_slice(&raw[..32])?,
+                staff: Some(Key32::from_slice(&raw[32..])?),
+            }),
+            _ => Err(CryptoError::Format),
+        }
     }
 }
 
@@ -123,7 +202,7 @@ pub fn key_id(public: &[u8; 32]) -> [u8; 8] {
 
 const X25519_HEADER_LEN: usize = 3 + 32;
 
-/// Wraps a report key to a recipient's X25519 public key: ephemeral-static DH, HKDF salted
+/// Wraps a report key (with its staff key, if it has one) to a recipient's X25519 public key: ephemeral-static DH, HKDF salted
 /// with both public keys, XChaCha20-Poly1305. `ctx` names report, recipient and key id.
 pub fn wrap_to_public(key: &ReportKey, recipient: &[u8; 32], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
     let recipient = PublicKey::from(*recipient);
@@ -137,7 +216,7 @@ pub fn wrap_to_public(key: &ReportKey, recipient: &[u8; 32], ctx: &Context) -> R
     let mut header = Vec::with_capacity(X25519_HEADER_LEN);
     header.extend_from_slice(&[FORMAT_V1, ALG_XCHACHA20POLY1305, KeySource::X25519 as u8]);
     header.extend_from_slice(eph_pub.as_bytes());
-    Ok(envelope::seal_raw(&kek, &header, ctx, key.key().as_bytes()))
+    Ok(envelope::seal_raw(&kek, &header, ctx, &key.wrap_payload()))
 }
 
 fn wrap_kek(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32], ctx: &Context) -> Key32 {
@@ -159,7 +238,7 @@ pub fn unwrap_with_secret(blob: &[u8], secret: &CoordinatorSecret, ctx: &Context
     }
     let kek = wrap_kek(shared.as_bytes(), &eph, &secret.public_bytes(), ctx);
     let raw = envelope::open_raw(&kek, blob, X25519_HEADER_LEN, ctx)?;
-    Ok(ReportKey(Key32::from_slice(&raw)?))
+    ReportKey::from_wrap_payload(&raw)
 }
 
 /// Header of a value sealed under an Argon2id-derived key: the parameters and salt travel
@@ -242,6 +321,43 @@ mod tests {
         );
         let moved = ctx.report([9; 16]);
         assert!(unwrap_with_secret(&blob, &alice, &moved).is_err());
+    }
+
+    #[test]
+    fn staff_wraps_carry_the_staff_key_and_the_code_key_never_opens_staff_seals() {
+        let alice = CoordinatorSecret::generate();
+        let key = ReportKey::generate();
+        let ctx = wrap_ctx(&alice.public_bytes());
+        let back = unwrap_with_secret(
+            &wrap_to_public(&key, &alice.public_bytes(), &ctx).unwrap(),
+            &alice,
+            &ctx,
+        )
+        .unwrap();
+        let note_ctx = Context::new(Purpose::Message)
+            .report([3; 16])
+            .role(Role::Coordinator)
+            .field(3);
+        let note = key.seal_staff(&note_ctx, b"intern");
+        assert_eq!(&back.open_staff(&note_ctx, &note).unwrap()[..], b"intern");
+        let stored = key.staff_commitment([3; 16]);
+        assert!(back
+            .check_staff_commitment([3; 16], stored.as_ref().map(|c| c.as_slice()))
+            .is_ok());
+        // What the meldcode's wrap holds: the report key alone.
+        let code_key = ReportKey::from_key(Key32::from_bytes(*key.key().as_bytes()));
+        assert!(code_key.open_staff(&note_ctx, &note).is_err());
+        assert!(code_key.open(&note_ctx, &note).is_err());
+        assert!(code_key
+            .check_staff_commitment([3; 16], stored.as_ref().map(|c| c.as_slice()))
+            .is_err());
+        // A forged staff key beside the right report key is refused by its commitment.
+        let mut forged = ReportKey::from_key(Key32::from_bytes(*key.key().as_bytes()));
+        forged.add_staff_key();
+        assert!(forged.check_commitment([3; 16], &key.commitment([3; 16])).is_ok());
+        assert!(forged
+            .check_staff_commitment([3; 16], stored.as_ref().map(|c| c.as_slice()))
+            .is_err());
     }
 
     #[test]

@@ -352,6 +352,17 @@ async fn hand_over(
     }
 }
 
+/// What a holder of a meldcode can open (the report key alone, never the staff key), without
+/// the throttle or a session: for operator tools and for tests that play someone who has a
+/// code and the database. `None` if the code is malformed or opens nothing.
+pub async fn open_with_code(state: &State, typed: &str) -> Option<(String, ReportKey)> {
+    let code = Meldcode::parse(typed).ok()?;
+    let locator = code.locator_hash(&state.kdf);
+    let (id, commitment, wrapped) = state.store.report_by_locator(&locator).await.ok()??;
+    let key = try_open(state, &code, &id, &commitment, &wrapped).await.ok()??;
+    Some((id, key))
+}
+
 async fn try_open(
     state: &State,
     code: &Meldcode,
@@ -576,6 +587,14 @@ pub fn seal_message(
 ) -> anyhow::Result<NewMessage> {
     let rid = ids::parse(report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
     let (id, mid) = ids::new_id();
+    let ctx = message_context(rid, mid, role, kind);
+    // Internal notes (and the reasons recorded with triage) are staff-only: sealed under the
+    // staff key, which the meldcode does not open.
+    let sealed = if kind == casefile::NOTE {
+        key.seal_staff(&ctx, text.as_bytes())
+    } else {
+        key.seal(&ctx, text.as_bytes())
+    };
     let m = NewMessage {
         id,
         report_id: report_id.to_string(),
@@ -583,7 +602,7 @@ pub fn seal_message(
         author_id,
         kind: kind.to_string(),
         created_on: state.clock.today_string(),
-        sealed: key.seal(&message_context(rid, mid, role, kind), text.as_bytes()),
+        sealed,
     };
     Ok(m)
 }

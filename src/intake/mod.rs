@@ -765,6 +765,7 @@ pub async fn seal_and_store(
     let new = NewReport {
         id: report_id,
         key_commitment: key.commitment(rid).to_vec(),
+        staff_commitment: key.staff_commitment(rid).map(|c| c.to_vec()),
         received_on: state.clock.today_string(),
         chain_label: report.about.code().into(),
         category: report.category.code().into(),

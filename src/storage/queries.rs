@@ -33,6 +33,7 @@ pub struct CoordinatorRow {
 pub struct NewReport {
     pub id: String,
     pub key_commitment: Vec<u8>,
+    pub staff_commitment: Option<Vec<u8>>,
     pub received_on: String,
     pub chain_label: String,
     pub category: String,
@@ -72,6 +73,9 @@ pub enum ReportInsert {
 pub struct ReportRow {
     pub id: String,
     pub key_commitment: Vec<u8>,
+    /// The staff key's commitment; `None` for a report stored before staff keys that no
+    /// coordinator has opened since.
+    pub staff_commitment: Option<Vec<u8>>,
     pub received_on: String,
     pub acknowledged_on: Option<String>,
     pub status: String,
@@ -319,10 +323,10 @@ impl Store {
             let (mut hash, mut sealed_code) = locator(false);
             loop {
                 let inserted = sqlx::query(
-                    "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on) \
-                     VALUES ($1, $2, 2, $3, $4, 'nieuw', $5, $5, $6, $7, $4) ON CONFLICT DO NOTHING")
+                    "INSERT INTO reports (id, locator_hash, locator_version, key_commitment, received_on, status, chain_label, suggested_chain_label, category, subject_role, last_activity_on, staff_commitment) \
+                     VALUES ($1, $2, 2, $3, $4, 'nieuw', $5, $5, $6, $7, $4, $8) ON CONFLICT DO NOTHING")
                     .bind(&r.id).bind(&hash).bind(&r.key_commitment).bind(&r.received_on)
-                    .bind(&r.chain_label).bind(&r.category).bind(&r.subject_role)
+                    .bind(&r.chain_label).bind(&r.category).bind(&r.subject_role).bind(&r.staff_commitment)
                     .execute(&mut *tx).await?.rows_affected();
                 if inserted == 1 {
                     break;
@@ -407,7 +411,7 @@ impl Store {
 
     pub async fn report(&self, id: &str) -> DbResult<Option<ReportRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, ReportRow>(
-            "SELECT id, key_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
+            "SELECT id, key_commitment, staff_commitment, received_on, acknowledged_on, status, chain_label, suggested_chain_label, category, subject_role, \
                     unread_for_coordinators, last_activity_on, feedback_on, origin, minutes_confirmed_on, closed_on, keep_until, \
                     CAST(handover_pending AS BIGINT) AS handover_pending FROM reports WHERE id = $1")
             .bind(id).fetch_optional(pool).await)

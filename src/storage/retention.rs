@@ -65,7 +65,7 @@ impl Store {
     /// as the register entry. False if the report was reopened, extended or destroyed meanwhile.
     pub async fn destroy_report(&self, id: &str, due: DueBy<'_>, today: &str, at: i64) -> DbResult<bool> {
         let guard = format!(
-            "UPDATE reports SET destroyed_on = $3, key_commitment = $4, unread_for_coordinators = 0, \
+            "UPDATE reports SET destroyed_on = $3, key_commitment = $4, staff_commitment = NULL, unread_for_coordinators = 0, \
              next_due_on = '9999-12-31' WHERE id = $5 AND {}",
             DUE.replace("r.", "")
         );

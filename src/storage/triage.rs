@@ -79,9 +79,24 @@ pub enum Relabel {
 
 impl Store {
     /// Adds a coordinator's wrap of a report key (a grant). False if they had one already.
-    pub async fn add_wrap(&self, report_id: &str, coordinator_id: &str, wrapped: &[u8]) -> DbResult<bool> {
+    /// Gives a coordinator a wrap of the report key. `staff` says whether the wrap carries a
+    /// staff key: it is only added if that matches the report (a wrap made from a key read
+    /// before another coordinator gave the report its staff key would lack it).
+    pub async fn add_wrap(&self, report_id: &str, coordinator_id: &str, wrapped: &[u8], staff: bool) -> DbResult<bool> {
+        // PostgreSQL locks the report row, so this waits for a staff-key upgrade in flight;
+        // SQLite's single writer already serialises them.
+        let lock = matches!(self, Store::Postgres(_)).then_some("SELECT id FROM reports WHERE id = $1 FOR UPDATE");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(report_id).execute(&mut *tx).await?;
+            }
+            let has_staff: Option<bool> = sqlx::query_scalar("SELECT staff_commitment IS NOT NULL FROM reports WHERE id = $1")
+                .bind(report_id).fetch_optional(&mut *tx).await?;
+            if has_staff != Some(staff) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             let added = sqlx::query(
                 "INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3) ON CONFLICT DO NOTHING")
                 .bind(report_id).bind(coordinator_id).bind(wrapped).execute(&mut *tx).await?.rows_affected() == 1;
@@ -90,6 +105,59 @@ impl Store {
             }
             tx.commit().await?;
             Ok(added)
+        })
+    }
+
+    /// Who holds a staff-side wrap of a report: (recipient kind, recipient id), coordinators
+    /// and the recovery key.
+    pub async fn staff_wrap_holders(&self, report_id: &str) -> DbResult<Vec<(String, String)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, String)>(
+            "SELECT recipient_kind, recipient_id FROM report_wraps WHERE report_id = $1 AND recipient_kind IN ('coordinator', 'recovery') \
+             ORDER BY recipient_kind, recipient_id")
+            .bind(report_id).fetch_all(pool).await)
+    }
+
+    /// Gives a report stored before staff keys its staff key, in one transaction: the
+    /// commitment, every staff-side wrap replaced by one carrying the staff key, and every
+    /// note re-sealed under it. False (nothing changed) if another coordinator did it first,
+    /// or if a wrap or note came or went since they were read: the next look tries again.
+    pub async fn add_staff_key(
+        &self,
+        report_id: &str,
+        commitment: &[u8],
+        wraps: &[(String, String, Vec<u8>)],
+        notes: &[(String, Vec<u8>)],
+    ) -> DbResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let first = sqlx::query("UPDATE reports SET staff_commitment = $1 WHERE id = $2 AND staff_commitment IS NULL AND destroyed_on IS NULL")
+                .bind(commitment).bind(report_id).execute(&mut *tx).await?.rows_affected() == 1;
+            let holders: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM report_wraps WHERE report_id = $1 AND recipient_kind IN ('coordinator', 'recovery')")
+                .bind(report_id).fetch_one(&mut *tx).await?;
+            let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE report_id = $1 AND kind = 'note'")
+                .bind(report_id).fetch_one(&mut *tx).await?;
+            let mut same = first && holders == wraps.len() as i64 && kept == notes.len() as i64;
+            for (kind, recipient, wrapped) in wraps {
+                if !same {
+                    break;
+                }
+                same = sqlx::query("UPDATE report_wraps SET wrapped = $1 WHERE report_id = $2 AND recipient_kind = $3 AND recipient_id = $4")
+                    .bind(wrapped).bind(report_id).bind(kind).bind(recipient).execute(&mut *tx).await?.rows_affected() == 1;
+            }
+            for (id, sealed) in notes {
+                if !same {
+                    break;
+                }
+                same = sqlx::query("UPDATE messages SET sealed = $1 WHERE id = $2 AND report_id = $3 AND kind = 'note'")
+                    .bind(sealed).bind(id).bind(report_id).execute(&mut *tx).await?.rows_affected() == 1;
+            }
+            if !same {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

@@ -269,6 +269,20 @@ async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
     let (w1, w2) = (crate::helpers::marker("first"), crate::helpers::marker("second"));
     app.submit_report(&reporter, &w1).await;
     app.submit_report(&reporter, &w2).await;
+    // An internal note, sealed under the staff key, which only the wraps to staff and the
+    // recovery key carry: recovery must bring it back too.
+    let note = crate::helpers::marker("note");
+    let inbox = anna.get("/beheer").await;
+    let href = crate::helpers::between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = anna.get(&href).await;
+    let csrf = crate::helpers::hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            &format!("{href}/notitie"),
+            &[("csrf", csrf.as_str()), ("note", note.as_str())],
+        )
+        .await;
+    assert!(res.body.contains(&note));
     drop(anna);
     // A third report goes to Bert only (Anna left the integriteit group): recovery must not
     // hand it to Anna.
@@ -336,6 +350,7 @@ async fn a_lost_password_is_recovered_with_the_recovery_key(backend: Backend) {
         seen.contains(&w1) && seen.contains(&w2),
         "old reports readable with the new key"
     );
+    assert!(seen.contains(&note), "internal notes readable after recovery");
 }
 
 async fn password_change_keeps_access(backend: Backend) {

@@ -18,6 +18,7 @@ mod notify;
 mod reporter_pages;
 mod retention;
 mod routing;
+mod staff_key;
 mod storage;
 mod totp;
 mod triage;
