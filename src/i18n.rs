@@ -143,6 +143,21 @@ pub struct Texts {
     pub submit_report: &'static str,
 
     pub err_summary: &'static str,
+    /// Before the title of a page whose form was refused ("Fout:").
+    pub error_title_prefix: &'static str,
+    /// Heading of the error summary on coordinator forms.
+    pub form_err_summary: &'static str,
+    /// Name of the coordinators' navigation, for screen readers.
+    pub admin_nav_label: &'static str,
+    /// The report page's table of contents.
+    pub on_this_page: &'static str,
+    pub section_summary: &'static str,
+    pub section_thread: &'static str,
+    pub section_triage: &'static str,
+    pub section_report: &'static str,
+    /// Asked before stepping aside from a report.
+    pub step_aside_confirm: &'static str,
+    pub step_aside_confirm_button: &'static str,
     pub err_what_missing: &'static str,
     pub err_choice: &'static str,
     pub err_too_long: &'static str,
@@ -517,6 +532,16 @@ pub static NL: Texts = Texts {
     submit_report: "Melding versturen",
 
     err_summary: "Uw melding is nog niet verstuurd. Wat u invulde staat er nog; pas het volgende aan:",
+    error_title_prefix: "Fout:",
+    form_err_summary: "Er is een probleem. Wat u typte staat er nog (behalve wachtwoorden); pas het volgende aan:",
+    admin_nav_label: "Beheer",
+    on_this_page: "Op deze pagina",
+    section_summary: "Samenvatting en termijnen",
+    section_thread: "Gesprek en antwoord",
+    section_triage: "Beoordeling",
+    section_report: "De melding",
+    step_aside_confirm: "Weet u het zeker? U verliest de toegang tot deze melding en kunt haar daarna niet meer lezen, tot een collega u weer toegang geeft.",
+    step_aside_confirm_button: "Ja, ik stap opzij",
     err_what_missing: "Beschrijf wat er is gebeurd.",
     err_choice: "Kies een van de mogelijkheden.",
     err_too_long: "Dit veld mag hoogstens {max} tekens lang zijn; nu zijn het er {len}. Maak de tekst korter; u kunt later met uw meldcode meer toevoegen.",
@@ -896,6 +921,16 @@ pub static EN: Texts = Texts {
     submit_report: "Send report",
 
     err_summary: "Your report has not been sent yet. What you entered is still here; please change the following:",
+    error_title_prefix: "Error:",
+    form_err_summary: "There is a problem. What you typed is still here (except passwords); please change the following:",
+    admin_nav_label: "Management",
+    on_this_page: "On this page",
+    section_summary: "Summary and deadlines",
+    section_thread: "Conversation and reply",
+    section_triage: "Assessment",
+    section_report: "The report",
+    step_aside_confirm: "Are you sure? You lose access to this report and cannot read it afterwards, until a colleague gives you access again.",
+    step_aside_confirm_button: "Yes, I step aside",
     err_what_missing: "Describe what happened.",
     err_choice: "Choose one of the options.",
     err_too_long: "This field may be at most {max} characters long; it now has {len}. Please shorten the text; you can add more later with your report code.",

@@ -105,6 +105,11 @@ pub async fn revoke(state: State, req: HttpRequest, id: web::Path<String>, paylo
     };
     let target = form.text("coordinator");
     let stepping_aside = target == me.row.id;
+    // Stepping aside cannot be undone by oneself: it needs the second button, which says so.
+    if stepping_aside && form.text("confirm") != "1" {
+        let shown = ReplyState::refused(String::new(), vec![("access", lang.t().step_aside_confirm.to_string())]);
+        return report_page(&state, lang, &me, key, row, shown).await;
+    }
     match state
         .store
         .remove_wrap_unless_last(&row.id, &target)

@@ -108,6 +108,9 @@ impl InvitePage {
     fn err(&self, name: &str) -> Option<&str> {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
     }
+    fn field_id<'a>(&self, name: &'a str) -> &'a str {
+        name
+    }
 }
 
 fn invite_page(

@@ -100,6 +100,9 @@ impl SetupPage {
     fn err(&self, name: &str) -> Option<&str> {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
     }
+    fn field_id<'a>(&self, name: &'a str) -> &'a str {
+        name
+    }
 }
 
 #[derive(Template)]
@@ -435,6 +438,21 @@ pub(crate) struct ReportPage {
 impl ReportPage {
     fn err(&self, name: &str) -> Option<&str> {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
+    }
+    /// Where the error summary at the top links for each refused field.
+    fn field_id(&self, name: &str) -> &'static str {
+        match name {
+            "message" => "message",
+            "files" => "files",
+            "note" => "note",
+            "status" => "status-reason",
+            "retention" if self.retention.is_some() => "retention-reason",
+            "retention" => "retention-error",
+            "label" => "label-reason",
+            "category" => "category-reason",
+            "access" if self.ask_code => "grant-code",
+            _ => "access-h",
+        }
     }
 }
 

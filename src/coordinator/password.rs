@@ -17,8 +17,17 @@ use crate::i18n::Lang;
 struct PasswordPage {
     page: Page,
     csrf: String,
-    error: Option<String>,
+    errors: crate::intake::FieldErrors,
     notice: Option<String>,
+}
+
+impl PasswordPage {
+    fn err(&self, name: &str) -> Option<&str> {
+        self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
+    }
+    fn field_id<'a>(&self, name: &'a str) -> &'a str {
+        name
+    }
 }
 
 fn page(
@@ -26,7 +35,8 @@ fn page(
     lang: Lang,
     csrf: String,
     status: StatusCode,
-    error: Option<&str>,
+    // (field, message): the field the message is about, linked from the summary.
+    error: Option<(&'static str, &str)>,
     notice: Option<&str>,
 ) -> actix_web::HttpResponse {
     let page = Page::new(state, lang, paths::PASSWORD);
@@ -35,7 +45,7 @@ fn page(
         &PasswordPage {
             page,
             csrf,
-            error: error.map(str::to_string),
+            errors: error.map(|(f, m)| (f, m.to_string())).into_iter().collect(),
             notice: notice.map(str::to_string),
         },
     )
@@ -82,7 +92,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             lang,
             csrf,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(problem),
+            Some(("password", problem)),
             None,
         ));
     }
@@ -96,7 +106,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             lang,
             csrf,
             StatusCode::TOO_MANY_REQUESTS,
-            Some(t.err_busy),
+            Some(("current", t.err_busy)),
             None,
         ));
     };
@@ -109,7 +119,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 lang,
                 csrf,
                 StatusCode::SERVICE_UNAVAILABLE,
-                Some(t.err_kdf_busy),
+                Some(("current", t.err_kdf_busy)),
                 None,
             )));
         }
@@ -120,7 +130,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             lang,
             csrf,
             StatusCode::UNAUTHORIZED,
-            Some(t.err_current_password),
+            Some(("current", t.err_current_password)),
             None,
         ));
     }

@@ -89,9 +89,37 @@ pub struct Page {
     /// A page whose content is shown once (a meldcode, the recovery key, recovery codes):
     /// no language switch and no brand link, so one click cannot lose it.
     pub shown_once: bool,
+    /// The path this page answers, for marking the current place in the navigation.
+    pub path: String,
+    /// Coordinators' working pages use the width of the screen; reporter pages keep a
+    /// reading column.
+    pub workspace: bool,
 }
 
 impl Page {
+    /// The coordinators' navigation: (path, label).
+    pub fn admin_links(&self) -> [(&'static str, &'static str); 8] {
+        let t = self.t;
+        [
+            (paths::ADMIN, t.inbox_title),
+            (paths::OVERVIEW, t.overview_title),
+            (paths::REGISTER, t.register_title),
+            (paths::COORDINATORS, t.coordinators_title),
+            (paths::GROUPS, t.groups_title),
+            (paths::OUTBOX, t.outbox_title),
+            (paths::AUDIT, t.audit_title),
+            (paths::PASSWORD, t.pw_title),
+        ]
+    }
+
+    /// Whether `href` (one of [`Page::admin_links`]) is where this page belongs: a report
+    /// page belongs to the inbox, the oral-report form too.
+    pub fn is_current(&self, href: &&str) -> bool {
+        self.path == *href
+            || (*href == paths::ADMIN
+                && (self.path.starts_with(paths::ADMIN_REPORT_PREFIX) || self.path == paths::ORAL))
+    }
+
     pub fn without_switch(mut self) -> Page {
         self.switch_href = None;
         self
@@ -110,6 +138,11 @@ impl Page {
             org: state.settings.organisation.name.clone(),
             switch_href: Some(lang.other().href(path)),
             shown_once: false,
+            path: path.to_string(),
+            workspace: path.starts_with(paths::ADMIN)
+                && ![paths::LOGIN, paths::SECOND_FACTOR].contains(&path)
+                && !path.starts_with(paths::SETUP_PREFIX)
+                && !path.starts_with(paths::INVITE_PREFIX),
         }
     }
 }

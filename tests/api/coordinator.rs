@@ -14,6 +14,7 @@ both_backends!(
     sessions_expire_when_idle,
     coordinator_without_access_gets_404,
     service_pages,
+    refused_forms_say_so_at_the_top,
 );
 
 async fn setup_link_is_one_time_and_checks_passwords(backend: Backend) {
@@ -362,4 +363,92 @@ async fn service_pages(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.count("reports").await, 0);
+}
+
+/// Every refused coordinator form says so first: "Fout:" in the title, an error summary at
+/// the top linking to the field, and the field marked invalid and described by its message.
+async fn refused_forms_say_so_at_the_top(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let path = app.setup_path.clone().expect("setup link");
+    let b = app.browser();
+    let res = b
+        .post(
+            &path,
+            &[
+                ("display_name", "Anna"),
+                ("username", "anna"),
+                ("password", "kort"),
+                ("password_repeat", "kort"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("<title>Fout: "), "{}", res.body);
+    let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
+    assert!(summary.contains("href=\"#password\""), "{summary}");
+    assert!(res.body.contains("id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" aria-invalid=\"true\" aria-describedby=\"password-error\""));
+    assert!(res.body.contains("id=\"password-error\""));
+    assert!(
+        res.body.find("error-summary") < res.body.find("<form"),
+        "the summary comes before the form"
+    );
+
+    let (anna, _) = app.setup("anna").await;
+    let login = app
+        .browser()
+        .post(
+            "/beheer/inloggen?lang=en",
+            &[("username", "anna"), ("password", "fout fout fout")],
+        )
+        .await;
+    assert!(login.body.contains("<title>Error: "), "{}", login.body);
+    assert!(login.body.contains("href=\"#username\"") && login.body.contains("aria-invalid=\"true\""));
+
+    let page = anna.get("/beheer/wachtwoord").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            "/beheer/wachtwoord",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current", "niet mijn wachtwoord"),
+                ("password", "een heel nieuw wachtwoord"),
+                ("password_repeat", "een heel nieuw wachtwoord"),
+            ],
+        )
+        .await;
+    assert!(res.body.contains("<title>Fout: "));
+    let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
+    assert!(summary.contains("href=\"#current\""), "{summary}");
+
+    // On a report page the refusal is at the top, above the report, not 4,000 px below.
+    app.submit_report(&app.browser(), "een melding").await;
+    let inbox = anna.get("/beheer").await;
+    assert!(
+        inbox.body.contains("aria-current=\"page\">Meldingen</a>"),
+        "the navigation marks the inbox"
+    );
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
+    let page = anna.get(&href).await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            &format!("{href}/ketenschakel"),
+            &[("csrf", csrf.as_str()), ("code", "preventie"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("<title>Fout: "));
+    let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
+    assert!(
+        summary.contains("href=\"#label-reason\"") && summary.contains("Geef een reden op."),
+        "{summary}"
+    );
+    assert!(
+        res.body.find("error-summary") < res.body.find("id=\"melding\""),
+        "the summary is above the report"
+    );
+    assert!(res.body.contains(
+        "id=\"label-reason\" name=\"reason\" rows=\"2\" aria-invalid=\"true\" aria-describedby=\"label-error\""
+    ));
 }

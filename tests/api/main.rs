@@ -6,6 +6,7 @@ mod helpers;
 mod at_rest;
 mod backup;
 mod bad_input;
+mod browser;
 mod cli;
 mod coordinator;
 mod evidence;

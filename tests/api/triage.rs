@@ -43,7 +43,7 @@ async fn deadlines_on_fixed_dates(backend: Backend) {
     assert!(
         inbox
             .body
-            .contains("Ontvangst bevestigen: 7 december 2026 (nog 7 dagen)"),
+            .contains("Ontvangst bevestigen<br><span class=\"when\">7 december 2026 (nog 7 dagen)</span>"),
         "{}",
         inbox.body
     );
@@ -52,9 +52,9 @@ async fn deadlines_on_fixed_dates(backend: Backend) {
     app.clock.set(T0 + 9 * DAY);
     relogin(&coord).await;
     let inbox = coord.get("/beheer").await;
-    assert!(inbox
-        .body
-        .contains("class=\"deadline overdue\">Ontvangst bevestigen: 7 december 2026 (2 dagen te laat)"));
+    assert!(inbox.body.contains(
+        "class=\"deadline overdue\">Ontvangst bevestigen<br><span class=\"when\">7 december 2026 (2 dagen te laat)"
+    ));
     let (href, csrf) = open_first_report(&app, &coord).await;
     let page = coord.get(&href).await;
     assert!(page.body.contains("class=\"deadline overdue\""));
@@ -311,10 +311,24 @@ async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
     .await;
     let page = b.get(&href).await;
     let bcsrf = hidden(&page.body, "csrf").expect("csrf");
+    // Stepping aside asks for confirmation first; without it nothing changes.
     let res = b
         .post(
             &format!("{href}/toegang-intrekken"),
             &[("csrf", bcsrf.as_str()), ("coordinator", bert.id.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Weet u het zeker?") && res.body.contains("<title>Fout:"));
+    assert_eq!(b.get(&href).await.status, StatusCode::OK);
+    let res = b
+        .post(
+            &format!("{href}/toegang-intrekken"),
+            &[
+                ("csrf", bcsrf.as_str()),
+                ("coordinator", bert.id.as_str()),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert!(res.body.contains("U bent opzij gestapt"), "{}", res.body);
@@ -332,7 +346,11 @@ async fn access_grant_revoke_and_stepping_aside(backend: Backend) {
     let res = anna
         .post(
             &format!("{href}/toegang-intrekken"),
-            &[("csrf", csrf.as_str()), ("coordinator", anna_id.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("coordinator", anna_id.as_str()),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
