@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveTime, Timelike};
+use chrono::{NaiveTime, Timelike};
 use futures_util::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -301,11 +301,9 @@ pub async fn queue_deadline_warnings(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A readable UTC time for the outbox page.
+/// A readable Dutch local time for the outbox and audit pages.
 pub fn format_time(unix: i64) -> String {
-    DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+    crate::clock::local_time(unix)
 }
 
 /// Runs the worker every `poll_seconds` until the process ends.

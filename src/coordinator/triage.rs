@@ -295,6 +295,8 @@ pub struct AuditItem {
     pub who: String,
     pub action: String,
     pub reference: String,
+    /// The report page, for rows about a report.
+    pub href: Option<String>,
     pub detail: String,
 }
 
@@ -377,7 +379,14 @@ pub async fn audit_trail(state: State, req: HttpRequest) -> PageResult {
         .into_iter()
         .map(|a| AuditItem {
             when: format_time(a.at),
-            who: a.display_name.unwrap_or_else(|| "(beheerder)".into()),
+            who: a
+                .display_name
+                .unwrap_or_else(|| lang.t().audit_operator.into()),
+            href: a
+                .report_id
+                .as_deref()
+                .filter(|_| a.action != "report_destroyed")
+                .map(|id| lang.href(&paths::admin_report(id))),
             action: action_label(&a.action, lang),
             reference: a.report_id.as_deref().map(casefile::reference).unwrap_or_default(),
             detail: a.detail.unwrap_or_default(),

@@ -250,6 +250,9 @@ async fn relabelling_notes_print_and_audit(backend: Backend) {
         assert!(audit.body.contains(action), "audit lacks {action}");
     }
     assert!(!audit.body.contains(&note) && !audit.body.contains(&what));
+    // Dutch local time (T0 is 12:00 UTC, 13:00 in Amsterdam) and a link to the report.
+    assert!(audit.body.contains("30-11-2026 13:00"), "{}", audit.body);
+    assert!(audit.body.contains(&format!("<a href=\"{href}\">")));
 
     // A coordinator without access gets 404 for the print view too.
     app.add_coordinator("bert", "Bert", "active", &[]).await;
