@@ -130,6 +130,34 @@ pub struct OrganisationSettings {
     pub security_contact: String,
     /// How to ask for an oral report (phone number, person), shown on the home page.
     pub oral_contact: String,
+    /// The organisation's colour (`#rrggbb`) for links, buttons and the header line; it must
+    /// keep 4.5:1 contrast on white, so text in it stays readable.
+    pub colour: String,
+    /// A PNG or SVG logo shown in the header, served from memory; empty for none.
+    pub logo_file: String,
+}
+
+impl OrganisationSettings {
+    /// The colour as red, green, blue, if it is written `#rrggbb`.
+    pub fn colour_rgb(&self) -> Option<[u8; 3]> {
+        let hex = self.colour.strip_prefix('#').filter(|h| h.len() == 6)?;
+        let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
+        Some([byte(0)?, byte(2)?, byte(4)?])
+    }
+}
+
+/// WCAG 2.1 contrast ratio of a colour against white.
+pub fn contrast_on_white([r, g, b]: [u8; 3]) -> f64 {
+    let channel = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    1.05 / (luminance + 0.05)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +300,18 @@ impl Settings {
 
     /// Refuses values that would make the service unsafe or unusable, saying which key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        match self.organisation.colour_rgb() {
+            None => anyhow::bail!(
+                "organisation.colour must be written #rrggbb, not '{}'",
+                self.organisation.colour
+            ),
+            Some(rgb) if contrast_on_white(rgb) < 4.5 => anyhow::bail!(
+                "organisation.colour {} has {:.1}:1 contrast on white; links and buttons need at least 4.5:1, choose a darker shade",
+                self.organisation.colour,
+                contrast_on_white(rgb)
+            ),
+            Some(_) => {}
+        }
         if !self.kdf_params().meets_floor() {
             anyhow::bail!(
                 "security.argon2_*: Argon2id parameters are below the floor of {} KiB and {} iterations (or absurdly high)",

@@ -120,6 +120,7 @@ impl Application {
         let form = FormCache::new(store.clone(), settings.routing.clone());
         form.load().await?;
         let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
+        let logo = crate::http::Logo::load(&settings.organisation.logo_file)?;
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -133,6 +134,7 @@ impl Application {
             mailer,
             background: tokio::runtime::Handle::current(),
             form,
+            logo,
             evidence_budget: crate::evidence::Budget::new(settings_budget),
         });
         let server = build_server(listener, state.clone())?;
@@ -247,6 +249,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .route(paths::PRIVACY, web::get().to(http::privacy))
             .route("/.well-known/security.txt", web::get().to(http::security_txt))
             .route(paths::STYLE, web::get().to(http::style))
+            .route(paths::LOGO, web::get().to(http::logo))
             .route("/healthz", web::get().to(http::healthz))
             .route("/readyz", web::get().to(http::readyz))
             .route(paths::ADMIN, web::get().to(coordinator::inbox::inbox))

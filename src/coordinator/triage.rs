@@ -379,9 +379,7 @@ pub async fn audit_trail(state: State, req: HttpRequest) -> PageResult {
         .into_iter()
         .map(|a| AuditItem {
             when: format_time(a.at),
-            who: a
-                .display_name
-                .unwrap_or_else(|| lang.t().audit_operator.into()),
+            who: a.display_name.unwrap_or_else(|| lang.t().audit_operator.into()),
             href: a
                 .report_id
                 .as_deref()

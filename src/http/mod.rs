@@ -52,6 +52,7 @@ pub mod paths {
     pub const INVITE_PREFIX: &str = "/beheer/uitnodiging/";
     pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";
     pub const STYLE: &str = "/static/style.css";
+    pub const LOGO: &str = "/static/logo";
 
     pub fn admin_report(id: &str) -> String {
         format!("{ADMIN_REPORT_PREFIX}{id}")
@@ -74,6 +75,43 @@ pub struct AppState {
     pub evidence_budget: crate::evidence::Budget,
     /// What the report form needs, in memory (see [`crate::form_snapshot`]).
     pub form: crate::form_snapshot::FormCache,
+    /// The organisation's logo, read at start (`organisation.logo_file`).
+    pub logo: Option<Logo>,
+}
+
+/// A logo image held in memory and served at [`paths::LOGO`].
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+impl Logo {
+    const MAX_BYTES: u64 = 256 * 1024;
+
+    /// Reads `organisation.logo_file`: `None` when it is empty; refused (naming the file) when
+    /// it is missing, too large, or neither PNG nor SVG.
+    pub fn load(path: &str) -> anyhow::Result<Option<Logo>> {
+        if path.trim().is_empty() {
+            return Ok(None);
+        }
+        let size = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("organisation.logo_file {path}: {e}"))?
+            .len();
+        if size > Self::MAX_BYTES {
+            anyhow::bail!("organisation.logo_file {path} is {size} bytes; at most 256 KiB");
+        }
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("organisation.logo_file {path}: {e}"))?;
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+        let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if head.contains("<svg") {
+            "image/svg+xml"
+        } else {
+            anyhow::bail!("organisation.logo_file {path} is neither a PNG nor an SVG image");
+        };
+        Ok(Some(Logo { bytes, content_type }))
+    }
 }
 
 pub type State = web::Data<AppState>;
@@ -94,6 +132,8 @@ pub struct Page {
     /// Coordinators' working pages use the width of the screen; reporter pages keep a
     /// reading column.
     pub workspace: bool,
+    /// Whether the organisation has a logo to show in the header.
+    pub logo: bool,
 }
 
 impl Page {
@@ -143,6 +183,7 @@ impl Page {
                 && ![paths::LOGIN, paths::SECOND_FACTOR].contains(&path)
                 && !path.starts_with(paths::SETUP_PREFIX)
                 && !path.starts_with(paths::INVITE_PREFIX),
+            logo: state.logo.is_some(),
         }
     }
 }
@@ -495,11 +536,29 @@ pub async fn security_txt(state: State) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
 }
 
-pub async fn style() -> HttpResponse {
+pub async fn style(state: State) -> HttpResponse {
+    // The organisation's colour (checked at start for contrast) overrides the default.
+    let css = format!(
+        "{}\n:root {{ --accent: {}; }}\n",
+        include_str!("../../web/static/style.css"),
+        state.settings.organisation.colour
+    );
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
-        .body(include_str!("../../web/static/style.css"))
+        .body(css)
+}
+
+/// `GET /static/logo`: the organisation's logo, or 404 without one. The page-wide CSP
+/// (`default-src 'none'`) also keeps an SVG opened on its own from running anything.
+pub async fn logo(state: State) -> HttpResponse {
+    match &state.logo {
+        Some(l) => HttpResponse::Ok()
+            .content_type(l.content_type)
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
+            .body(l.bytes.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 pub async fn healthz() -> HttpResponse {

@@ -511,6 +511,22 @@ fn misspelt_or_unknown_settings_are_refused_at_start() {
 }
 
 #[test]
+fn an_organisation_colour_too_light_to_read_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (colour, says) in [("#ffcc00", "contrast on white"), ("geel", "#rrggbb")] {
+        let out = meldpunt_in(dir.path(), &["init"], &[("MELDPUNT_ORGANISATION__COLOUR", colour)]);
+        assert!(!out.status.success(), "{colour} was accepted");
+        assert!(
+            text(&out).contains("organisation.colour") && text(&out).contains(says),
+            "{}",
+            text(&out)
+        );
+    }
+    let ok = meldpunt_in(dir.path(), &["init"], &[("MELDPUNT_ORGANISATION__COLOUR", "#00573f")]);
+    assert!(ok.status.success(), "{}", text(&ok));
+}
+
+#[test]
 fn list_settings_come_from_the_environment_comma_separated() {
     let dir = tempfile::tempdir().expect("dir");
     let bad = meldpunt_in(

@@ -142,3 +142,48 @@ async fn what_a_reporter_should_know_before_reporting() {
         .body
         .contains("Schrijf dan in het formulier dat u een gesprek wilt"));
 }
+
+/// The organisation's own look, from the config: its colour in the stylesheet (refused at
+/// start when text in it would be hard to read) and its logo in the header, served by the
+/// service itself.
+#[tokio::test]
+async fn the_organisation_look_comes_from_the_config() {
+    let logo = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/metadata/screenshot-author.png"
+    );
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |s| {
+        s.organisation.colour = "#00573f".into();
+        s.organisation.logo_file = logo.into();
+    })
+    .await;
+    let b = app.browser();
+    let home = b.get("/").await;
+    assert!(home.body.contains("<img src=\"/static/logo\" alt=\"\" class=\"logo\">"));
+    assert!(home.body.contains("Gemeente Voorbeeldstad"), "the name beside the logo");
+    let css = b.get("/static/style.css").await;
+    assert!(
+        css.body.trim_end().ends_with(":root { --accent: #00573f; }"),
+        "{}",
+        css.body
+    );
+    let (status, headers, bytes) = b.get_bytes("/static/logo").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(bytes.expect("logo"), std::fs::read(logo).expect("fixture"));
+
+    // Without a logo: none in the header and 404 for its address.
+    let plain = spawn_app(Backend::Sqlite).await;
+    assert!(!plain.browser().get("/").await.body.contains("class=\"logo\""));
+    assert_eq!(plain.browser().get("/static/logo").await.status, StatusCode::NOT_FOUND);
+
+    // A missing file or one that is no image is refused, naming the key.
+    let missing = meldpunt::http::Logo::load("/nonexistent/logo.png").expect_err("missing");
+    assert!(missing.to_string().contains("organisation.logo_file"));
+    let not_image =
+        meldpunt::http::Logo::load(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).expect_err("not an image");
+    assert!(
+        not_image.to_string().contains("neither a PNG nor an SVG"),
+        "{not_image}"
+    );
+}
