@@ -289,21 +289,31 @@ impl FormPage {
         self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
     }
 
+    /// The questions as worded for whoever fills in the form: an oral report is recorded
+    /// by a coordinator, who is asked about the reporter.
+    fn q(&self) -> crate::i18n::Questions {
+        if self.oral_csrf.is_some() {
+            crate::i18n::Questions::coordinator(self.page.lang)
+        } else {
+            crate::i18n::Questions::reporter(self.page.lang)
+        }
+    }
+
     /// The question a field asks, to name it in the error summary.
     fn question(&self, name: &str) -> &'static str {
-        let t = self.page.t;
+        let q = self.q();
         match name {
-            "what" => t.q_what,
-            "when" => t.q_when,
-            "where" => t.q_where,
-            "subject" => t.q_subject,
-            "category" => t.q_category,
-            "about" => t.q_about,
-            "how_known" => t.q_how_known,
-            "anonymity" => t.q_anonymity,
-            "contact" => t.q_contact,
+            "what" => q.what,
+            "when" => q.when,
+            "where" => q.place,
+            "subject" => q.subject,
+            "category" => q.category,
+            "about" => q.about,
+            "how_known" => q.how_known,
+            "anonymity" => q.anonymity,
+            "contact" => q.contact,
             "files" => self.ff.label,
-            _ => t.q_exclude,
+            _ => q.exclude,
         }
     }
 }

@@ -508,6 +508,9 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
 
     let form = anna.get("/beheer/mondeling").await;
     assert!(form.body.contains("Mondelinge melding vastleggen"));
+    // The form speaks to the coordinator about the reporter, not to a reporter.
+    assert!(form.body.contains("Hoe weet de melder dit?") && form.body.contains("Wil de melder anoniem blijven?"));
+    assert!(!form.body.contains("Hoe weet u dit?") && !form.body.contains("Uw contactgegevens"));
     let token = hidden(&form.body, "form_token").expect("token");
     let csrf = hidden(&form.body, "csrf").expect("csrf");
     let minutes = marker("minutes");
