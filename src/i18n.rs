@@ -182,6 +182,8 @@ pub struct Texts {
     pub done_code_label: &'static str,
     pub done_again: &'static str,
     pub done_code_advice: &'static [&'static str],
+    /// In a warning box above the code: do not close the page yet; how to print it.
+    pub done_keep_warning: &'static str,
     pub done_next: &'static str,
     pub done_followup: &'static str,
 
@@ -566,6 +568,7 @@ pub static NL: Texts = Texts {
     done_title: "Uw melding is ontvangen",
     done_code_label: "Uw meldcode",
     done_again: "U verstuurde dit formulier twee keer. Uw melding is één keer opgeslagen; dit is dezelfde meldcode.",
+    done_keep_warning: "Sluit deze pagina pas als u de code hebt opgeschreven of afgedrukt (Ctrl+P, op een Mac ⌘P). Daarna is ze nergens meer te zien.",
     done_code_advice: &[
         "Schrijf deze code nu op papier, of bewaar haar op een plek die alleen u kent. Niet op een apparaat van uw werk.",
         "De code is de enige sleutel tot uw melding. Wij bewaren haar niet en kunnen haar niet terughalen.",
@@ -956,6 +959,7 @@ pub static EN: Texts = Texts {
     done_title: "Your report has been received",
     done_code_label: "Your report code",
     done_again: "You sent this form twice. Your report was stored once; this is the same report code.",
+    done_keep_warning: "Do not close this page until you have written the code down or printed it (Ctrl+P, on a Mac ⌘P). After that it cannot be shown anywhere.",
     done_code_advice: &[
         "Write this code down on paper now, or keep it somewhere only you know. Not on a work device.",
         "The code is the only key to your report. We do not keep it and cannot retrieve it.",

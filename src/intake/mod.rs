@@ -299,6 +299,16 @@ impl FormPage {
         }
     }
 
+    /// Where the error summary links for a field: a radio group's first option, so the
+    /// link puts the focus where an answer is chosen.
+    fn anchor<'a>(&self, name: &'a str) -> &'a str {
+        match name {
+            "about" => "about-first",
+            "anonymity" => "anonymity-first",
+            other => other,
+        }
+    }
+
     /// The question a field asks, to name it in the error summary.
     fn question(&self, name: &str) -> &'static str {
         let q = self.q();

@@ -90,7 +90,7 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
             ],
         )
         .await;
-    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code");
+    let code = crate::helpers::shown_code(&done.body).expect("code");
     let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
     let answer = marker("answer");
     let csrf_r = hidden(&thread.body, "csrf").expect("csrf");

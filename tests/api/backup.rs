@@ -5,8 +5,8 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::helpers::{
-    between, fresh_pg_database, hidden, links, marker, meldpunt_command, report_fields, spawn_app, start_instance,
-    Backend, Browser, PASSWORD,
+    fresh_pg_database, hidden, links, marker, meldpunt_command, report_fields, spawn_app, start_instance, Backend,
+    Browser, PASSWORD,
 };
 
 both_backends!(a_backup_under_load_restores_every_report);
@@ -16,7 +16,7 @@ async fn submit(b: &Browser, what: &str) -> Option<String> {
     let form = b.get("/melden").await;
     let token = hidden(&form.body, "form_token")?;
     let res = b.post("/melden", &report_fields(what, &token)).await;
-    between(&res.body, "id=\"meldcode\">", "<")
+    crate::helpers::shown_code(&res.body)
 }
 
 async fn a_backup_under_load_restores_every_report(backend: Backend) {
@@ -38,7 +38,7 @@ async fn a_backup_under_load_restores_every_report(backend: Backend) {
             &[("files", "verslag.txt", &evidence)],
         )
         .await;
-    let code = between(&res.body, "id=\"meldcode\">", "<").expect("code");
+    let code = crate::helpers::shown_code(&res.body).expect("code");
     before.push((with_file, code));
     for i in 0..4 {
         let what = marker(&format!("voor-{i}"));

@@ -314,7 +314,15 @@ async fn reporter_journey_in_a_browser_without_javascript() {
                 .collect();
             fill(&c, &fields).await;
             submit(&c, "/melden").await;
-            let code = text_of(&c, "#meldcode").await;
+            // As shown, perhaps on two lines, but only ever between groups.
+            let shown = text_of(&c, "#meldcode").await;
+            for line in shown.lines() {
+                assert!(
+                    line.trim().trim_matches('-').split('-').all(|g| g.len() == 5),
+                    "the meldcode breaks inside a group: {shown:?}"
+                );
+            }
+            let code: String = shown.split_whitespace().collect();
             assert!(!code.is_empty(), "a meldcode is shown");
             j.check(&c, "meldcode").await;
             c.back().await.expect("back");

@@ -92,7 +92,7 @@ async fn files_travel_both_ways_cleaned(backend: Backend) {
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    let code = between(&done.body, "id=\"meldcode\">", "<").expect("meldcode");
+    let code = crate::helpers::shown_code(&done.body).expect("meldcode");
     // The reporter is told, per file, what was removed, and warned about the untouched one.
     assert!(done.body.contains("foto.jpg") && done.body.contains("memo.docx"));
     assert!(done.body.contains("locatie (GPS-positie)"), "{}", done.body);
@@ -301,7 +301,7 @@ async fn limits_store_nothing_and_keep_the_text(backend: Backend) {
         res.body
     );
     assert_eq!(app.count("evidence_files").await, 1);
-    let code = between(&res.body, "id=\"meldcode\">", "<").expect("code");
+    let code = crate::helpers::shown_code(&res.body).expect("code");
 
     // The report holds 1 MiB of its 2: a reply with 1 MiB more crosses the report's limit.
     let (csrf, _) = open_with_code(&reporter, &code).await;

@@ -294,7 +294,7 @@ impl TestApp {
         let token = hidden(&form.body, "form_token").expect("form token");
         let res = b.post("/melden", &report_fields(what, &token)).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-        between(&res.body, "id=\"meldcode\">", "<").expect("meldcode shown")
+        crate::helpers::shown_code(&res.body).expect("meldcode shown")
     }
 }
 
@@ -525,6 +525,23 @@ pub fn between(html: &str, start: &str, end: &str) -> Option<String> {
 }
 
 /// The value of a hidden input by name.
+/// The meldcode shown on a page, as one string: its groups are separate elements (so a line
+/// never breaks inside one) joined by hyphens.
+pub fn shown_code(html: &str) -> Option<String> {
+    let inner = between(html, "id=\"meldcode\">", "</p>")?;
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag && !c.is_whitespace() => out.push(c),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     between(html, &format!("name=\"{name}\" value=\""), "\"")
 }

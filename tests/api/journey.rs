@@ -117,7 +117,7 @@ async fn english_reporter_journey(backend: Backend) {
     fields.push(("lang", "en"));
     let done = reporter.post("/melden?lang=en", &fields).await;
     assert!(done.body.contains("Your report code"), "{}", done.body);
-    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code");
+    let code = crate::helpers::shown_code(&done.body).expect("code");
     let thread = reporter
         .post("/opvolgen?lang=en", &[("code", code.as_str()), ("lang", "en")])
         .await;

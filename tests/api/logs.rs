@@ -113,7 +113,7 @@ async fn logs_of_a_whole_journey_hold_nothing_identifying() {
     let done = reporter
         .post("/melden", &crate::helpers::report_fields(&what, &token))
         .await;
-    let code = between(&done.body, "id=\"meldcode\">", "<").expect("code");
+    let code = crate::helpers::shown_code(&done.body).expect("code");
     reporter.post("/opvolgen", &[("code", "hallo")]).await;
     let thread = reporter.post("/opvolgen", &[("code", code.as_str())]).await;
     let csrf_r = hidden(&thread.body, "csrf").expect("csrf");

@@ -111,7 +111,7 @@ async fn report(app: &TestApp, subject: &str, what: &str) -> String {
     fields.push(("subject", subject));
     let done = b.post("/melden", &fields).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    between(&done.body, "id=\"meldcode\">", "<").expect("code")
+    crate::helpers::shown_code(&done.body).expect("code")
 }
 
 async fn drain(app: &TestApp) -> meldpunt::notify::Pass {

@@ -187,3 +187,35 @@ async fn the_organisation_look_comes_from_the_config() {
         "{not_image}"
     );
 }
+
+/// A refused report says so in the title and links each problem to where it is answered (a
+/// radio group's first option); the meldcode page warns before the page is closed and
+/// shows the code in groups that a line never breaks inside.
+#[tokio::test]
+async fn refused_form_and_meldcode_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = crate::helpers::hidden(&form.body, "form_token").expect("token");
+    let refused = b
+        .post("/melden", &[("form_token", token.as_str()), ("what", "iets")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("<title>Fout: "), "{}", refused.body);
+    let summary = between(&refused.body, "class=\"error-summary\"", "</div>").expect("summary");
+    assert!(summary.contains("href=\"#about-first\""), "{summary}");
+    assert!(refused.body.contains("name=\"about\" id=\"about-first\""));
+
+    let what = crate::helpers::marker("what");
+    let code = app.submit_report(&b, &what).await;
+    assert_eq!(code.len(), 29, "{code}");
+    let again = app.browser();
+    let form = again.get("/melden").await;
+    let token = crate::helpers::hidden(&form.body, "form_token").expect("token");
+    let done = again
+        .post("/melden", &crate::helpers::report_fields(&what, &token))
+        .await;
+    assert!(done.body.contains("id=\"keep-code\"") && done.body.contains("Sluit deze pagina pas"));
+    assert_eq!(done.body.matches("<span class=\"group\">").count(), 5, "five groups");
+}

@@ -92,7 +92,7 @@ async fn closed_reports_are_destroyed_after_retention_and_the_register_stays(bac
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    let code_a = between(&done.body, "id=\"meldcode\">", "<").expect("meldcode");
+    let code_a = crate::helpers::shown_code(&done.body).expect("meldcode");
     // B: completed, then kept longer with a reason; C: closed and reopened.
     let code_b = app.submit_report(&app.browser(), "bewaar-b: de aanbesteding").await;
     let code_c = app.submit_report(&app.browser(), "bewaar-c: het rooster").await;

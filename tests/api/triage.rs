@@ -521,7 +521,7 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
     let done = anna.post("/beheer/mondeling", &fields).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("Geef deze eenmalige overdrachtscode aan de melder"));
-    let handover = between(&done.body, "id=\"meldcode\">", "<").expect("code to hand over");
+    let handover = crate::helpers::shown_code(&done.body).expect("code to hand over");
 
     // Routed to Bert (integriteit), and the recording coordinator keeps access too.
     assert_eq!(app.state.store.inbox(&bert.id).await.expect("bert").len(), 1);
@@ -533,7 +533,7 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
     let own = reporter.post("/opvolgen", &[("code", handover.as_str())]).await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
     assert!(own.body.contains("Uw eigen meldcode"), "{}", own.body);
-    let code = between(&own.body, "id=\"meldcode\">", "<").expect("the reporter's own code");
+    let code = crate::helpers::shown_code(&own.body).expect("the reporter's own code");
     assert_ne!(code, handover);
     assert!(!own.body.contains("class=\"brand\" href"), "shown once");
     let again = app.browser().post("/opvolgen", &[("code", handover.as_str())]).await;
