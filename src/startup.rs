@@ -184,6 +184,15 @@ impl Application {
                 }
             }
         });
+        let state = self.state.clone();
+        // A server quiet for a minute gives its Argon2 working memory back.
+        let kdf_memory = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                state.kdf.release_idle_memory(Duration::from_secs(60));
+            }
+        });
         let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
         let state = self.state.clone();
         let form_codes = tokio::spawn(async move {
@@ -220,6 +229,7 @@ impl Application {
         });
         let result = self.server.await;
         sweeper.abort();
+        kdf_memory.abort();
         worker.abort();
         form_codes.abort();
         retention.abort();

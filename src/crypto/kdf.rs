@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{CryptoError, Key32};
 
@@ -257,8 +257,24 @@ impl Drop for Waiter {
 pub struct KdfPool {
     gate: Arc<Gate>,
     pepper: Arc<Pepper>,
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    memory: Arc<Mutex<Working>>,
     pub params: KdfParams,
+}
+
+/// The pool's working memory: one set of Argon2 blocks per permit that has run, and when a
+/// set was last given back (so a quiet server can return the memory).
+struct Working {
+    sets: Vec<Vec<Block>>,
+    returned_at: std::time::Instant,
+}
+
+impl Default for Working {
+    fn default() -> Self {
+        Working {
+            sets: Vec::new(),
+            returned_at: std::time::Instant::now(),
+        }
+    }
 }
 
 impl KdfPool {
@@ -291,6 +307,23 @@ impl KdfPool {
         out
     }
 
+    /// Gives the working memory back when no derivation has finished for `quiet`: an idle
+    /// server then holds no Argon2 blocks (19 MiB each); the next derivation allocates
+    /// again. The blocks are zeroed first, as they held state derived from secrets. Returns
+    /// how many sets were released.
+    pub fn release_idle_memory(&self, quiet: std::time::Duration) -> usize {
+        let mut working = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if working.returned_at.elapsed() < quiet {
+            return 0;
+        }
+        let mut sets = std::mem::take(&mut working.sets);
+        drop(working);
+        for set in &mut sets {
+            set.zeroize();
+        }
+        sets.len()
+    }
+
     /// Derives a 32-byte key from `secret` and `salt`, with the given (stored) parameters.
     pub async fn derive(
         &self,
@@ -312,10 +345,12 @@ impl KdfPool {
             // One set of blocks per permit at most: a permit holder takes one (or makes the
             // first) and puts it back. A poisoned lock only means another derivation
             // panicked; the blocks are plain memory and still fine to use.
-            let taken = memory.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let taken = memory.lock().unwrap_or_else(|p| p.into_inner()).sets.pop();
             let mut blocks = taken.unwrap_or_default();
             let result = derive_blocking(&pepper, &secret, &salt, params, &mut blocks);
-            memory.lock().unwrap_or_else(|p| p.into_inner()).push(blocks);
+            let mut working = memory.lock().unwrap_or_else(|p| p.into_inner());
+            working.sets.push(blocks);
+            working.returned_at = std::time::Instant::now();
             result
         })
         .await
@@ -402,7 +437,16 @@ mod tests {
                 .unwrap();
             assert_eq!(got.as_bytes(), &fresh(secret, p));
         }
-        assert_eq!(pool.memory.lock().unwrap().len(), 1, "one permit, one set of blocks");
+        assert_eq!(
+            pool.memory.lock().unwrap().sets.len(),
+            1,
+            "one permit, one set of blocks"
+        );
+        // Still busy a moment ago: kept. Quiet for long enough: given back, and the next
+        // derivation makes a new set and gives the same answer.
+        assert_eq!(pool.release_idle_memory(std::time::Duration::from_secs(60)), 0);
+        assert_eq!(pool.release_idle_memory(std::time::Duration::ZERO), 1);
+        assert!(pool.memory.lock().unwrap().sets.is_empty());
     }
 
     /// One thread, one waiting place per kind: a third request of the same kind is refused
