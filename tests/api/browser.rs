@@ -1,7 +1,7 @@
 //! Browser tests: the reporter journey (JavaScript off) and the coordinator journey in
-//! headless Chromium through WebDriver, in Dutch and English, at 1280 and 360 px. Every page
+//! headless Chromium through WebDriver, in Dutch and English, at 1280, 360 and 320 px. Every page
 //! visited is checked with the pinned axe-core (tests/browser) for WCAG 2.0/2.1 A and AA
-//! violations and, at 360 px, for a page that scrolls sideways; a screenshot of each step
+//! violations and, at 360 and 320 px, for a page that scrolls sideways; a screenshot of each step
 //! goes to target/browser-screenshots/<journey>/. Without chromedriver and axe-core on the
 //! machine these tests are reported as ignored with the reason (see build.rs).
 
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{marker, report_fields, spawn_app, spawn_app_with, totp_code, Backend, TestApp, PASSWORD, T0};
 
-const WIDTHS: [u32; 2] = [1280, 360];
+const WIDTHS: [u32; 3] = [1280, 360, 320];
 const WCAG_TAGS: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 
 /// chromedriver on a free port, stopped when dropped.
@@ -244,14 +244,32 @@ async fn fill(c: &Client, fields: &[(&str, &str)]) {
 }
 
 async fn submit(c: &Client, form_action_part: &str) {
-    c.find(Locator::Css(&format!(
-        "form[action*='{form_action_part}'] button[type=submit]:not([formaction])"
-    )))
-    .await
-    .unwrap_or_else(|_| panic!("submit button of {form_action_part}"))
-    .click()
-    .await
-    .expect("submit");
+    follow(
+        c,
+        &format!("form[action*='{form_action_part}'] button[type=submit]:not([formaction])"),
+    )
+    .await;
+}
+
+/// Clicks what `css` finds (a link or a submit button) and waits for the page it leads to.
+async fn follow(c: &Client, css: &str) {
+    let button = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("nothing to click: {css}"));
+    button.click().await.expect("click");
+    // A form post navigates, perhaps after the click has returned: wait until the page we
+    // left is gone, so the next step sees the answer and not the form.
+    for _ in 0..200 {
+        if button.tag_name().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait()
+        .for_element(Locator::Css("main"))
+        .await
+        .expect("the answer to the form");
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
@@ -396,12 +414,7 @@ async fn coordinator_journey_in_a_browser() {
             submit(&c, "/beheer/inrichten").await;
             assert!(!text_of(&c, "#recovery-key").await.is_empty());
             j.check(&c, "recovery-key").await;
-            c.find(Locator::Css("a.button"))
-                .await
-                .expect("continue")
-                .click()
-                .await
-                .expect("click");
+            follow(&c, "a.button").await;
             j.check(&c, "second-factor").await;
             let secret = text_of(&c, "#totp-secret").await;
             fill(&c, &[("code", totp_code(&secret, T0).as_str())]).await;
@@ -412,12 +425,7 @@ async fn coordinator_journey_in_a_browser() {
             app.submit_report(&app.browser(), &marker("what")).await;
             goto(&c, &app, &with_lang("/beheer", lang)).await;
             j.check(&c, "inbox").await;
-            c.find(Locator::Css("table.inbox td a"))
-                .await
-                .expect("report link")
-                .click()
-                .await
-                .expect("open");
+            follow(&c, "table.inbox td a").await;
             j.check(&c, "report").await;
             fill(&c, &[("message", "Dank voor uw melding. Wanneer gebeurde dit?")]).await;
             submit(&c, "/bericht").await;
