@@ -49,13 +49,18 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         None
     };
     if let Some(p) = problem {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            t.invite_heading,
-            p,
-        ));
+        let field = if p == t.err_display_name {
+            "display_name"
+        } else {
+            "username"
+        };
+        let refused = super::CoordinatorsRefusal {
+            errors: vec![(field, p.to_string())],
+            invite_name: name,
+            invite_username: username,
+            ..Default::default()
+        };
+        return super::coordinators_page(&state, lang, &me, StatusCode::UNPROCESSABLE_ENTITY, None, refused).await;
     }
     let (token, _) = account::setup_token();
     let now = state.clock.now();

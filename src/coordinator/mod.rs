@@ -901,6 +901,38 @@ struct CoordinatorsPage {
     notice: Option<String>,
     /// Whether actions here ask for a fresh second-factor code (the viewer has one).
     ask_code: bool,
+    refused: CoordinatorsRefusal,
+}
+
+/// A refused action on the coordinators page: the problems, what was typed in the invite
+/// form, and which code field (approve or reset, of whom) was wrong.
+#[derive(Default)]
+pub(crate) struct CoordinatorsRefusal {
+    pub errors: FieldErrors,
+    pub invite_name: String,
+    pub invite_username: String,
+    pub code_field: String,
+}
+
+impl CoordinatorsPage {
+    fn err(&self, name: &str) -> Option<&str> {
+        self.refused
+            .errors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.as_str())
+    }
+    fn field_id(&self, name: &str) -> String {
+        match name {
+            "display_name" => "inv-name".into(),
+            "username" => "inv-user".into(),
+            _ => self.refused.code_field.clone(),
+        }
+    }
+    /// Whether the code field with this id is the one refused.
+    fn code_refused(&self, field: &str) -> bool {
+        self.err("code").is_some() && self.refused.code_field == field
+    }
 }
 
 pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
@@ -908,6 +940,32 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
+    let notice = match req.query_string() {
+        q if q.contains("done=approved") => Some(lang.t().approved_notice.to_string()),
+        q if q.contains("done=totp_reset") => Some(lang.t().reset_totp_notice.to_string()),
+        _ => None,
+    };
+    coordinators_page(
+        &state,
+        lang,
+        &me,
+        StatusCode::OK,
+        notice,
+        CoordinatorsRefusal::default(),
+    )
+    .await
+}
+
+/// The coordinators page, perhaps with a refused action explained at the top and what was
+/// typed kept.
+pub(crate) async fn coordinators_page(
+    state: &State,
+    lang: Lang,
+    me: &Coordinator,
+    status: StatusCode,
+    notice: Option<String>,
+    refused: CoordinatorsRefusal,
+) -> PageResult {
     let items = state
         .store
         .coordinators()
@@ -926,20 +984,16 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
             display_name: c.display_name,
         })
         .collect();
-    let notice = match req.query_string() {
-        q if q.contains("done=approved") => Some(lang.t().approved_notice.to_string()),
-        q if q.contains("done=totp_reset") => Some(lang.t().reset_totp_notice.to_string()),
-        _ => None,
-    };
-    let page = Page::new(&state, lang, paths::COORDINATORS);
+    let page = Page::new(state, lang, paths::COORDINATORS);
     Ok(render(
-        StatusCode::OK,
+        status,
         &CoordinatorsPage {
             page,
             csrf: me.session.token.csrf(),
             items,
             notice,
             ask_code: me.row.totp_sealed.is_some(),
+            refused,
         },
     ))
 }
@@ -959,13 +1013,12 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
         .await
         .or_500(lang)?
     {
-        return Ok(message_page(
-            &state,
-            lang,
-            StatusCode::UNAUTHORIZED,
-            lang.t().coordinators_title,
-            lang.t().err_mfa,
-        ));
+        let refused = CoordinatorsRefusal {
+            errors: vec![("code", lang.t().err_mfa.to_string())],
+            code_field: format!("approve-code-{id}"),
+            ..Default::default()
+        };
+        return coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
     }
     if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
         return Ok(not_found(&state, lang));

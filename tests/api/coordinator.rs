@@ -421,6 +421,29 @@ async fn refused_forms_say_so_at_the_top(backend: Backend) {
     let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
     assert!(summary.contains("href=\"#current\""), "{summary}");
 
+    // An invitation refused: the coordinators page again, the typed username kept, the
+    // summary pointing at the name.
+    let page = anna.get("/beheer/coordinatoren").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            "/beheer/coordinatoren/uitnodigen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("display_name", ""),
+                ("username", "bert.jansen"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("<title>Fout: "), "{}", res.body);
+    let summary = between(&res.body, "class=\"error-summary\"", "</div>").expect("error summary");
+    assert!(summary.contains("href=\"#inv-name\""), "{summary}");
+    assert!(res.body.contains("value=\"bert.jansen\""), "the typed username is kept");
+    assert!(res
+        .body
+        .contains("id=\"inv-name\" name=\"display_name\" type=\"text\" value=\"\" aria-invalid=\"true\""));
+
     // On a report page the refusal is at the top, above the report, not 4,000 px below.
     app.submit_report(&app.browser(), "een melding").await;
     let inbox = anna.get("/beheer").await;

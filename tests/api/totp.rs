@@ -140,6 +140,11 @@ async fn another_coordinator_resets_a_lost_second_factor(backend: Backend) {
     // Without Anna's own fresh code the reset is refused.
     let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    // Said at the top of the same page, linked to the code field of that row.
+    assert!(res.body.contains("<title>Fout: "));
+    let field = format!("reset-code-{}", bert.id);
+    assert!(res.body.contains(&format!("href=\"#{field}\"")), "{}", res.body);
+    assert!(res.body.contains(&format!("id=\"{field}\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" size=\"7\" aria-invalid=\"true\"")));
     let code = totp_code(&anna_secret, T0 + 60);
     let res = anna
         .post(&action, &[("csrf", csrf.as_str()), ("code", code.as_str())])
