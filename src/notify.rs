@@ -60,7 +60,7 @@ impl Event {
     }
 }
 
-/// Parses `HH:MM` digest times into minutes after midnight (UTC), sorted.
+/// Parses `HH:MM` digest times (Dutch time) into minutes after midnight, sorted.
 pub fn digest_slots(times: &[String]) -> anyhow::Result<Vec<u32>> {
     let mut slots = times
         .iter()
@@ -75,21 +75,32 @@ pub fn digest_slots(times: &[String]) -> anyhow::Result<Vec<u32>> {
     Ok(slots)
 }
 
-/// When a notice raised at `now` may go out: the next digest slot, or now without slots.
+/// When a notice raised at `now` may go out: the next digest slot in Dutch time
+/// (Europe/Amsterdam, so "07:00" stays 07:00 across summer time), or now without slots.
 pub fn next_due(now: i64, slots: &[u32]) -> i64 {
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Amsterdam;
     if slots.is_empty() {
         return now;
     }
-    let day_start = now - now.rem_euclid(86_400);
-    let minute = (now - day_start) / 60;
-    let today = slots
-        .iter()
-        .map(|&s| i64::from(s))
-        .find(|&s| s * 60 + day_start >= now && s >= minute);
-    match today {
-        Some(s) => day_start + s * 60,
-        None => day_start + 86_400 + i64::from(slots[0]) * 60,
+    let today = crate::clock::local_date(now);
+    let days = [Some(today), today.succ_opt(), today.succ_opt().and_then(|d| d.succ_opt())];
+    for day in days.into_iter().flatten() {
+        for &slot in slots {
+            let Some(local) = day.and_hms_opt(slot / 60, slot % 60, 0) else {
+                continue;
+            };
+            // A slot in the hour skipped when summer time starts goes out an hour later.
+            let at = Amsterdam
+                .from_local_datetime(&local)
+                .earliest()
+                .or_else(|| Amsterdam.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest());
+            if let Some(at) = at.map(|t| t.timestamp()).filter(|&t| t >= now) {
+                return at;
+            }
+        }
     }
+    now
 }
 
 /// Notices for `coordinators` about `event`, due at the next digest slot.
@@ -326,11 +337,15 @@ mod tests {
     fn notices_wait_for_the_next_digest_slot() {
         let slots = digest_slots(&["15:00".into(), "07:00".into(), "11:00".into()]).unwrap();
         assert_eq!(slots, vec![420, 660, 900]);
-        let day = 1_796_004_000 - 1_796_004_000 % 86_400; // 2026-11-30 00:00 UTC
-        assert_eq!(next_due(day + 8 * 3600, &slots), day + 11 * 3600);
-        assert_eq!(next_due(day + 11 * 3600, &slots), day + 11 * 3600);
-        assert_eq!(next_due(day + 16 * 3600, &slots), day + 86_400 + 7 * 3600);
+        // 2026-11-30 00:00 UTC is 01:00 in Amsterdam (winter time, UTC+1).
+        let day = 1_796_004_000 - 1_796_004_000 % 86_400;
+        assert_eq!(next_due(day + 8 * 3600, &slots), day + 10 * 3600, "09:00 local waits for 11:00 local");
+        assert_eq!(next_due(day + 10 * 3600, &slots), day + 10 * 3600);
+        assert_eq!(next_due(day + 16 * 3600, &slots), day + 86_400 + 6 * 3600, "the next morning at 07:00 local");
         assert_eq!(next_due(day + 5, &[]), day + 5);
+        // In summer time (UTC+2) 07:00 local is 05:00 UTC: 2026-07-01 04:00 UTC waits an hour.
+        let summer = 1_782_864_000; // 2026-07-01 00:00 UTC
+        assert_eq!(next_due(summer + 4 * 3600, &slots), summer + 5 * 3600);
         assert!(digest_slots(&["25:00".into()]).is_err());
     }
 
