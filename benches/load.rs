@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{between, kib, proc_status, start};
+use common::{argon2_per_s, between, kib, proc_status, start};
 
 const PAGES: [&str; 4] = ["/", "/melden", "/opvolgen", "/privacy"];
 const PAGE_CLIENTS: usize = 16;
@@ -101,38 +101,6 @@ fn bare_server(bodies: Vec<(String, usize)>) -> String {
     });
     std::thread::sleep(Duration::from_millis(300));
     format!("http://127.0.0.1:{port}")
-}
-
-/// Argon2id derivations/s with the shipped parameters on `threads` threads.
-fn argon2_per_s(threads: usize, for_: Duration) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let until = Instant::now() + for_;
-    let workers: Vec<_> = (0..threads)
-        .map(|i| {
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let params = argon2::Params::new(19456, 2, 1, Some(32)).expect("params");
-                let argon = argon2::Argon2::new_with_secret(
-                    &[9u8; 32],
-                    argon2::Algorithm::Argon2id,
-                    argon2::Version::V0x13,
-                    params,
-                )
-                .expect("argon2");
-                let mut out = [0u8; 32];
-                while Instant::now() < until {
-                    argon
-                        .hash_password_into(format!("code {i}").as_bytes(), &[1u8; 16], &mut out)
-                        .expect("hash");
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("worker");
-    }
-    done.load(Ordering::Relaxed) as f64 / for_.as_secs_f64()
 }
 
 fn post(client: &reqwest::Client, base: &str, path: &str) -> reqwest::RequestBuilder {
@@ -299,7 +267,7 @@ async fn main() {
     }
 
     // The Argon2 limit, then submissions and full flows at several loads.
-    let limit = argon2_per_s(threads, for_);
+    let limit = argon2_per_s(threads, for_.as_secs_f64());
     println!("\n## Argon2: submissions and full flows against the limit");
     println!("Argon2id (19456 KiB, t=2, p=1) on {threads} threads: {limit:.1} derivations/s");
     println!("| in flight | submissions/s | × Argon2 limit | full flows/s (submit + open) | × limit/2 | failed |");

@@ -9,42 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{between, kib, proc_status, start};
+use common::{argon2_per_s, between, kib, proc_status, start};
 
 const REPORTERS: usize = 32;
-
-/// Argon2id derivations per second with the shipped parameters on `threads` threads: the
-/// ceiling for submissions, each of which derives one key from its meldcode.
-fn argon2_per_s(threads: usize, secs: f64) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let until = Instant::now() + Duration::from_secs_f64(secs);
-    let workers: Vec<_> = (0..threads)
-        .map(|i| {
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let params = argon2::Params::new(19456, 2, 1, Some(32)).expect("params");
-                let argon = argon2::Argon2::new_with_secret(
-                    &[9u8; 32],
-                    argon2::Algorithm::Argon2id,
-                    argon2::Version::V0x13,
-                    params,
-                )
-                .expect("argon2");
-                let mut out = [0u8; 32];
-                while Instant::now() < until {
-                    argon
-                        .hash_password_into(format!("code {i}").as_bytes(), &[1u8; 16], &mut out)
-                        .expect("hash");
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("worker");
-    }
-    done.load(Ordering::Relaxed) as f64 / secs
-}
 
 async fn submit(client: &reqwest::Client, base: &str) -> bool {
     let Ok(form) = client.get(format!("{base}/melden")).send().await else {

@@ -84,17 +84,22 @@ pub fn next_due(now: i64, slots: &[u32]) -> i64 {
         return now;
     }
     let today = crate::clock::local_date(now);
-    let days = [Some(today), today.succ_opt(), today.succ_opt().and_then(|d| d.succ_opt())];
+    let days = [
+        Some(today),
+        today.succ_opt(),
+        today.succ_opt().and_then(|d| d.succ_opt()),
+    ];
     for day in days.into_iter().flatten() {
         for &slot in slots {
             let Some(local) = day.and_hms_opt(slot / 60, slot % 60, 0) else {
                 continue;
             };
             // A slot in the hour skipped when summer time starts goes out an hour later.
-            let at = Amsterdam
-                .from_local_datetime(&local)
-                .earliest()
-                .or_else(|| Amsterdam.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest());
+            let at = Amsterdam.from_local_datetime(&local).earliest().or_else(|| {
+                Amsterdam
+                    .from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            });
             if let Some(at) = at.map(|t| t.timestamp()).filter(|&t| t >= now) {
                 return at;
             }
@@ -339,9 +344,17 @@ mod tests {
         assert_eq!(slots, vec![420, 660, 900]);
         // 2026-11-30 00:00 UTC is 01:00 in Amsterdam (winter time, UTC+1).
         let day = 1_796_004_000 - 1_796_004_000 % 86_400;
-        assert_eq!(next_due(day + 8 * 3600, &slots), day + 10 * 3600, "09:00 local waits for 11:00 local");
+        assert_eq!(
+            next_due(day + 8 * 3600, &slots),
+            day + 10 * 3600,
+            "09:00 local waits for 11:00 local"
+        );
         assert_eq!(next_due(day + 10 * 3600, &slots), day + 10 * 3600);
-        assert_eq!(next_due(day + 16 * 3600, &slots), day + 86_400 + 6 * 3600, "the next morning at 07:00 local");
+        assert_eq!(
+            next_due(day + 16 * 3600, &slots),
+            day + 86_400 + 6 * 3600,
+            "the next morning at 07:00 local"
+        );
         assert_eq!(next_due(day + 5, &[]), day + 5);
         // In summer time (UTC+2) 07:00 local is 05:00 UTC: 2026-07-01 04:00 UTC waits an hour.
         let summer = 1_782_864_000; // 2026-07-01 00:00 UTC

@@ -2,7 +2,10 @@
 //! on a fresh SQLite database and set up over HTTP, and its memory as /proc reports it.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 pub const PASSWORD: &str = "lange zin als wachtwoord 42";
 
@@ -134,4 +137,38 @@ pub fn between(s: &str, a: &str, b: &str) -> Option<String> {
     let start = s.find(a)? + a.len();
     let end = s[start..].find(b)? + start;
     Some(s[start..end].to_string())
+}
+
+/// Argon2id derivations per second with the shipped parameters on `threads` threads: the
+/// ceiling for submissions, each of which derives one key from its meldcode.
+#[allow(dead_code)] // the evidence benchmark does not need it
+pub fn argon2_per_s(threads: usize, secs: f64) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let workers: Vec<_> = (0..threads)
+        .map(|i| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let params = argon2::Params::new(19456, 2, 1, Some(32)).expect("params");
+                let argon = argon2::Argon2::new_with_secret(
+                    &[9u8; 32],
+                    argon2::Algorithm::Argon2id,
+                    argon2::Version::V0x13,
+                    params,
+                )
+                .expect("argon2");
+                let mut out = [0u8; 32];
+                while Instant::now() < until {
+                    argon
+                        .hash_password_into(format!("code {i}").as_bytes(), &[1u8; 16], &mut out)
+                        .expect("hash");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    done.load(Ordering::Relaxed) as f64 / secs
 }
