@@ -816,8 +816,8 @@ pub static NL: Texts = Texts {
     a11y_title: "Toegankelijkheid",
     a11y_text: &[
         "{org} wil dat iedereen dit meldpunt kan gebruiken, ook met een beperking. Deze verklaring volgt het model van DigiToegankelijk en gaat over de pagina's van het meldpunt (de software Meldpunt).",
-        "Status: B, voldoet gedeeltelijk aan de eisen (WCAG 2.1 niveau AA, EN 301 549). De pagina's voor melders zijn met axe-core in een browser onderzocht zonder gevonden afwijkingen; ze werken met toetsenbord en schermlezer, zonder JavaScript en bij vergroting tot 400%. Verklaring opgesteld op 4 december 2026; de organisatie vult haar aan met een eigen onderzoek.",
-        "Bekende beperkingen: de beheerpagina's voor integriteitscoördinatoren zijn nog niet volledig onderzocht; na een geweigerde actie op een meldingspagina staat de foutmelding niet bovenaan de pagina; op een smal scherm scrollt de meldingenlijst van coördinatoren zijwaarts. Hieraan wordt gewerkt.",
+        "Status: B, voldoet gedeeltelijk aan de eisen (WCAG 2.1 niveau AA, EN 301 549). Alle pagina's, voor melders en voor coördinatoren, worden bij elke wijziging van de software in een browser getoetst met axe-core, in het Nederlands en het Engels en op 1280, 360 en 320 pixels breed, zonder gevonden afwijkingen; ze werken met toetsenbord en schermlezer, zonder JavaScript en bij vergroting tot 400%. Verklaring opgesteld op 4 december 2026; de organisatie vult haar aan met een eigen onderzoek.",
+        "Bekende beperkingen: een volledig onderzoek door een deskundige (met mensen die hulpmiddelen gebruiken) heeft nog niet plaatsgevonden; automatische toetsen vinden niet alles. Brede tabellen van coördinatoren schuiven op een smal scherm binnen hun eigen kader.",
         "Loopt u ergens tegenaan? Meld het via dit meldpunt (dat mag anoniem) of vraag om een mondelinge melding. U krijgt binnen 5 werkdagen antwoord via uw meldcode. Bent u niet tevreden met de afhandeling, dan kunt u zich wenden tot de Nationale ombudsman.",
     ],
     err_code_removed: "Deze melding is afgesloten en na de bewaartermijn verwijderd. Er is niets meer van te lezen. Heeft u een nieuwe melding, dan kunt u die gewoon doen.",
@@ -1207,8 +1207,8 @@ pub static EN: Texts = Texts {
     a11y_title: "Accessibility",
     a11y_text: &[
         "{org} wants everyone to be able to use this reporting point, also with a disability. This statement follows the DigiToegankelijk model and covers the pages of the reporting point (the Meldpunt software).",
-        "Status: B, partially compliant (WCAG 2.1 level AA, EN 301 549). The reporter pages were examined with axe-core in a browser with no violations found; they work with keyboard and screen reader, without JavaScript and at 400% zoom. Statement drawn up on 4 December 2026; the organisation adds its own examination.",
-        "Known limitations: the management pages for integrity coordinators have not yet been fully examined; after a refused action on a report page the error is not at the top of the page; on a narrow screen the coordinators' report list scrolls sideways. This is being worked on.",
+        "Status: B, partially compliant (WCAG 2.1 level AA, EN 301 549). Every page, for reporters and for coordinators, is checked with axe-core in a browser at every change of the software, in Dutch and English and at 1280, 360 and 320 pixels wide, with no violations found; the pages work with keyboard and screen reader, without JavaScript and at 400% zoom. Statement drawn up on 4 December 2026; the organisation adds its own examination.",
+        "Known limitations: no full examination by an expert (with people who use assistive technology) has taken place yet; automatic checks do not find everything. Wide tables for coordinators scroll within their own box on a narrow screen.",
         "Do you run into a problem? Report it through this reporting point (anonymously if you like) or ask to make an oral report. You get an answer within 5 working days through your report code. If you are not satisfied with how it is handled, you can turn to the National Ombudsman.",
     ],
     err_code_removed: "This report was closed and removed after its retention period. Nothing of it can be read any more. If you have something new to report, you can do so.",
