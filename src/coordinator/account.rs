@@ -217,7 +217,7 @@ pub async fn recover(
         let to = Context::new(P::WrapCoordinator)
             .report(rid)
             .recipient(cid, keys::key_id(&public));
-        wraps.push((report_id, wrap_to_public(&key, &public, &to)?));
+        wraps.push((report_id, wrap_to_public(&key, &public, &to)?, wrapped));
     }
     store.replace_coordinator_key(&row.id, &public, &sealed, &wraps).await?;
     Ok(wraps.len())

@@ -520,7 +520,7 @@ async fn give_staff_key(state: &State, key: &ReportKey, row: &ReportRow) -> anyh
         .staff_commitment(rid)
         .ok_or_else(|| anyhow::anyhow!("no staff key to give"))?;
     let mut wraps = Vec::new();
-    for (kind, recipient) in state.store.staff_wrap_holders(&row.id).await? {
+    for (kind, recipient, before) in state.store.staff_wrap_holders(&row.id).await? {
         let (public, ctx) = if kind == "recovery" {
             let public = state
                 .store
@@ -546,7 +546,7 @@ async fn give_staff_key(state: &State, key: &ReportKey, row: &ReportRow) -> anyh
             (public, ctx)
         };
         let wrapped = keys::wrap_to_public(key, &public, &ctx)?;
-        wraps.push((kind, recipient, wrapped));
+        wraps.push((kind, recipient, before, wrapped));
     }
     let mut notes = Vec::new();
     for m in state.store.messages(&row.id).await? {
@@ -558,7 +558,10 @@ async fn give_staff_key(state: &State, key: &ReportKey, row: &ReportRow) -> anyh
         };
         let ctx = casefile::message_context(rid, mid, role, &m.kind);
         // Sealed under the report key before the upgrade: open with that, seal with staff.
-        let plain = key.open(&ctx, &m.sealed)?;
+        // One that does not open was re-sealed by a colleague's upgrade meanwhile.
+        let Ok(plain) = key.open(&ctx, &m.sealed) else {
+            return Ok(false);
+        };
         notes.push((m.id, key.seal_staff(&ctx, &plain)));
     }
     Ok(state.store.add_staff_key(&row.id, &commitment, &wraps, &notes).await?)

@@ -78,7 +78,8 @@ impl Store {
         id: &str,
         public: &[u8],
         sealed_private: &[u8],
-        wraps: &[(String, Vec<u8>)],
+        // (report id, new wrap, the recovery wrap it was made from)
+        wraps: &[(String, Vec<u8>, Vec<u8>)],
     ) -> DbResult<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -87,7 +88,18 @@ impl Store {
             sqlx::query("DELETE FROM report_wraps WHERE recipient_kind = 'coordinator' AND recipient_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sessions WHERE kind = 'coordinator' AND subject_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM totp_recovery_codes WHERE coordinator_id = $1").bind(id).execute(&mut *tx).await?;
-            for (report_id, wrapped) in wraps {
+            for (report_id, wrapped, recovery_wrap) in wraps {
+                // The recovery wrap the key came from must still be the report's: a
+                // colleague's first look may have given the report a staff key meanwhile,
+                // which this wrap would lack.
+                let current: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM report_wraps WHERE report_id = $1 AND recipient_kind = 'recovery' AND wrapped = $2")
+                    .bind(report_id).bind(recovery_wrap).fetch_one(&mut *tx).await?;
+                if current != 1 {
+                    tx.rollback().await?;
+                    return Err(sqlx::Error::Protocol(format!(
+                        "report {report_id} changed while recovering (a colleague opened it); run the command again")));
+                }
                 sqlx::query("INSERT INTO report_wraps (report_id, recipient_kind, recipient_id, wrapped) VALUES ($1, 'coordinator', $2, $3)")
                     .bind(report_id).bind(id).bind(wrapped).execute(&mut *tx).await?;
             }

@@ -108,11 +108,11 @@ impl Store {
         })
     }
 
-    /// Who holds a staff-side wrap of a report: (recipient kind, recipient id), coordinators
-    /// and the recovery key.
-    pub async fn staff_wrap_holders(&self, report_id: &str) -> DbResult<Vec<(String, String)>> {
-        on_pool!(self, pool => sqlx::query_as::<_, (String, String)>(
-            "SELECT recipient_kind, recipient_id FROM report_wraps WHERE report_id = $1 AND recipient_kind IN ('coordinator', 'recovery') \
+    /// Who holds a staff-side wrap of a report: (recipient kind, recipient id, the wrap as it
+    /// is now), coordinators and the recovery key.
+    pub async fn staff_wrap_holders(&self, report_id: &str) -> DbResult<Vec<(String, String, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, String, Vec<u8>)>(
+            "SELECT recipient_kind, recipient_id, wrapped FROM report_wraps WHERE report_id = $1 AND recipient_kind IN ('coordinator', 'recovery') \
              ORDER BY recipient_kind, recipient_id")
             .bind(report_id).fetch_all(pool).await)
     }
@@ -125,7 +125,8 @@ impl Store {
         &self,
         report_id: &str,
         commitment: &[u8],
-        wraps: &[(String, String, Vec<u8>)],
+        // (kind, recipient, the wrap read before, its replacement)
+        wraps: &[(String, String, Vec<u8>, Vec<u8>)],
         notes: &[(String, Vec<u8>)],
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
@@ -138,12 +139,14 @@ impl Store {
             let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE report_id = $1 AND kind = 'note'")
                 .bind(report_id).fetch_one(&mut *tx).await?;
             let mut same = first && holders == wraps.len() as i64 && kept == notes.len() as i64;
-            for (kind, recipient, wrapped) in wraps {
+            for (kind, recipient, before, wrapped) in wraps {
                 if !same {
                     break;
                 }
-                same = sqlx::query("UPDATE report_wraps SET wrapped = $1 WHERE report_id = $2 AND recipient_kind = $3 AND recipient_id = $4")
-                    .bind(wrapped).bind(report_id).bind(kind).bind(recipient).execute(&mut *tx).await?.rows_affected() == 1;
+                // Only the wrap that was read: one rewritten meanwhile (a recovery, a new
+                // grant) makes the whole upgrade wait for the next look.
+                same = sqlx::query("UPDATE report_wraps SET wrapped = $1 WHERE report_id = $2 AND recipient_kind = $3 AND recipient_id = $4 AND wrapped = $5")
+                    .bind(wrapped).bind(report_id).bind(kind).bind(recipient).bind(before).execute(&mut *tx).await?.rows_affected() == 1;
             }
             for (id, sealed) in notes {
                 if !same {
