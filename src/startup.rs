@@ -121,6 +121,7 @@ impl Application {
         form.load().await?;
         let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
         let logo = crate::http::Logo::load(&settings.organisation.logo_file)?;
+        let style = crate::http::stylesheet(&settings.organisation.colour);
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -135,6 +136,7 @@ impl Application {
             background: tokio::runtime::Handle::current(),
             form,
             logo,
+            style,
             evidence_budget: crate::evidence::Budget::new(settings_budget),
         });
         let server = build_server(listener, state.clone())?;

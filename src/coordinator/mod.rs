@@ -475,8 +475,14 @@ pub(crate) async fn unlock_report(
         }
         key.add_staff_key();
         if give_staff_key(state, &key, &row).await.or_500(lang)? {
-            let row = state.store.report(id).await.or_500(lang)?;
-            return Ok(row.map(|row| (key, row)));
+            // The row as stored now: with the commitment just written.
+            let row = ReportRow {
+                staff_commitment: ids::parse(id)
+                    .and_then(|rid| key.staff_commitment(rid))
+                    .map(|c| c.to_vec()),
+                ..row
+            };
+            return Ok(Some((key, row)));
         }
     }
     Err(AppError {

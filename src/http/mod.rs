@@ -77,12 +77,23 @@ pub struct AppState {
     pub form: crate::form_snapshot::FormCache,
     /// The organisation's logo, read at start (`organisation.logo_file`).
     pub logo: Option<Logo>,
+    /// The stylesheet with the organisation's colour, made once at start.
+    pub style: web::Bytes,
+}
+
+/// The stylesheet: the shipped one with the organisation's colour (checked at start for
+/// contrast) overriding the default accent.
+pub fn stylesheet(colour: &str) -> web::Bytes {
+    web::Bytes::from(format!(
+        "{}\n:root {{ --accent: {colour}; }}\n",
+        include_str!("../../web/static/style.css")
+    ))
 }
 
 /// A logo image held in memory and served at [`paths::LOGO`].
 #[derive(Debug, Clone)]
 pub struct Logo {
-    pub bytes: Vec<u8>,
+    pub bytes: web::Bytes,
     pub content_type: &'static str,
 }
 
@@ -110,7 +121,10 @@ impl Logo {
         } else {
             anyhow::bail!("organisation.logo_file {path} is neither a PNG nor an SVG image");
         };
-        Ok(Some(Logo { bytes, content_type }))
+        Ok(Some(Logo {
+            bytes: bytes.into(),
+            content_type,
+        }))
     }
 }
 
@@ -537,12 +551,7 @@ pub async fn security_txt(state: State) -> HttpResponse {
 }
 
 pub async fn style(state: State) -> HttpResponse {
-    // The organisation's colour (checked at start for contrast) overrides the default.
-    let css = format!(
-        "{}\n:root {{ --accent: {}; }}\n",
-        include_str!("../../web/static/style.css"),
-        state.settings.organisation.colour
-    );
+    let css = state.style.clone();
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
