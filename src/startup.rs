@@ -227,6 +227,11 @@ impl Application {
                 if let Err(e) = state.store.refresh_statistics().await {
                     tracing::warn!(error = %e, "could not refresh the database's statistics");
                 }
+                // And moves the overview's overdue counts to a new day, so the first
+                // coordinator to open the overview after midnight does not wait for it.
+                if let Err(e) = state.store.recount_overdue(&state.clock.today_string()).await {
+                    tracing::warn!(error = %e, "could not recount the overdue reports for today");
+                }
             }
         });
         let result = self.server.await;

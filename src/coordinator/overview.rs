@@ -423,7 +423,7 @@ async fn kept_aggregates(state: &State, lang: Lang) -> Result<Aggregates, crate:
     let counts = state.store.overview_counts().await.or_500(lang)?;
     let acks = state.store.overview_ack_days().await.or_500(lang)?;
     let due = today.format("%Y-%m-%d").to_string();
-    let overdue = state.store.overdue_counts(&due).await.or_500(lang)?;
+    let overdue = state.store.overdue_counts_kept(&due).await.or_500(lang)?;
     Ok(aggregate_kept(&counts, &acks, &overdue))
 }
 

@@ -125,7 +125,15 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
         .change_status(
             &row.id,
             (from.code(), to.code()),
-            &state.clock.today_string(),
+            (
+                &state.clock.today_string(),
+                &crate::deadlines::next_due_string(
+                    &row.received_on,
+                    row.acknowledged_on.as_deref(),
+                    row.feedback_on.as_deref(),
+                    to.code(),
+                ),
+            ),
             sealed.as_ref(),
         )
         .await

@@ -8,21 +8,23 @@ impl Store {
     /// Moves a report from `from` to `to` (only if it is still at `from`), with an optional
     /// sealed note explaining why. False if the status had changed meanwhile. Completing or
     /// closing starts the retention count on `today` (kept when it had started already);
-    /// reopening stops it.
+    /// reopening stops it. `next_due_on` is the next deadline under the new status (none once
+    /// completed or closed, the open one again when reopened).
     pub async fn change_status(
         &self,
         report_id: &str,
         (from, to): (&str, &str),
-        today: &str,
+        (today, next_due_on): (&str, &str),
         note: Option<&NewMessage>,
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
-                "UPDATE reports SET status = $1, \
+                "UPDATE reports SET status = $1, next_due_on = $5, \
                  closed_on = CASE WHEN $1 IN ('afgerond', 'gesloten') THEN COALESCE(closed_on, $4) ELSE NULL END \
                  WHERE id = $2 AND status = $3 AND destroyed_on IS NULL")
-                .bind(to).bind(report_id).bind(from).bind(today).execute(&mut *tx).await?.rows_affected() == 1;
+                .bind(to).bind(report_id).bind(from).bind(today).bind(next_due_on)
+                .execute(&mut *tx).await?.rows_affected() == 1;
             if !done {
                 tx.rollback().await?;
                 return Ok(false);
@@ -263,6 +265,77 @@ impl Store {
                     chain_label, category, CAST(CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END AS BIGINT) AS acked, COUNT(*) AS n \
              FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
             .bind(today).fetch_all(pool).await)
+    }
+
+    /// The same counts as [`Store::overdue_counts`], read from what the database keeps for
+    /// one day (migration 0015): when the kept day is before `today` they are recounted
+    /// once, and every later call that day reads a few rows. If another instance has kept a
+    /// later day already (its clock a moment ahead at midnight), this call counts live
+    /// instead of moving the day back.
+    pub async fn overdue_counts_kept(&self, today: &str) -> DbResult<Vec<OverdueCount>> {
+        for _ in 0..2 {
+            let (day, counts) = self.kept_overdue().await?;
+            match day.as_str().cmp(today) {
+                std::cmp::Ordering::Equal => return Ok(counts),
+                std::cmp::Ordering::Greater => break,
+                std::cmp::Ordering::Less => self.recount_overdue(today).await?,
+            }
+        }
+        self.overdue_counts(today).await
+    }
+
+    /// The kept day and its counts, read in one statement so both come from one snapshot.
+    async fn kept_overdue(&self) -> DbResult<(String, Vec<OverdueCount>)> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT d.as_of, o.quarter, o.chain_label, o.category, CAST(o.acked AS BIGINT), o.n \
+             FROM overview_overdue_day d LEFT JOIN overview_overdue o ON o.n > 0 WHERE d.id = 1")
+            .fetch_all(pool).await)?;
+        let day = rows.first().map(|r| r.0.clone()).unwrap_or_default();
+        let counts = rows
+            .into_iter()
+            .filter_map(|(_, quarter, chain_label, category, acked, n)| {
+                Some(OverdueCount {
+                    quarter: quarter?,
+                    chain_label: chain_label?,
+                    category: category?,
+                    acked: acked?,
+                    n: n?,
+                })
+            })
+            .collect();
+        Ok((day, counts))
+    }
+
+    /// Moves the kept overdue counts to `today` (never back): the day row first, which on
+    /// PostgreSQL waits for every transaction whose trigger read the old day and holds off
+    /// new ones until the recount is committed (see the migration).
+    pub async fn recount_overdue(&self, today: &str) -> DbResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = sqlx::query("UPDATE overview_overdue_day SET as_of = $1 WHERE id = 1 AND as_of < $1")
+                .bind(today).execute(&mut *tx).await?.rows_affected() == 1;
+            if !moved {
+                tx.rollback().await?;
+                return Ok(());
+            }
+            sqlx::query("DELETE FROM overview_overdue").execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO overview_overdue (quarter, chain_label, category, acked, n) \
+                 SELECT substr(received_on, 1, 4) || '-K' || ((CAST(substr(received_on, 6, 2) AS INTEGER) + 2) / 3), \
+                        chain_label, category, CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END, COUNT(*) \
+                 FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
+                .bind(today).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The clear columns of every report, for aggregate counts (never content).

@@ -10,6 +10,7 @@ use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestA
 both_backends!(
     oral_report_recorded_and_confirmed,
     chain_overview_and_csv,
+    overdue_counts_follow_the_days_and_every_change,
     access_grant_revoke_and_stepping_aside,
     deadlines_on_fixed_dates,
     status_workflow_and_reopening,
@@ -468,7 +469,10 @@ async fn chain_overview_and_csv(backend: Backend) {
     let kept = meldpunt::coordinator::overview::aggregate_kept(
         &store.overview_counts().await.expect("counts"),
         &store.overview_ack_days().await.expect("acks"),
-        &store.overdue_counts(&app.clock.today_string()).await.expect("overdue"),
+        &store
+            .overdue_counts_kept(&app.clock.today_string())
+            .await
+            .expect("overdue"),
     );
     let recount = meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
     assert_eq!(
@@ -481,6 +485,124 @@ async fn chain_overview_and_csv(backend: Backend) {
         StatusCode::SEE_OTHER,
         "login needed"
     );
+}
+
+/// The overview's CSV as a coordinator downloads it, and the same aggregates recounted from
+/// every report's row: they must agree, whatever was kept for which day.
+async fn overview_csv_matches_a_recount(app: &TestApp, coord: &Browser) -> String {
+    let csv = coord.get("/beheer/overzicht.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let store = &app.state.store;
+    let recount =
+        meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), app.clock.today());
+    assert_eq!(csv.body, meldpunt::coordinator::overview::csv(&recount));
+    csv.body
+}
+
+/// The (acknowledgement overdue, feedback overdue) cells of one CSV row.
+fn overdue_cells(csv: &str, row: &str) -> (String, String) {
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("{row} in {csv}"));
+    let cells: Vec<&str> = line.split(',').collect();
+    (cells[7].to_string(), cells[8].to_string())
+}
+
+async fn overdue_counts_follow_the_days_and_every_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let reporter = app.browser();
+    for what in ["een", "twee", "drie", "vier", "vijf"] {
+        app.submit_report(&reporter, what).await;
+    }
+    const ROW: &str = "2026-K4,repressie,belangenverstrengeling,5,";
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(
+        overdue_cells(&csv, ROW),
+        ("0".into(), "0".into()),
+        "nothing late on day one"
+    );
+
+    // Eight days on, none is acknowledged: all five are late, counted for the new day.
+    app.clock.set(T0 + 8 * DAY);
+    relogin(&anna).await;
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW), ("5".into(), "0".into()));
+
+    // The same day: acknowledging one and closing another take them off at once.
+    let inbox = anna.get("/beheer").await;
+    let mut hrefs = crate::helpers::links(&inbox.body, "/beheer/melding/");
+    hrefs.retain(|h| !h["/beheer/melding/".len()..].contains(['/', '?']));
+    hrefs.dedup();
+    assert_eq!(hrefs.len(), 5);
+    let csrf_of = |page: &str| hidden(page, "csrf").expect("csrf");
+    let page = anna.get(&hrefs[0]).await;
+    anna.post(
+        &format!("{}/ontvangst", hrefs[0]),
+        &[("csrf", csrf_of(&page.body).as_str())],
+    )
+    .await;
+    let page = anna.get(&hrefs[1]).await;
+    let closed = anna
+        .post(
+            &format!("{}/status", hrefs[1]),
+            &[
+                ("csrf", csrf_of(&page.body).as_str()),
+                ("status", "gesloten"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert!(
+        closed.status.is_success() || closed.status.is_redirection(),
+        "{}",
+        closed.status
+    );
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(
+        overdue_cells(&csv, ROW),
+        ("3".into(), "0".into()),
+        "one acknowledged, one closed"
+    );
+    // A closed report is not overdue in the inbox either (it used to keep its old deadline).
+    let overdue = anna.get("/beheer?overdue=1").await;
+    let id_closed = &hrefs[1]["/beheer/melding/".len()..];
+    assert!(
+        !overdue.body.contains(id_closed),
+        "the closed report is not listed as overdue"
+    );
+
+    // Reopening puts its deadline back, and it is late again.
+    let page = anna.get(&hrefs[1]).await;
+    anna.post(
+        &format!("{}/status", hrefs[1]),
+        &[
+            ("csrf", csrf_of(&page.body).as_str()),
+            ("status", "in_behandeling"),
+            ("reason", "nieuw feit"),
+        ],
+    )
+    .await;
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW), ("4".into(), "0".into()), "reopened");
+
+    // Three months on, the acknowledged one's feedback is late as well.
+    app.clock.set(T0 + 100 * DAY);
+    relogin(&anna).await;
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW), ("4".into(), "<3".into()));
+
+    // A clock that goes back (another instance a moment behind at midnight) is answered
+    // with a live count, never by moving the kept day back.
+    app.clock.set(T0 + 8 * DAY);
+    relogin(&anna).await;
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW), ("4".into(), "0".into()));
+    app.clock.set(T0 + 100 * DAY);
+    relogin(&anna).await;
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW).1, "<3");
 }
 
 async fn oral_report_recorded_and_confirmed(backend: Backend) {
