@@ -18,6 +18,7 @@ use rand::Rng;
 
 const PASSWORD: &str = "lange zin als wachtwoord 42";
 const T0: i64 = 1_796_040_000; // 2026-11-30
+const T0_DAY: &str = "2026-11-30";
 
 /// One seeded report's clear columns.
 struct SeedRow {
@@ -186,6 +187,7 @@ struct Site {
     cookie: String,
     /// The PostgreSQL database made for this site, dropped at the end.
     pg: Option<String>,
+    store: meldpunt::storage::Store,
     _dir: tempfile::TempDir,
 }
 
@@ -264,6 +266,7 @@ async fn site(n: usize) -> Site {
         client,
         cookie,
         pg: pg.map(|(_, name)| name),
+        store: state.store.clone(),
         _dir: dir,
     }
 }
@@ -366,6 +369,52 @@ async fn main() {
         ms(tb),
         ms(tb) / ms(ta)
     );
+    // Where the overview's time goes: each read of what the database keeps, and adding
+    // them up, without HTTP (medians of 10, milliseconds).
+    println!();
+    println!("| overview step | 100 reports (ms) | 100,000 reports (ms) | rows at 100 | rows at 100,000 |");
+    println!("|---|---|---|---|---|");
+    let today = T0_DAY;
+    for step in ["version", "kept counts, one snapshot", "aggregate"] {
+        let mut out = Vec::new();
+        for site in [&small, &large] {
+            let kept = site.store.overview_kept().await.expect("kept");
+            assert_eq!(kept.day, today, "the overdue counts are kept for today");
+            let mut times = Vec::new();
+            let mut rows = 0;
+            for _ in 0..10 {
+                let start = Instant::now();
+                rows = match step {
+                    "version" => {
+                        std::hint::black_box(site.store.overview_version().await.expect("version"));
+                        1
+                    }
+                    "kept counts, one snapshot" => {
+                        let k = site.store.overview_kept().await.expect("kept");
+                        k.counts.len() + k.acks.len() + k.overdue.len()
+                    }
+                    _ => {
+                        std::hint::black_box(meldpunt::coordinator::overview::aggregate_kept(
+                            &kept.counts,
+                            &kept.acks,
+                            &kept.overdue,
+                        ));
+                        kept.counts.len() + kept.acks.len() + kept.overdue.len()
+                    }
+                };
+                times.push(start.elapsed());
+            }
+            times.sort();
+            out.push((times[times.len() / 2], rows));
+        }
+        println!(
+            "| {step} | {:.2} | {:.2} | {} | {} |",
+            ms(out[0].0),
+            ms(out[1].0),
+            out[0].1,
+            out[1].1
+        );
+    }
     if let Ok(admin) = std::env::var("MELDPUNT_BENCH_POSTGRES_URL") {
         for name in [&small.pg, &large.pg].into_iter().flatten() {
             drop_pg_database(&admin, name).await;

@@ -137,6 +137,7 @@ impl Application {
             form,
             logo,
             style,
+            overview: Default::default(),
             evidence_budget: crate::evidence::Budget::new(settings_budget),
         });
         let server = build_server(listener, state.clone())?;

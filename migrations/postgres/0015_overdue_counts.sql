@@ -7,6 +7,9 @@
 -- transactions that change reports; the service recounts them once when the day changes
 -- (Store::overdue_counts_kept), so the overview costs the same with 100 or 100,000 reports.
 -- The first day is the empty string: nothing is before it, so the empty table is right.
+-- `overview_version.v` goes up with every change to what the overview counts (and with each
+-- recount), in the same transaction: a service keeps the aggregates it computed in memory
+-- and reuses them while the version it read them at is still current.
 -- Completing or closing a report used to leave its next deadline in place, so a report
 -- closed after its deadline still counted as overdue (inbox filter, inbox count, overview).
 -- The service now clears it on closing and sets it again on reopening; this clears it for
@@ -57,3 +60,24 @@ CREATE TRIGGER overdue_insert AFTER INSERT ON reports FOR EACH ROW EXECUTE FUNCT
 CREATE TRIGGER overdue_update AFTER UPDATE OF next_due_on, received_on, chain_label, category, acknowledged_on ON reports
     FOR EACH ROW EXECUTE FUNCTION overdue_track();
 CREATE TRIGGER overdue_delete AFTER DELETE ON reports FOR EACH ROW EXECUTE FUNCTION overdue_track();
+
+CREATE TABLE overview_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    v BIGINT NOT NULL
+);
+INSERT INTO overview_version (id, v) VALUES (1, 0);
+
+-- Deferred to the commit, so the one row is locked last and only while committing: every
+-- transaction that changes reports takes it after all its other locks, and none waits for
+-- another lock while holding it, so it cannot be part of a deadlock.
+CREATE FUNCTION overview_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE overview_version SET v = v + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER overview_version_change AFTER INSERT OR DELETE ON reports
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION overview_version_bump();
+CREATE CONSTRAINT TRIGGER overview_version_update
+    AFTER UPDATE OF status, chain_label, category, acknowledged_on, received_on, next_due_on ON reports
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION overview_version_bump();

@@ -7,6 +7,9 @@
 -- transactions that change reports; the service recounts them once when the day changes
 -- (Store::overdue_counts_kept), so the overview costs the same with 100 or 100,000 reports.
 -- The first day is the empty string: nothing is before it, so the empty table is right.
+-- `overview_version.v` goes up with every change to what the overview counts (and with each
+-- recount), in the same transaction: a service keeps the aggregates it computed in memory
+-- and reuses them while the version it read them at is still current.
 -- Completing or closing a report used to leave its next deadline in place, so a report
 -- closed after its deadline still counted as overdue (inbox filter, inbox count, overview).
 -- The service now clears it on closing and sets it again on reopening; this clears it for
@@ -56,4 +59,22 @@ BEGIN
         WHERE quarter = substr(OLD.received_on, 1, 4) || '-K' || ((CAST(substr(OLD.received_on, 6, 2) AS INTEGER) + 2) / 3)
           AND chain_label = OLD.chain_label AND category = OLD.category
           AND acked = CASE WHEN OLD.acknowledged_on IS NULL THEN 0 ELSE 1 END;
+END;
+
+CREATE TABLE overview_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    v BIGINT NOT NULL
+);
+INSERT INTO overview_version (id, v) VALUES (1, 0);
+
+CREATE TRIGGER overview_version_insert AFTER INSERT ON reports BEGIN
+    UPDATE overview_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER overview_version_update
+    AFTER UPDATE OF status, chain_label, category, acknowledged_on, received_on, next_due_on ON reports
+BEGIN
+    UPDATE overview_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER overview_version_delete AFTER DELETE ON reports BEGIN
+    UPDATE overview_version SET v = v + 1 WHERE id = 1;
 END;

@@ -3,8 +3,10 @@
 //! chart (no JavaScript) with the same numbers in tables, and a CSV download. Aggregates of
 //! clear columns only; the export is audited.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -17,7 +19,7 @@ use crate::deadlines;
 use crate::http::{paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 use crate::report::{Category, ChainLabel};
-use crate::storage::OverviewRow;
+use crate::storage::{DbResult, OverviewRow, Store};
 
 /// Counts below this are shown as "<3" (and medians over fewer acknowledgements not at
 /// all): a cell of one or two reports could single out a report, its kind and its quarter,
@@ -414,17 +416,61 @@ pub async fn download(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let body = csv(&kept_aggregates(&state, lang).await?);
+    let a = kept_aggregates(&state, lang).await?;
+    let body = csv(&a);
     audited_csv(&state, lang, &me, ("overview_exported", "meldpunt-overzicht.csv"), body).await
 }
 
-async fn kept_aggregates(state: &State, lang: Lang) -> Result<Aggregates, crate::http::AppError> {
-    let today = state.clock.today();
-    let counts = state.store.overview_counts().await.or_500(lang)?;
-    let acks = state.store.overview_ack_days().await.or_500(lang)?;
-    let due = today.format("%Y-%m-%d").to_string();
-    let overdue = state.store.overdue_counts_kept(&due).await.or_500(lang)?;
-    Ok(aggregate_kept(&counts, &acks, &overdue))
+async fn kept_aggregates(state: &State, lang: Lang) -> Result<Arc<Aggregates>, crate::http::AppError> {
+    let today = state.clock.today_string();
+    cached_aggregates(&state.store, &state.overview, &today)
+        .await
+        .or_500(lang)
+}
+
+/// The last aggregates computed here, with the version and day of the counts they came from.
+#[derive(Default)]
+pub struct OverviewCache(Mutex<Option<(i64, String, Arc<Aggregates>)>>);
+
+impl OverviewCache {
+    fn get(&self, version: i64, day: &str) -> Option<Arc<Aggregates>> {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|(v, d, _)| *v == version && d == day)
+            .map(|(_, _, a)| a.clone())
+    }
+
+    fn put(&self, version: i64, day: String, a: Arc<Aggregates>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, day, a));
+    }
+}
+
+/// The overview's aggregates for `today`. The database keeps the counts (triggers, in the
+/// transactions that change reports) and a version that every such change raises; while the
+/// version and the day are what they were, the aggregates computed last are reused, so a
+/// request costs one small read however many reports there are. A new day first has its
+/// overdue counts recounted (once, by whichever request or instance comes first). When
+/// another instance has kept a later day already (its clock a moment ahead at midnight),
+/// the overdue counts for `today` are counted live, and nothing is kept.
+pub async fn cached_aggregates(store: &Store, cache: &OverviewCache, today: &str) -> DbResult<Arc<Aggregates>> {
+    let (version, day) = store.overview_version().await?;
+    match day.as_str().cmp(today) {
+        Ordering::Equal => {
+            if let Some(hit) = cache.get(version, &day) {
+                return Ok(hit);
+            }
+        }
+        Ordering::Less => store.recount_overdue(today).await?,
+        Ordering::Greater => {}
+    }
+    let kept = store.overview_kept().await?;
+    if kept.day == today {
+        let a = Arc::new(aggregate_kept(&kept.counts, &kept.acks, &kept.overdue));
+        cache.put(kept.version, kept.day, a.clone());
+        return Ok(a);
+    }
+    let overdue = store.overdue_counts(today).await?;
+    Ok(Arc::new(aggregate_kept(&kept.counts, &kept.acks, &overdue)))
 }
 
 /// A CSV export as a download, written to the audit trail as `action` first.

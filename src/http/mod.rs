@@ -79,6 +79,8 @@ pub struct AppState {
     pub logo: Option<Logo>,
     /// The stylesheet with the organisation's colour, made once at start.
     pub style: web::Bytes,
+    /// The chain overview's aggregates while the counts they came from are unchanged.
+    pub overview: crate::coordinator::overview::OverviewCache,
 }
 
 /// The stylesheet: the shipped one with the organisation's colour (checked at start for

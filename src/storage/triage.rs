@@ -233,6 +233,17 @@ pub struct OverdueCount {
     pub n: i64,
 }
 
+/// What the database keeps for the chain overview, from one snapshot: the version of the
+/// counts, the day the overdue counts are for, and the counts.
+#[derive(Debug, Clone)]
+pub struct KeptOverview {
+    pub version: i64,
+    pub day: String,
+    pub counts: Vec<OverviewCount>,
+    pub acks: Vec<OverviewAckDays>,
+    pub overdue: Vec<OverdueCount>,
+}
+
 /// Acknowledged reports per group and number of days it took, kept by triggers.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OverviewAckDays {
@@ -267,51 +278,39 @@ impl Store {
             .bind(today).fetch_all(pool).await)
     }
 
-    /// The same counts as [`Store::overdue_counts`], read from what the database keeps for
-    /// one day (migration 0015): when the kept day is before `today` they are recounted
-    /// once, and every later call that day reads a few rows. If another instance has kept a
-    /// later day already (its clock a moment ahead at midnight), this call counts live
-    /// instead of moving the day back.
-    pub async fn overdue_counts_kept(&self, today: &str) -> DbResult<Vec<OverdueCount>> {
-        for _ in 0..2 {
-            let (day, counts) = self.kept_overdue().await?;
-            match day.as_str().cmp(today) {
-                std::cmp::Ordering::Equal => return Ok(counts),
-                std::cmp::Ordering::Greater => break,
-                std::cmp::Ordering::Less => self.recount_overdue(today).await?,
-            }
-        }
-        self.overdue_counts(today).await
+    /// The version of what the overview counts and the day its overdue counts are kept for
+    /// (migration 0015): one small row each, read on every overview request.
+    pub async fn overview_version(&self) -> DbResult<(i64, String)> {
+        on_pool!(self, pool => sqlx::query_as::<_, (i64, String)>(
+            "SELECT v.v, d.as_of FROM overview_version v, overview_overdue_day d WHERE v.id = 1 AND d.id = 1")
+            .fetch_one(pool).await)
     }
 
-    /// The kept day and its counts, read in one statement so both come from one snapshot.
-    async fn kept_overdue(&self) -> DbResult<(String, Vec<OverdueCount>)> {
-        type Row = (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT d.as_of, o.quarter, o.chain_label, o.category, CAST(o.acked AS BIGINT), o.n \
-             FROM overview_overdue_day d LEFT JOIN overview_overdue o ON o.n > 0 WHERE d.id = 1")
-            .fetch_all(pool).await)?;
-        let day = rows.first().map(|r| r.0.clone()).unwrap_or_default();
-        let counts = rows
-            .into_iter()
-            .filter_map(|(_, quarter, chain_label, category, acked, n)| {
-                Some(OverdueCount {
-                    quarter: quarter?,
-                    chain_label: chain_label?,
-                    category: category?,
-                    acked: acked?,
-                    n: n?,
-                })
-            })
-            .collect();
-        Ok((day, counts))
+    /// Everything the database keeps for the overview, read from one snapshot, with the
+    /// version and day it belongs to.
+    pub async fn overview_kept(&self) -> DbResult<KeptOverview> {
+        let postgres = matches!(self, Store::Postgres(_));
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                // One snapshot for all four reads (READ COMMITTED takes one per statement).
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+            }
+            let (version, day) = sqlx::query_as::<_, (i64, String)>(
+                "SELECT v.v, d.as_of FROM overview_version v, overview_overdue_day d WHERE v.id = 1 AND d.id = 1")
+                .fetch_one(&mut *tx).await?;
+            let counts = sqlx::query_as::<_, OverviewCount>(
+                "SELECT quarter, chain_label, category, CAST(closed AS BIGINT) AS closed, n FROM overview_counts WHERE n > 0")
+                .fetch_all(&mut *tx).await?;
+            let acks = sqlx::query_as::<_, OverviewAckDays>(
+                "SELECT quarter, chain_label, category, days, n FROM overview_ack_days WHERE n > 0")
+                .fetch_all(&mut *tx).await?;
+            let overdue = sqlx::query_as::<_, OverdueCount>(
+                "SELECT quarter, chain_label, category, CAST(acked AS BIGINT) AS acked, n FROM overview_overdue WHERE n > 0")
+                .fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(KeptOverview { version, day, counts, acks, overdue })
+        })
     }
 
     /// Moves the kept overdue counts to `today` (never back): the day row first, which on
@@ -333,6 +332,7 @@ impl Store {
                         chain_label, category, CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END, COUNT(*) \
                  FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
                 .bind(today).execute(&mut *tx).await?;
+            sqlx::query("UPDATE overview_version SET v = v + 1 WHERE id = 1").execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         })

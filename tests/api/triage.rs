@@ -466,14 +466,10 @@ async fn chain_overview_and_csv(backend: Backend) {
     post("status", vec![("status", "in_behandeling"), ("reason", "nieuw feit")]).await;
     let store = &app.state.store;
     let today = app.clock.today();
-    let kept = meldpunt::coordinator::overview::aggregate_kept(
-        &store.overview_counts().await.expect("counts"),
-        &store.overview_ack_days().await.expect("acks"),
-        &store
-            .overdue_counts_kept(&app.clock.today_string())
+    let kept =
+        meldpunt::coordinator::overview::cached_aggregates(store, &app.state.overview, &app.clock.today_string())
             .await
-            .expect("overdue"),
-    );
+            .expect("kept");
     let recount = meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
     assert_eq!(
         meldpunt::coordinator::overview::csv(&kept),
@@ -603,6 +599,19 @@ async fn overdue_counts_follow_the_days_and_every_change(backend: Backend) {
     relogin(&anna).await;
     let csv = overview_csv_matches_a_recount(&app, &anna).await;
     assert_eq!(overdue_cells(&csv, ROW).1, "<3");
+
+    // A change made elsewhere (another instance on the same database, here straight in SQL)
+    // shows at once: what this instance keeps in memory is checked against the database's
+    // version of the counts on every request.
+    let elsewhere = &hrefs[2]["/beheer/melding/".len()..];
+    let sql = "UPDATE reports SET status = 'gesloten', next_due_on = '9999-12-31' WHERE id = $1";
+    match &app.state.store {
+        meldpunt::storage::Store::Sqlite(p) => sqlx::query(sql).bind(elsewhere).execute(p).await.map(|_| ()),
+        meldpunt::storage::Store::Postgres(p) => sqlx::query(sql).bind(elsewhere).execute(p).await.map(|_| ()),
+    }
+    .expect("closed elsewhere");
+    let csv = overview_csv_matches_a_recount(&app, &anna).await;
+    assert_eq!(overdue_cells(&csv, ROW).0, "3", "one fewer acknowledgement overdue");
 }
 
 async fn oral_report_recorded_and_confirmed(backend: Backend) {
