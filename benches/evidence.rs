@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{between, kib, proc_status, start, Server};
+use common::{between, kib, proc_status, shown_code, start, Server};
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -117,7 +117,7 @@ async fn upload(server: &Server, client: &reqwest::Client, size: usize, block: &
         "{}",
         &answer[..answer.len().min(2000)]
     );
-    let code = between(&answer, "id=\"meldcode\">", "<").expect("meldcode");
+    let code = shown_code(&answer).expect("meldcode");
     (code, secs)
 }
 

@@ -138,19 +138,7 @@ async fn submit(client: &reqwest::Client, base: &str) -> Option<String> {
         return None;
     }
     let page = res.text().await.ok()?;
-    let shown = between(&page, "id=\"meldcode\">", "</p>")?;
-    // The groups are separate elements: keep the symbols and hyphens.
-    let mut code = String::new();
-    let mut tag = false;
-    for c in shown.chars() {
-        match c {
-            '<' => tag = true,
-            '>' => tag = false,
-            c if !tag && (c.is_ascii_alphanumeric() || c == '-') => code.push(c),
-            _ => {}
-        }
-    }
-    Some(code)
+    shown_code(&page)
 }
 
 /// Enters a meldcode; whether it opened the report (a redirect to the thread).

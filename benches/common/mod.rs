@@ -172,3 +172,20 @@ pub fn argon2_per_s(threads: usize, secs: f64) -> f64 {
     }
     done.load(Ordering::Relaxed) as f64 / secs
 }
+
+/// The meldcode shown on the page after a report: its groups are separate elements, so the
+/// symbols and hyphens are gathered from between the tags.
+pub fn shown_code(page: &str) -> Option<String> {
+    let shown = between(page, "id=\"meldcode\">", "</p>")?;
+    let mut code = String::new();
+    let mut tag = false;
+    for c in shown.chars() {
+        match c {
+            '<' => tag = true,
+            '>' => tag = false,
+            c if !tag && (c.is_ascii_alphanumeric() || c == '-') => code.push(c),
+            _ => {}
+        }
+    }
+    Some(code)
+}

@@ -19,6 +19,8 @@ pub const CHUNK: usize = 64 * 1024;
 pub const SEALED_CHUNK: usize = CHUNK + TAG_LEN;
 /// STREAM chunks per stored segment (about 1 MiB a row: few rows, bounded memory).
 pub const SEGMENT_CHUNKS: usize = 16;
+/// Stored segments a sealer keeps to reuse (as many as can be on their way to the database).
+pub const SPARE_SEGMENTS: usize = 8;
 /// XChaCha20's 24-byte nonce less STREAM-BE32's 4-byte counter and 1-byte last flag.
 const PREFIX_LEN: usize = 19;
 const HEADER_LEN: usize = 3 + PREFIX_LEN;
@@ -50,6 +52,9 @@ pub struct FileSealer {
     ad: Vec<u8>,
     pending: Zeroizing<Vec<u8>>,
     segment: Vec<u8>,
+    /// Segment buffers given back after they were stored (ciphertext only), reused so a
+    /// large file does not fault in and zero a fresh megabyte for every segment.
+    spare: Vec<Vec<u8>>,
     chunks: u64,
     size: u64,
 }
@@ -73,6 +78,7 @@ impl FileSealer {
             ad: aad(&header, ctx),
             pending: Zeroizing::new(Vec::with_capacity(CHUNK)),
             segment: Vec::with_capacity(SEALED_CHUNK * SEGMENT_CHUNKS),
+            spare: Vec::new(),
             chunks: 0,
             size: 0,
         };
@@ -116,10 +122,21 @@ impl FileSealer {
     fn sealed_one(&mut self, out: &mut Vec<Vec<u8>>) {
         self.chunks += 1;
         if self.segment.len() == SEALED_CHUNK * SEGMENT_CHUNKS {
-            out.push(std::mem::replace(
-                &mut self.segment,
-                Vec::with_capacity(SEALED_CHUNK * SEGMENT_CHUNKS),
-            ));
+            let next = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(SEALED_CHUNK * SEGMENT_CHUNKS));
+            out.push(std::mem::replace(&mut self.segment, next));
+        }
+    }
+
+    /// Takes back a segment returned by [`FileSealer::push`] once it is stored, to fill
+    /// again. At most [`SPARE_SEGMENTS`] are kept; others (and buffers of another size) are
+    /// dropped.
+    pub fn recycle(&mut self, mut segment: Vec<u8>) {
+        if self.spare.len() < SPARE_SEGMENTS && segment.capacity() >= SEALED_CHUNK * SEGMENT_CHUNKS {
+            segment.clear();
+            self.spare.push(segment);
         }
     }
 

@@ -656,13 +656,18 @@ struct Sink<'a> {
     sealer: Option<FileSealer>,
     hasher: Sha256,
     queue: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    /// Stored segments coming back from the writer, to be filled again.
+    used: std::sync::mpsc::Receiver<Vec<u8>>,
     writer: Option<tokio::task::JoinHandle<Result<(), sqlx::Error>>>,
 }
 
+/// Stores the segments `queue` brings, in batches, and hands each buffer back on `used`
+/// for the sealer to fill again.
 async fn write_segments(
     store: Store,
     file_id: String,
     mut queue: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    used: std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<(), sqlx::Error> {
     let mut seq = 0i64;
     while let Some(first) = queue.recv().await {
@@ -675,6 +680,10 @@ async fn write_segments(
         }
         store.file_put_segments(&file_id, seq, &batch).await?;
         seq += batch.len() as i64;
+        for segment in batch {
+            // The sealer may be gone (it finished or stopped): then the buffer is dropped.
+            let _ = used.send(segment);
+        }
     }
     Ok(())
 }
@@ -706,7 +715,8 @@ impl<'a> Sink<'a> {
         let (queue, rx) = tokio::sync::mpsc::channel(QUEUED_SEGMENTS);
         // On the multi-threaded runtime: each insert needs a poll between statements, and the
         // request thread is busy sealing the next segments meanwhile.
-        let writer = background.spawn(write_segments(store.clone(), id.clone(), rx));
+        let (give_back, used) = std::sync::mpsc::channel();
+        let writer = background.spawn(write_segments(store.clone(), id.clone(), rx, give_back));
         Ok(Sink {
             id,
             fid,
@@ -717,6 +727,7 @@ impl<'a> Sink<'a> {
             sealer: Some(sealer),
             hasher: Sha256::new(),
             queue: Some(queue),
+            used,
             writer: Some(writer),
         })
     }
@@ -728,6 +739,9 @@ impl<'a> Sink<'a> {
     async fn push(&mut self, data: &[u8]) -> FieldResult {
         self.hasher.update(data);
         let sealer = self.sealer.as_mut().ok_or(Problem::Store)?;
+        while let Ok(buffer) = self.used.try_recv() {
+            sealer.recycle(buffer);
+        }
         for segment in sealer.push(data).map_err(|_| Problem::Store)? {
             self.put(segment).await?;
         }

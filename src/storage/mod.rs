@@ -92,6 +92,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow::Result<SqlitePool> {
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
+        // Each connection is a thread with its own page cache (up to 32 MiB); those opened
+        // for a rush are closed after a quiet minute, so an idle server gives the memory
+        // back. One stays open with its cache warm.
+        .min_connections(1)
+        .idle_timeout(Duration::from_secs(60))
         .after_release(|conn, _| {
             Box::pin(async move {
                 // The worker thread applies a dropped transaction's rollback in order; a ping
