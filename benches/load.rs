@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{argon2_per_s, between, kib, proc_status, start};
+use common::{argon2_per_s, between, kib, proc_status, shown_code, start};
 
 const PAGES: [&str; 4] = ["/", "/melden", "/opvolgen", "/privacy"];
 const PAGE_CLIENTS: usize = 16;

@@ -175,6 +175,7 @@ pub fn argon2_per_s(threads: usize, secs: f64) -> f64 {
 
 /// The meldcode shown on the page after a report: its groups are separate elements, so the
 /// symbols and hyphens are gathered from between the tags.
+#[allow(dead_code)] // the reporters benchmark does not need it
 pub fn shown_code(page: &str) -> Option<String> {
     let shown = between(page, "id=\"meldcode\">", "</p>")?;
     let mut code = String::new();

@@ -93,10 +93,10 @@ async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
         // Each connection is a thread with its own page cache (up to 32 MiB); those opened
-        // for a rush are closed after a quiet minute, so an idle server gives the memory
-        // back. One stays open with its cache warm.
+        // for a rush are closed once idle for half a minute (sqlx looks every 30 s), so an
+        // idle server gives the memory back within a minute. One stays open, its cache warm.
         .min_connections(1)
-        .idle_timeout(Duration::from_secs(60))
+        .idle_timeout(Duration::from_secs(30))
         .after_release(|conn, _| {
             Box::pin(async move {
                 // The worker thread applies a dropped transaction's rollback in order; a ping
