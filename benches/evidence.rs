@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{between, kib, proc_status, shown_code, start, Server};
+use common::{between, kib, proc_status, report_fields, shown_code, start, Server};
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -73,15 +73,7 @@ async fn upload(server: &Server, client: &reqwest::Client, size: usize, block: &
     let html = form.text().await.expect("form");
     let token = between(&html, "name=\"form_token\" value=\"", "\"").expect("token");
     let mut head = String::new();
-    for (k, v) in [
-        ("what", "benchmark"),
-        ("subject", "ambtenaar"),
-        ("category", "fraude"),
-        ("about", "repressie"),
-        ("how_known", "zelf"),
-        ("anonymity", "anoniem"),
-        ("form_token", token.as_str()),
-    ] {
+    for (k, v) in report_fields("benchmark", &token) {
         head.push_str(&format!(
             "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
         ));

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{argon2_per_s, between, kib, proc_status, shown_code, start};
+use common::{argon2_per_s, between, kib, proc_status, report_fields, shown_code, start};
 
 const PAGES: [&str; 4] = ["/", "/melden", "/opvolgen", "/privacy"];
 const PAGE_CLIENTS: usize = 16;
@@ -122,15 +122,7 @@ async fn submit(client: &reqwest::Client, base: &str) -> Option<String> {
         .ok()?;
     let token = between(&html, "name=\"form_token\" value=\"", "\"")?;
     let res = post(client, base, "/melden")
-        .form(&[
-            ("what", "Een melding in de drukte van de benchmark."),
-            ("subject", "ambtenaar"),
-            ("category", "fraude"),
-            ("about", "repressie"),
-            ("how_known", "zelf"),
-            ("anonymity", "anoniem"),
-            ("form_token", token.as_str()),
-        ])
+        .form(&report_fields("Een melding in de drukte van de benchmark.", &token))
         .send()
         .await
         .ok()?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{argon2_per_s, between, kib, proc_status, start};
+use common::{argon2_per_s, between, kib, proc_status, report_fields, start};
 
 const REPORTERS: usize = 32;
 
@@ -25,15 +25,7 @@ async fn submit(client: &reqwest::Client, base: &str) -> bool {
         .post(format!("{base}/melden"))
         .header("Origin", base)
         .header("Sec-Fetch-Site", "same-origin")
-        .form(&[
-            ("what", "Een melding in de drukte van de benchmark."),
-            ("subject", "ambtenaar"),
-            ("category", "fraude"),
-            ("about", "repressie"),
-            ("how_known", "zelf"),
-            ("anonymity", "anoniem"),
-            ("form_token", token.as_str()),
-        ])
+        .form(&report_fields("Een melding in de drukte van de benchmark.", &token))
         .send()
         .await;
     match res {

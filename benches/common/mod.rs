@@ -190,3 +190,16 @@ pub fn shown_code(page: &str) -> Option<String> {
     }
     Some(code)
 }
+
+/// The report form's fields for one report about `what`, with the form's one-time token.
+pub fn report_fields<'a>(what: &'a str, token: &'a str) -> [(&'static str, &'a str); 7] {
+    [
+        ("what", what),
+        ("subject", "ambtenaar"),
+        ("category", "fraude"),
+        ("about", "repressie"),
+        ("how_known", "zelf"),
+        ("anonymity", "anoniem"),
+        ("form_token", token),
+    ]
+}

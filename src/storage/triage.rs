@@ -233,6 +233,16 @@ pub struct OverdueCount {
     pub n: i64,
 }
 
+/// Open reports with a deadline before `$1`, per overview group: counted live, and what a
+/// recount keeps for a new day.
+const OVERDUE_BY_GROUP: &str = "SELECT substr(received_on, 1, 4) || '-K' || ((CAST(substr(received_on, 6, 2) AS INTEGER) + 2) / 3) AS quarter, \
+     chain_label, category, CAST(CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END AS BIGINT) AS acked, COUNT(*) AS n \
+     FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4";
+
+/// The overview's version and the day its overdue counts are kept for (migration 0015).
+const VERSION_AND_DAY: &str =
+    "SELECT v.v, d.as_of FROM overview_version v, overview_overdue_day d WHERE v.id = 1 AND d.id = 1";
+
 /// What the database keeps for the chain overview, from one snapshot: the version of the
 /// counts, the day the overdue counts are for, and the counts.
 #[derive(Debug, Clone)]
@@ -255,26 +265,11 @@ pub struct OverviewAckDays {
 }
 
 impl Store {
-    pub async fn overview_counts(&self) -> DbResult<Vec<OverviewCount>> {
-        on_pool!(self, pool => sqlx::query_as::<_, OverviewCount>(
-            "SELECT quarter, chain_label, category, CAST(closed AS BIGINT) AS closed, n FROM overview_counts WHERE n > 0")
-            .fetch_all(pool).await)
-    }
-
-    pub async fn overview_ack_days(&self) -> DbResult<Vec<OverviewAckDays>> {
-        on_pool!(self, pool => sqlx::query_as::<_, OverviewAckDays>(
-            "SELECT quarter, chain_label, category, days, n FROM overview_ack_days WHERE n > 0")
-            .fetch_all(pool).await)
-    }
-
     /// Open reports past their next deadline on `today`, per group and whether they were
     /// acknowledged (then it is the feedback that is late): an index range on next_due_on,
     /// as closed reports and those with feedback given have none.
     pub async fn overdue_counts(&self, today: &str) -> DbResult<Vec<OverdueCount>> {
-        on_pool!(self, pool => sqlx::query_as::<_, OverdueCount>(
-            "SELECT substr(received_on, 1, 4) || '-K' || ((CAST(substr(received_on, 6, 2) AS INTEGER) + 2) / 3) AS quarter, \
-                    chain_label, category, CAST(CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END AS BIGINT) AS acked, COUNT(*) AS n \
-             FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
+        on_pool!(self, pool => sqlx::query_as::<_, OverdueCount>(OVERDUE_BY_GROUP)
             .bind(today).fetch_all(pool).await)
     }
 
@@ -282,8 +277,7 @@ impl Store {
     /// (migration 0015): one small row each, read on every overview request.
     pub async fn overview_version(&self) -> DbResult<(i64, String)> {
         on_pool!(self, pool => sqlx::query_as::<_, (i64, String)>(
-            "SELECT v.v, d.as_of FROM overview_version v, overview_overdue_day d WHERE v.id = 1 AND d.id = 1")
-            .fetch_one(pool).await)
+            VERSION_AND_DAY).fetch_one(pool).await)
     }
 
     /// Everything the database keeps for the overview, read from one snapshot, with the
@@ -296,9 +290,7 @@ impl Store {
                 // One snapshot for all four reads (READ COMMITTED takes one per statement).
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
             }
-            let (version, day) = sqlx::query_as::<_, (i64, String)>(
-                "SELECT v.v, d.as_of FROM overview_version v, overview_overdue_day d WHERE v.id = 1 AND d.id = 1")
-                .fetch_one(&mut *tx).await?;
+            let (version, day) = sqlx::query_as::<_, (i64, String)>(VERSION_AND_DAY).fetch_one(&mut *tx).await?;
             let counts = sqlx::query_as::<_, OverviewCount>(
                 "SELECT quarter, chain_label, category, CAST(closed AS BIGINT) AS closed, n FROM overview_counts WHERE n > 0")
                 .fetch_all(&mut *tx).await?;
@@ -326,11 +318,7 @@ impl Store {
                 return Ok(());
             }
             sqlx::query("DELETE FROM overview_overdue").execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO overview_overdue (quarter, chain_label, category, acked, n) \
-                 SELECT substr(received_on, 1, 4) || '-K' || ((CAST(substr(received_on, 6, 2) AS INTEGER) + 2) / 3), \
-                        chain_label, category, CASE WHEN acknowledged_on IS NULL THEN 0 ELSE 1 END, COUNT(*) \
-                 FROM reports WHERE next_due_on < $1 GROUP BY 1, 2, 3, 4")
+            sqlx::query(&format!("INSERT INTO overview_overdue (quarter, chain_label, category, acked, n) {OVERDUE_BY_GROUP}"))
                 .bind(today).execute(&mut *tx).await?;
             sqlx::query("UPDATE overview_version SET v = v + 1 WHERE id = 1").execute(&mut *tx).await?;
             tx.commit().await?;
