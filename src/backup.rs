@@ -25,12 +25,10 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
             let path = out
                 .to_str()
                 .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()))?;
-            sqlx::query("VACUUM INTO $1")
-                .bind(path)
-                .execute(pool)
-                .await
-                .map(|_| ())
-                .map_err(anyhow::Error::from)
+            match sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await {
+                Ok(_) => copy_evidence_into(pool, path).await,
+                Err(e) => Err(e.into()),
+            }
         }
         Store::Postgres(_) => pg_dump(&settings.database.url, out),
     };
@@ -48,6 +46,51 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
         out.display(),
         settings.security.pepper_file.display()
     );
+    Ok(())
+}
+
+/// Adds the evidence file's segments to the copy at `path`, as a table of its own (the
+/// layout before the evidence file existed, which start-up moves out again after a restore),
+/// so a backup stays one file. VACUUM INTO took the main file's snapshot; the segments of
+/// every file attached in it were committed before it was attached and never change, so
+/// they are copied file by file, each a short read that never holds up an upload for long.
+async fn copy_evidence_into(pool: &sqlx::SqlitePool, path: &str) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("ATTACH DATABASE $1 AS copy")
+        .bind(path)
+        .execute(&mut *conn)
+        .await?;
+    let copied = async {
+        // The copy is deleted if anything fails, and synced once at the end.
+        sqlx::query("PRAGMA copy.journal_mode = OFF")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA copy.synchronous = OFF").execute(&mut *conn).await?;
+        sqlx::query(
+            "CREATE TABLE copy.evidence_segments (file_id TEXT NOT NULL, seq INTEGER NOT NULL, \
+             sealed BLOB NOT NULL, PRIMARY KEY (file_id, seq))",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let files: Vec<String> = sqlx::query_scalar("SELECT id FROM copy.evidence_files WHERE pending_until IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+        for id in files {
+            sqlx::query(
+                "INSERT INTO copy.evidence_segments (file_id, seq, sealed) \
+                 SELECT file_id, seq, sealed FROM evidence.evidence_segments WHERE file_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    let detached = sqlx::query("DETACH DATABASE copy").execute(&mut *conn).await;
+    copied?;
+    detached?;
+    std::fs::File::open(path)?.sync_all()?;
     Ok(())
 }
 
@@ -91,6 +134,18 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
         }
     }
     std::fs::rename(&staging, &target)?;
+    // The backup holds its evidence in the main file (start-up moves it into the evidence
+    // file); the old evidence file goes, its journal first so that a half-written old
+    // transaction is never replayed into a new one. If this is cut short, start-up copies
+    // the backup's segments into the old file and the hourly sweep removes what is left over.
+    let evidence = crate::storage::evidence_file(&target);
+    for stale in [sibling(&evidence, "-journal"), evidence] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot remove {}: {e}", stale.display()),
+        }
+    }
     println!(
         "Restored {} ({reports}) to {}. Put the installation's pepper file at {} before starting.",
         from.display(),
@@ -142,6 +197,18 @@ async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
     let files: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_files WHERE pending_until IS NULL")
         .fetch_one(&mut conn)
         .await?;
+    let empty: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM evidence_files f WHERE f.pending_until IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if empty > 0 {
+        anyhow::bail!(
+            "{empty} of its {files} files have no content (a report was destroyed while the copy \
+             was made, or the evidence file beside the database is missing); run the backup again"
+        );
+    }
     sqlx::Connection::close(conn).await?;
     Ok(format!("{reports} reports, {files} files, integrity check ok"))
 }

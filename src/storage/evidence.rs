@@ -58,11 +58,16 @@ impl Store {
     pub async fn files_discard(&self, ids: &[String]) -> DbResult<()> {
         for id in ids {
             on_pool!(self, pool => {
+                // The file row first: on SQLite the segments are in the evidence file, and a
+                // transaction that writes both takes the main file's lock first, as every
+                // other one does, so two never wait for each other.
                 let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM evidence_segments WHERE file_id = $1 AND file_id IN (SELECT id FROM evidence_files WHERE id = $1 AND pending_until IS NOT NULL)")
-                    .bind(id).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM evidence_files WHERE id = $1 AND pending_until IS NOT NULL")
-                    .bind(id).execute(&mut *tx).await?;
+                let gone = sqlx::query("DELETE FROM evidence_files WHERE id = $1 AND pending_until IS NOT NULL")
+                    .bind(id).execute(&mut *tx).await?.rows_affected();
+                if gone == 1 {
+                    sqlx::query("DELETE FROM evidence_segments WHERE file_id = $1")
+                        .bind(id).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
             });
         }
@@ -70,17 +75,39 @@ impl Store {
     }
 
     /// Deletes pending files whose upload ended without attaching them (a crash or a lost
-    /// connection the request did not live to clean up).
+    /// connection the request did not live to clean up), file rows first (see
+    /// `files_discard`).
     pub async fn sweep_pending_files(&self, now: i64) -> DbResult<u64> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM evidence_segments WHERE file_id IN (SELECT id FROM evidence_files WHERE pending_until < $1)")
-                .bind(now).execute(&mut *tx).await?;
-            let n = sqlx::query("DELETE FROM evidence_files WHERE pending_until < $1")
-                .bind(now).execute(&mut *tx).await?.rows_affected();
+            let ids: Vec<String> = sqlx::query_scalar("DELETE FROM evidence_files WHERE pending_until < $1 RETURNING id")
+                .bind(now).fetch_all(&mut *tx).await?;
+            for id in &ids {
+                sqlx::query("DELETE FROM evidence_segments WHERE file_id = $1").bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            Ok(n)
+            Ok(ids.len() as u64)
         })
+    }
+
+    /// Deletes segments whose file row is gone. On SQLite they are in the evidence file,
+    /// which commits after the main file: a crash or a failed write between the two leaves
+    /// segments (sealed under a key that may already be destroyed) without a row. A file's
+    /// row is committed before its first segment, so an upload in progress is never taken
+    /// for such a leftover. Run at start and with the hourly retention beat.
+    pub async fn sweep_orphan_segments(&self) -> DbResult<u64> {
+        on_pool!(self, pool => sqlx::query(
+            "DELETE FROM evidence_segments WHERE file_id NOT IN (SELECT id FROM evidence_files)")
+            .execute(pool).await.map(|r| r.rows_affected()))
+    }
+
+    /// Attached files with no stored content: the evidence file was lost or put back from
+    /// an older copy than the database.
+    pub async fn files_without_content(&self) -> DbResult<i64> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM evidence_files f WHERE f.pending_until IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)")
+            .fetch_one(pool).await)
     }
 
     /// Attached files of a report, in upload order.

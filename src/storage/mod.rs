@@ -88,10 +88,84 @@ fn free_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The file beside an SQLite database that holds its evidence segments
+/// (`meldpunt.db` → `meldpunt.db-evidence`).
+pub fn evidence_file(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.file_name().unwrap_or_default().to_os_string();
+    name.push("-evidence");
+    database.with_file_name(name)
+}
+
+/// Sealed evidence segments live in their own SQLite file, attached to every connection as
+/// `evidence`; queries name `evidence_segments` without a schema and SQLite finds it there.
+/// The main file keeps its write-ahead log, which would write every uploaded byte twice
+/// (into the log, then into the file at the checkpoint) through 4 KiB pages; the evidence
+/// file uses a rollback journal, in which pages appended by an upload are written once and
+/// never journaled, and 64 KiB pages. Measured: uploads 1.6-2x as fast (BENCHMARKS.md).
+/// Its pages are overwritten when deleted and its commits synced, like the main file's.
+async fn attach_evidence(conn: &mut sqlx::SqliteConnection, file: &std::path::Path) -> sqlx::Result<()> {
+    let path = file
+        .to_str()
+        .ok_or_else(|| sqlx::Error::Configuration("the evidence file's path is not UTF-8".into()))?;
+    sqlx::query("ATTACH DATABASE $1 AS evidence")
+        .bind(path)
+        .execute(&mut *conn)
+        .await?;
+    for pragma in [
+        // Only takes effect while the file is new and empty.
+        "PRAGMA evidence.page_size = 65536",
+        "PRAGMA evidence.journal_mode = TRUNCATE",
+        "PRAGMA evidence.synchronous = FULL",
+        "PRAGMA evidence.secure_delete = ON",
+        // Segments are written once and read once per download: a small cache (2 MiB) keeps
+        // an idle connection small.
+        "PRAGMA evidence.cache_size = -2048",
+        "CREATE TABLE IF NOT EXISTS evidence.evidence_segments (\
+            file_id TEXT NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (file_id, seq))",
+    ] {
+        sqlx::query(pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Databases made before the evidence file existed (and every backup, which is one file)
+/// keep their segments in the main file: they are copied into the evidence file in one
+/// transaction, and only once that is committed is the main file's table dropped, so a
+/// crash in between copies again (the same rows) instead of losing any.
+async fn move_segments_to_evidence_file(pool: &SqlitePool) -> anyhow::Result<()> {
+    let legacy: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'evidence_segments')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !legacy {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    let moved = sqlx::query(
+        "INSERT OR IGNORE INTO evidence.evidence_segments (file_id, seq, sealed) SELECT file_id, seq, sealed FROM main.evidence_segments",
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("DROP TABLE IF EXISTS main.evidence_segments")
+        .execute(&mut *conn)
+        .await?;
+    if moved > 0 {
+        tracing::info!(segments = moved, "moved evidence into the evidence file");
+    }
+    Ok(())
+}
+
 /// An SQLite pool on `opts`, its schema brought up to date.
 async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow::Result<SqlitePool> {
+    let evidence = std::sync::Arc::new(evidence_file(opts.get_filename()));
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
+        .after_connect(move |conn, _| {
+            let evidence = evidence.clone();
+            Box::pin(async move { attach_evidence(conn, &evidence).await })
+        })
         // Each connection is a thread with its own page cache (up to 32 MiB); those opened
         // for a rush are closed once idle for half a minute (sqlx looks every 30 s), so an
         // idle server gives the memory back within a minute. One stays open, its cache warm.
@@ -110,6 +184,10 @@ async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow
     if let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
         pool.close().await;
         return Err(e.into());
+    }
+    if let Err(e) = move_segments_to_evidence_file(&pool).await {
+        pool.close().await;
+        return Err(e);
     }
     Ok(pool)
 }
@@ -239,6 +317,22 @@ impl Store {
             detail: e.to_string(),
         })?;
         if let Store::Sqlite(pool) = self {
+            // The evidence file beside it fills up on its own (a cap, another volume
+            // mounted there): probed the same way.
+            let evidence = async {
+                let mut tx = pool.begin().await?;
+                sqlx::query("INSERT INTO evidence_segments (file_id, seq, sealed) VALUES ($1, 0, $2)")
+                    .bind(hex::encode(token))
+                    .bind(&probe)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await
+            }
+            .await;
+            evidence.map_err(|e| NotReady {
+                reason: "the evidence file refuses writes",
+                detail: e.to_string(),
+            })?;
             let file = pool.connect_options().get_filename().to_path_buf();
             let dir = match file.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

@@ -17,7 +17,11 @@ both_backends!(
 async fn raw_database(app: &TestApp) -> Vec<u8> {
     if let Some(path) = &app.sqlite_path {
         let mut all = Vec::new();
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        // The evidence file beside the database holds the sealed segments: it must exist
+        // (a file was uploaded) and is searched with the rest.
+        let evidence = meldpunt::storage::evidence_file(path);
+        assert!(evidence.exists(), "{} exists", evidence.display());
+        for suffix in ["", "-wal", "-shm", "-journal", "-evidence", "-evidence-journal"] {
             let p = format!("{}{}", path.display(), suffix);
             if let Ok(bytes) = std::fs::read(&p) {
                 all.extend(bytes);

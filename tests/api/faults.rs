@@ -7,7 +7,7 @@ use meldpunt::storage::Store;
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{hidden, marker, report_fields, spawn_app, Backend, TestApp};
+use crate::helpers::{between, hidden, marker, report_fields, spawn_app, Backend, TestApp};
 
 both_backends!(storage_fault_never_shows_a_code_that_does_not_open);
 
@@ -23,18 +23,10 @@ async fn storage_fault(app: &TestApp, on: bool) {
                 held.push(pool.acquire().await.expect("connection"));
             }
             for conn in held.iter_mut() {
-                let limit = if on {
-                    sqlx::query_scalar::<_, i64>("PRAGMA page_count")
-                        .fetch_one(&mut **conn)
-                        .await
-                        .expect("page count")
-                } else {
-                    1_073_741_823
-                };
-                sqlx::query(&format!("PRAGMA max_page_count = {limit}"))
-                    .execute(&mut **conn)
-                    .await
-                    .expect("max_page_count");
+                // A full disk fills the database and the evidence file beside it alike.
+                for schema in ["main", "evidence"] {
+                    cap_pages(conn, schema, on).await;
+                }
             }
         }
         Store::Postgres(_) => {
@@ -61,6 +53,163 @@ async fn storage_fault(app: &TestApp, on: bool) {
             conn.close().await.ok();
         }
     }
+}
+
+/// Caps `schema` of one SQLite connection at the pages it has now (`on`), or lifts the cap.
+async fn cap_pages(conn: &mut sqlx::SqliteConnection, schema: &str, on: bool) {
+    let limit = if on {
+        sqlx::query_scalar::<_, i64>(&format!("PRAGMA {schema}.page_count"))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("page count")
+    } else {
+        1_073_741_823
+    };
+    sqlx::query(&format!("PRAGMA {schema}.max_page_count = {limit}"))
+        .execute(&mut *conn)
+        .await
+        .expect("max_page_count");
+}
+
+/// Only the evidence file (SQLite) runs out of room: the database has room for the report.
+async fn evidence_file_fault(app: &TestApp, on: bool) {
+    let Store::Sqlite(pool) = &app.state.store else {
+        panic!("SQLite only")
+    };
+    let mut held = Vec::new();
+    for _ in 0..app.state.settings.database.max_connections {
+        held.push(pool.acquire().await.expect("connection"));
+    }
+    for conn in held.iter_mut() {
+        cap_pages(conn, "evidence", on).await;
+    }
+}
+
+/// What came of sending a report with a file: the answer, and with a meldcode shown, the
+/// code and the file's bytes as its reporter downloads them.
+struct WithFile {
+    status: StatusCode,
+    body: String,
+    code: Option<String>,
+    download: Option<Vec<u8>>,
+}
+
+async fn report_with_file(app: &TestApp, what: &str, bytes: &[u8]) -> WithFile {
+    let b = app.browser();
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("form token");
+    let res = b
+        .post_multipart(
+            "/melden",
+            &report_fields(what, &token),
+            &[("files", "bewijs.bin", bytes)],
+        )
+        .await;
+    let Some(code) = crate::helpers::shown_code(&res.body) else {
+        return WithFile {
+            status: res.status,
+            body: res.body,
+            code: None,
+            download: None,
+        };
+    };
+    let reader = app.browser();
+    let thread = reader.post("/opvolgen", &[("code", code.as_str())]).await;
+    let link = between(&thread.body, "href=\"/opvolgen/bestanden/", "\"").expect("file link");
+    let (status, _, got) = reader.get_bytes(&format!("/opvolgen/bestanden/{link}")).await;
+    assert_eq!(status, StatusCode::OK);
+    WithFile {
+        status: res.status,
+        body: res.body,
+        code: Some(code),
+        download: got.ok(),
+    }
+}
+
+/// The evidence file (SQLite keeps it beside the database) fills up while the database
+/// itself has room: a report with a file is refused with its text kept, no half of it is
+/// stored, and once there is room the same report goes through and its file comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_evidence_file_refuses_the_report_and_keeps_its_text() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    let mut bytes = vec![0u8; 3 * 1024 * 1024];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    evidence_file_fault(&app, true).await;
+    let ready = app.browser().get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.body);
+    assert_eq!(ready.body.trim(), "not ready: the evidence file refuses writes");
+    let what = marker("met-bestand");
+    let refused = report_with_file(&app, &what, &bytes).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
+    assert!(refused.body.contains(&what), "the typed text is kept: {}", refused.body);
+    assert!(refused.code.is_none(), "no meldcode shown");
+    assert!(app.report_ids().await.is_empty(), "no report stored");
+    assert_eq!(app.count("evidence_files").await, 0, "no file row left behind");
+
+    evidence_file_fault(&app, false).await;
+    assert_eq!(app.browser().get("/readyz").await.status, StatusCode::OK);
+    let stored = report_with_file(&app, &what, &bytes).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    assert!(
+        stored.download.as_deref() == Some(&bytes[..]),
+        "the file comes back as sent"
+    );
+}
+
+/// The evidence file is lost (deleted, or a database put back without it): the service
+/// still starts and takes reports, the operator is told at start how many files have no
+/// content, every report still opens, and a download of such a file is refused plainly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_evidence_file_is_reported_at_start_and_reports_still_open() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    let what = marker("bestand-kwijt");
+    let sent = report_with_file(&app, &what, b"bewijsstuk").await;
+    let code = sent.code.expect("meldcode shown");
+    assert_eq!(app.state.store.files_without_content().await.expect("count"), 0);
+    app.state.store.close().await;
+
+    let db = app.sqlite_path.clone().expect("SQLite");
+    let evidence = meldpunt::storage::evidence_file(&db);
+    std::fs::remove_file(&evidence).expect("the evidence file was there");
+    let dir = db.parent().and_then(|d| d.parent()).expect("dir");
+    let base = crate::helpers::start_instance(dir, &app.db_url, app.clock.clone()).await;
+    let store = meldpunt::storage::Store::connect_existing(&app.db_url, 1)
+        .await
+        .expect("open");
+    assert_eq!(
+        store.files_without_content().await.expect("count"),
+        1,
+        "what start-up logs"
+    );
+    store.close().await;
+
+    let b = crate::helpers::Browser::new(&base, None);
+    let thread = b.post("/opvolgen", &[("code", code.as_str())]).await;
+    assert_eq!(thread.status, StatusCode::OK);
+    assert!(thread.body.contains(&what), "the report still opens");
+    let link = between(&thread.body, "href=\"/opvolgen/bestanden/", "\"").expect("file link");
+    let (status, _, got) = b.get_bytes(&format!("/opvolgen/bestanden/{link}")).await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an error page, not a cut-off file"
+    );
+    let page = String::from_utf8(got.expect("page")).expect("text");
+    assert!(!page.contains("bewijsstuk"), "{page}");
+    // New reports, with files, are taken.
+    let b = crate::helpers::Browser::new(&base, None);
+    let form = b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("form token");
+    let res = b
+        .post_multipart(
+            "/melden",
+            &report_fields("daarna", &token),
+            &[("files", "nieuw.bin", b"nieuw")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
 
 async fn storage_fault_never_shows_a_code_that_does_not_open(backend: Backend) {

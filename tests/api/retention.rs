@@ -51,10 +51,14 @@ async fn blobs(app: &TestApp, sql: &str, id: &str) -> Vec<Vec<u8>> {
     .expect(sql)
 }
 
-/// How many of `sealed` have a piece in the SQLite file or its write-ahead log.
+/// How many of `sealed` have a piece in the SQLite file, its write-ahead log, the
+/// evidence file beside it or that file's journal.
 fn sealed_in_file(path: &std::path::Path, sealed: &[Vec<u8>]) -> usize {
     let mut raw = std::fs::read(path).expect("database file");
     raw.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+    let evidence = meldpunt::storage::evidence_file(path);
+    raw.extend(std::fs::read(&evidence).expect("evidence file"));
+    raw.extend(std::fs::read(path.with_extension("db-evidence-journal")).unwrap_or_default());
     sealed
         .iter()
         .filter(|blob| {
@@ -187,9 +191,10 @@ async fn closed_reports_are_destroyed_after_retention_and_the_register_stays(bac
     );
 
     if let Some(path) = &app.sqlite_path {
-        assert!(
-            sealed_in_file(path, &sealed) > 0,
-            "the probe finds sealed content while it exists"
+        assert_eq!(
+            sealed_in_file(path, &sealed),
+            sealed.len(),
+            "the probe finds every piece of sealed content while it exists"
         );
     }
 
