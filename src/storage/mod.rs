@@ -148,10 +148,24 @@ async fn move_segments_to_evidence_file(pool: &SqlitePool) -> anyhow::Result<()>
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    sqlx::query("DROP TABLE IF EXISTS main.evidence_segments")
+    // The rows live on in the evidence file, so their old pages need not be zeroed one by
+    // one (all of them written twice through the WAL); VACUUM then leaves them out of the
+    // rebuilt main file and gives the space back.
+    sqlx::query("PRAGMA main.secure_delete = OFF")
         .execute(&mut *conn)
         .await?;
+    let dropped = sqlx::query("DROP TABLE IF EXISTS main.evidence_segments")
+        .execute(&mut *conn)
+        .await;
+    sqlx::query("PRAGMA main.secure_delete = ON")
+        .execute(&mut *conn)
+        .await?;
+    dropped?;
     if moved > 0 {
+        // Only space is at stake: a VACUUM that fails (no room for its copy) is said, not fatal.
+        if let Err(e) = sqlx::query("VACUUM main").execute(&mut *conn).await {
+            tracing::warn!(error = %e, "could not compact the database after moving its evidence out");
+        }
         tracing::info!(segments = moved, "moved evidence into the evidence file");
     }
     Ok(())
