@@ -135,11 +135,11 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
     }
     std::fs::rename(&staging, &target)?;
     // The backup holds its evidence in the main file (start-up moves it into the evidence
-    // file); the old evidence file goes, its journal first so that a half-written old
-    // transaction is never replayed into a new one. If this is cut short, start-up copies
+    // file); the old evidence file goes, then its journal (SQLite deletes a journal that has
+    // no database beside it instead of replaying it). If this is cut short, start-up copies
     // the backup's segments into the old file and the hourly sweep removes what is left over.
     let evidence = crate::storage::evidence_file(&target);
-    for stale in [sibling(&evidence, "-journal"), evidence] {
+    for stale in [evidence.clone(), sibling(&evidence, "-journal")] {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -197,12 +197,9 @@ async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
     let files: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_files WHERE pending_until IS NULL")
         .fetch_one(&mut conn)
         .await?;
-    let empty: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM evidence_files f WHERE f.pending_until IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)",
-    )
-    .fetch_one(&mut conn)
-    .await?;
+    let empty: i64 = sqlx::query_scalar(crate::storage::FILES_WITHOUT_CONTENT)
+        .fetch_one(&mut conn)
+        .await?;
     if empty > 0 {
         anyhow::bail!(
             "{empty} of its {files} files have no content (a report was destroyed while the copy \

@@ -18,6 +18,10 @@ pub struct FileRow {
 
 const FILE_COLUMNS: &str = "id, report_id, message_id, author_role, stream_header, sealed_meta, chunks";
 
+/// Attached files with no stored content.
+pub(crate) const FILES_WITHOUT_CONTENT: &str = "SELECT COUNT(*) FROM evidence_files f WHERE f.pending_until IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)";
+
 impl Store {
     /// Starts a pending file; it is swept after `pending_until` unless attached first.
     pub async fn file_begin(
@@ -90,24 +94,43 @@ impl Store {
         })
     }
 
-    /// Deletes segments whose file row is gone. On SQLite they are in the evidence file,
+    /// Deletes segments whose file row is gone (SQLite). They are in the evidence file,
     /// which commits after the main file: a crash or a failed write between the two leaves
-    /// segments (sealed under a key that may already be destroyed) without a row. A file's
-    /// row is committed before its first segment, so an upload in progress is never taken
-    /// for such a leftover. Run at start and with the hourly retention beat.
+    /// segments (sealed under a key that may already be destroyed) without a row. The ids
+    /// are read from the evidence file first and only then looked up in the database: a
+    /// file's row is committed before its first segment, so a file with segments at the
+    /// first read has its row at the second unless it is gone for good, and an upload in
+    /// progress is never taken for a leftover. (The other order could see the segments of
+    /// a file whose row came after its look-up.) PostgreSQL deletes segments with their row.
+    /// Run at start and with the hourly retention beat.
     pub async fn sweep_orphan_segments(&self) -> DbResult<u64> {
-        on_pool!(self, pool => sqlx::query(
-            "DELETE FROM evidence_segments WHERE file_id NOT IN (SELECT id FROM evidence_files)")
-            .execute(pool).await.map(|r| r.rows_affected()))
+        let Store::Sqlite(pool) = self else {
+            return Ok(0);
+        };
+        let with_segments: Vec<String> = sqlx::query_scalar("SELECT DISTINCT file_id FROM evidence_segments")
+            .fetch_all(pool)
+            .await?;
+        let mut deleted = 0;
+        for id in with_segments {
+            let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM evidence_files WHERE id = $1)")
+                .bind(&id)
+                .fetch_one(pool)
+                .await?;
+            if !known {
+                deleted += sqlx::query("DELETE FROM evidence_segments WHERE file_id = $1")
+                    .bind(&id)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Ok(deleted)
     }
 
     /// Attached files with no stored content: the evidence file was lost or put back from
     /// an older copy than the database.
     pub async fn files_without_content(&self) -> DbResult<i64> {
-        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM evidence_files f WHERE f.pending_until IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)")
-            .fetch_one(pool).await)
+        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(FILES_WITHOUT_CONTENT).fetch_one(pool).await)
     }
 
     /// Attached files of a report, in upload order.

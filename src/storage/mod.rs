@@ -18,6 +18,7 @@ mod routing_notify;
 mod totp;
 mod triage;
 pub use evidence::FileRow;
+pub(crate) use evidence::FILES_WITHOUT_CONTENT;
 pub use queries::*;
 pub use retention::*;
 pub use routing_notify::*;
@@ -96,6 +97,22 @@ pub fn evidence_file(database: &std::path::Path) -> std::path::PathBuf {
     database.with_file_name(name)
 }
 
+/// Creates an empty file readable by its owner only; one that exists already is left alone.
+fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
+    }
+}
+
 /// Sealed evidence segments live in their own SQLite file, attached to every connection as
 /// `evidence`; queries name `evidence_segments` without a schema and SQLite finds it there.
 /// The main file keeps its write-ahead log, which would write every uploaded byte twice
@@ -112,8 +129,12 @@ async fn attach_evidence(conn: &mut sqlx::SqliteConnection, file: &std::path::Pa
         .execute(&mut *conn)
         .await?;
     for pragma in [
-        // Only takes effect while the file is new and empty.
+        // These two only take effect while the file is new and empty. Incremental
+        // auto-vacuum: after a destruction the freed (already zeroed) pages are cut off the
+        // end of the file without rewriting the rest, which a VACUUM would do while every
+        // download waits.
         "PRAGMA evidence.page_size = 65536",
+        "PRAGMA evidence.auto_vacuum = INCREMENTAL",
         "PRAGMA evidence.journal_mode = TRUNCATE",
         "PRAGMA evidence.synchronous = FULL",
         "PRAGMA evidence.secure_delete = ON",
@@ -161,13 +182,12 @@ async fn move_segments_to_evidence_file(pool: &SqlitePool) -> anyhow::Result<()>
         .execute(&mut *conn)
         .await?;
     dropped?;
-    if moved > 0 {
-        // Only space is at stake: a VACUUM that fails (no room for its copy) is said, not fatal.
-        if let Err(e) = sqlx::query("VACUUM main").execute(&mut *conn).await {
-            tracing::warn!(error = %e, "could not compact the database after moving its evidence out");
-        }
-        tracing::info!(segments = moved, "moved evidence into the evidence file");
+    // Also when an earlier start copied everything and was stopped before this point.
+    // Only space is at stake: a VACUUM that fails (no room for its copy) is said, not fatal.
+    if let Err(e) = sqlx::query("VACUUM main").execute(&mut *conn).await {
+        tracing::warn!(error = %e, "could not compact the database after moving its evidence out");
     }
+    tracing::info!(segments = moved, "moved evidence into the evidence file");
     Ok(())
 }
 
@@ -252,6 +272,13 @@ impl Store {
                         std::fs::create_dir_all(dir)?;
                     }
                 }
+                // The evidence file is made here, private to the service's user, so that an
+                // administrative command (which may not create the database) can attach it too.
+                let evidence = evidence_file(opts.get_filename());
+                let evidence_was_there = evidence.exists();
+                if !evidence_was_there {
+                    create_private(&evidence)?;
+                }
                 // Two instances started together on a new file both set it up: the first
                 // connection switches the file to WAL and each migration takes the write lock,
                 // and the one that loses a race sees "database is locked" or a table the other
@@ -269,6 +296,27 @@ impl Store {
                         }
                     }
                 };
+                if !evidence_was_there {
+                    // A new file where the database already holds files (and had none to move
+                    // in): the evidence file was lost or its volume is not mounted. Taking new
+                    // evidence into an empty file would leave no way back but losing one or
+                    // the other, so the start stops and says what to do.
+                    let missing = sqlx::query_scalar::<_, i64>(evidence::FILES_WITHOUT_CONTENT)
+                        .fetch_one(&pool)
+                        .await;
+                    if !matches!(missing, Ok(0)) {
+                        pool.close().await;
+                        let _ = std::fs::remove_file(&evidence);
+                        let missing = missing?;
+                        anyhow::bail!(
+                            "the evidence file {} is missing, but the database holds {missing} files: put it \
+                             back (from the same backup as the database: `meldpunt restore`), or mount its \
+                             volume. Only if it is lost for good, create it empty (`touch` that path, mode \
+                             600) to start without those files' content",
+                            evidence.display()
+                        );
+                    }
+                }
                 Store::Sqlite(pool)
             }
             Backend::Postgres => {

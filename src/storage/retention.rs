@@ -155,7 +155,7 @@ impl Store {
     }
 
     /// Gives the space of destroyed rows back and leaves no copy of them in the write-ahead
-    /// log. SQLite (the database and the evidence file beside it): `secure_delete` already zeroed the freed pages; the WAL is checkpointed
+    /// log. SQLite (the database, and the evidence file beside it, see below): `secure_delete` already zeroed the freed pages; the WAL is checkpointed
     /// and truncated (old page images of the content live there until then), then the file
     /// is compacted. PostgreSQL: `VACUUM (ANALYZE)` makes the dead rows' space reusable and
     /// refreshes the planner's statistics.
@@ -164,9 +164,12 @@ impl Store {
             Store::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("VACUUM").execute(&mut *conn).await?;
-                // The evidence file has a rollback journal, which its commit truncates: the
-                // old page images in it are gone once VACUUM is done.
-                sqlx::query("VACUUM evidence").execute(&mut *conn).await?;
+                // The evidence file: its freed pages (zeroed by secure_delete) are cut off the
+                // end without rewriting the rest, so downloads hardly wait; its rollback
+                // journal is truncated at the commit.
+                sqlx::query("PRAGMA evidence.incremental_vacuum")
+                    .execute(&mut *conn)
+                    .await?;
                 // A reader still on an old snapshot keeps the checkpoint from finishing; it
                 // ends within moments, so try a few times.
                 for _ in 0..20 {

@@ -157,23 +157,41 @@ async fn a_full_evidence_file_refuses_the_report_and_keeps_its_text() {
     );
 }
 
-/// The evidence file is lost (deleted, or a database put back without it): the service
-/// still starts and takes reports, the operator is told at start how many files have no
-/// content, every report still opens, and a download of such a file is refused plainly.
+/// The evidence file is lost (deleted, or its volume not mounted): the start stops and says
+/// what to do, instead of taking new evidence into an empty file, and leaves no empty file
+/// behind that a second start would take for the real one. An operator who has lost it for
+/// good creates it empty: then the service starts, every report opens, a file without its
+/// content shows an error page, and new files are taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_evidence_file_is_reported_at_start_and_reports_still_open() {
+async fn a_lost_evidence_file_stops_the_start_until_it_is_back_or_given_up() {
     let app = spawn_app(Backend::Sqlite).await;
     app.setup("anna").await;
     let what = marker("bestand-kwijt");
     let sent = report_with_file(&app, &what, b"bewijsstuk").await;
     let code = sent.code.expect("meldcode shown");
-    assert_eq!(app.state.store.files_without_content().await.expect("count"), 0);
     app.state.store.close().await;
 
     let db = app.sqlite_path.clone().expect("SQLite");
     let evidence = meldpunt::storage::evidence_file(&db);
     std::fs::remove_file(&evidence).expect("the evidence file was there");
     let dir = db.parent().and_then(|d| d.parent()).expect("dir");
+    for _ in 0..2 {
+        let refused =
+            meldpunt::startup::Application::build(crate::helpers::test_settings(dir, &app.db_url), app.clock.clone())
+                .await;
+        let Err(e) = refused else {
+            panic!("started without its evidence file")
+        };
+        let said = format!("{e:#}");
+        assert!(
+            said.contains("is missing") && said.contains(&evidence.display().to_string()),
+            "{said}"
+        );
+        assert!(!evidence.exists(), "no empty evidence file is left behind");
+    }
+
+    // Given up for good: an empty file, as the message says.
+    std::fs::write(&evidence, b"").expect("touch");
     let base = crate::helpers::start_instance(dir, &app.db_url, app.clock.clone()).await;
     let store = meldpunt::storage::Store::connect_existing(&app.db_url, 1)
         .await
@@ -184,20 +202,17 @@ async fn a_lost_evidence_file_is_reported_at_start_and_reports_still_open() {
         "what start-up logs"
     );
     store.close().await;
-
     let b = crate::helpers::Browser::new(&base, None);
     let thread = b.post("/opvolgen", &[("code", code.as_str())]).await;
     assert_eq!(thread.status, StatusCode::OK);
     assert!(thread.body.contains(&what), "the report still opens");
     let link = between(&thread.body, "href=\"/opvolgen/bestanden/", "\"").expect("file link");
-    let (status, _, got) = b.get_bytes(&format!("/opvolgen/bestanden/{link}")).await;
+    let (status, _, _) = b.get_bytes(&format!("/opvolgen/bestanden/{link}")).await;
     assert_eq!(
         status,
         StatusCode::INTERNAL_SERVER_ERROR,
         "an error page, not a cut-off file"
     );
-    let page = String::from_utf8(got.expect("page")).expect("text");
-    assert!(!page.contains("bewijsstuk"), "{page}");
     // New reports, with files, are taken.
     let b = crate::helpers::Browser::new(&base, None);
     let form = b.get("/melden").await;
@@ -210,6 +225,38 @@ async fn a_lost_evidence_file_is_reported_at_start_and_reports_still_open() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}
+
+/// Segments left without their file row (a crash between the database's commit and the
+/// evidence file's) are swept; the segments of stored files stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_left_without_their_file_are_swept() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    let mut bytes = vec![0u8; 2 * 1024 * 1024 + 5];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    let kept = report_with_file(&app, &marker("blijft"), &bytes).await;
+    let segments = app.count("evidence_segments").await;
+    assert!(segments >= 2, "{segments}");
+    let Store::Sqlite(pool) = &app.state.store else {
+        panic!("SQLite only")
+    };
+    for seq in 0..3 {
+        sqlx::query("INSERT INTO evidence_segments (file_id, seq, sealed) VALUES ('verweesd', $1, x'00')")
+            .bind(seq)
+            .execute(pool)
+            .await
+            .expect("orphan");
+    }
+    assert_eq!(app.state.store.sweep_orphan_segments().await.expect("sweep"), 3);
+    assert_eq!(app.count("evidence_segments").await, segments);
+    let reader = app.browser();
+    let thread = reader
+        .post("/opvolgen", &[("code", kept.code.expect("code").as_str())])
+        .await;
+    let link = between(&thread.body, "href=\"/opvolgen/bestanden/", "\"").expect("file link");
+    let (_, _, got) = reader.get_bytes(&format!("/opvolgen/bestanden/{link}")).await;
+    assert!(got.as_deref() == Ok(&bytes[..]), "the stored file is whole");
 }
 
 async fn storage_fault_never_shows_a_code_that_does_not_open(backend: Backend) {
