@@ -446,10 +446,11 @@ pub async fn download(
         .file_segment(&row.id, 0)
         .await?
         .ok_or_else(|| anyhow::anyhow!("file segment missing"))?;
+    // Decrypted in the buffer read from the database and handed to the response as it is.
     let first = opener
-        .open_segment(&first_sealed)
+        .open_segment_in_place(first_sealed)
         .map_err(|e| anyhow::anyhow!("file segment 0: {e}"))?;
-    let first = actix_web::web::Bytes::copy_from_slice(&first);
+    let first = actix_web::web::Bytes::from(first);
     let store = store.clone();
     let id = row.id.clone();
     let rest = stream::unfold((opener, 1i64, false), move |(mut opener, seq, failed)| {
@@ -464,8 +465,8 @@ pub async fn download(
             }
             let item = match store.file_segment(&id, seq).await {
                 Ok(Some(sealed)) => opener
-                    .open_segment(&sealed)
-                    .map(|plain| actix_web::web::Bytes::copy_from_slice(&plain))
+                    .open_segment_in_place(sealed)
+                    .map(actix_web::web::Bytes::from)
                     .map_err(|_| std_error("file segment does not open")),
                 Ok(None) => Err(std_error("file segment missing")),
                 Err(_) => Err(std_error("reading a file segment failed")),

@@ -3,7 +3,7 @@
 //! grouped into segments (one database row each); and the sealed description of a file.
 
 use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
-use chacha20poly1305::aead::{generic_array::GenericArray, KeyInit, Payload};
+use chacha20poly1305::aead::{generic_array::GenericArray, KeyInit};
 use chacha20poly1305::XChaCha20Poly1305;
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -203,6 +203,41 @@ impl chacha20poly1305::aead::Buffer for Tail<'_> {
     }
 }
 
+/// One sealed chunk inside a segment as the AEAD's in-place buffer: decryption only
+/// shortens it (the tag goes), so it never needs to grow.
+struct Window<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> Window<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        let len = buf.len();
+        Window { buf, len }
+    }
+}
+
+impl AsRef<[u8]> for Window<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl AsMut<[u8]> for Window<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl chacha20poly1305::aead::Buffer for Window<'_> {
+    fn extend_from_slice(&mut self, _other: &[u8]) -> chacha20poly1305::aead::Result<()> {
+        Err(chacha20poly1305::aead::Error)
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
 /// Decrypts a file's segments in order; refuses a missing, extra, moved or reordered chunk.
 pub struct FileOpener {
     dec: Option<DecryptorBE32<XChaCha20Poly1305>>,
@@ -237,29 +272,43 @@ impl FileOpener {
 
     /// Plaintext of the next segment, without the last chunk's padding.
     pub fn open_segment(&mut self, segment: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(segment.len()));
+        self.open_segment_in_place(segment.to_vec()).map(Zeroizing::new)
+    }
+
+    /// The same, decrypted in the segment's own buffer (each chunk in place, then moved up
+    /// over the tags before it), so a download copies no megabyte twice. On an error the
+    /// buffer, which may hold some plaintext, is zeroed before it is dropped.
+    pub fn open_segment_in_place(&mut self, segment: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
+        let mut segment = Zeroizing::new(segment);
         if segment.is_empty() {
             return Err(CryptoError::Format);
         }
-        for ct in segment.chunks(SEALED_CHUNK) {
+        let (mut read, mut write) = (0, 0);
+        while read < segment.len() {
             if self.chunks_left == 0 {
                 return Err(CryptoError::Format);
             }
             self.chunks_left -= 1;
-            let payload = Payload { msg: ct, aad: &self.ad };
-            let plain = if self.chunks_left == 0 {
+            let end = (read + SEALED_CHUNK).min(segment.len());
+            let mut chunk = Window::new(&mut segment[read..end]);
+            if self.chunks_left == 0 {
                 let dec = self.dec.take().ok_or(CryptoError::Format)?;
-                dec.decrypt_last(payload)
+                dec.decrypt_last_in_place(&self.ad, &mut chunk)
             } else {
-                self.dec.as_mut().ok_or(CryptoError::Format)?.decrypt_next(payload)
+                self.dec
+                    .as_mut()
+                    .ok_or(CryptoError::Format)?
+                    .decrypt_next_in_place(&self.ad, &mut chunk)
             }
             .map_err(|_| CryptoError::Open)?;
-            let take = (plain.len() as u64).min(self.bytes_left) as usize;
-            out.extend_from_slice(&plain[..take]);
+            let take = (chunk.len as u64).min(self.bytes_left) as usize;
+            segment.copy_within(read..read + take, write);
             self.bytes_left -= take as u64;
-            drop(Zeroizing::new(plain));
+            write += take;
+            read = end;
         }
-        Ok(out)
+        segment.truncate(write);
+        Ok(std::mem::take(&mut *segment))
     }
 
     /// True once the last chunk has been opened.
