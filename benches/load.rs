@@ -353,6 +353,9 @@ async fn main() {
     // 15 s): wait for that.
     tokio::time::sleep(Duration::from_secs(80)).await;
     let quiet = kib(&proc_status(pid), "VmRSS:");
+    if std::env::var("BENCH_SMAPS").is_ok() {
+        smaps_breakdown(pid);
+    }
     println!("\n## Memory (RSS)");
     println!(
         "idle 2 s after the first report: {:.1} MiB; peak over the whole run: {:.1} MiB; \
@@ -363,4 +366,32 @@ async fn main() {
         quiet as f64 / 1024.0
     );
     drop(server);
+}
+
+/// Where the server's resident memory is, by kind of mapping (with `BENCH_SMAPS` set).
+fn smaps_breakdown(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_kind: std::collections::BTreeMap<String, (u64, u32)> = Default::default();
+    let mut kind = String::new();
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            kind = match parts.get(5) {
+                Some(p) if p.starts_with('/') => "file-backed".into(),
+                Some(p) => (*p).into(),
+                None => "anonymous".into(),
+            };
+        } else if first == "Rss:" {
+            let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let e = by_kind.entry(kind.clone()).or_default();
+            e.0 += kb;
+            if kb > 0 {
+                e.1 += 1;
+            }
+        }
+    }
+    for (k, (kb, n)) in by_kind {
+        println!("  {k}: {:.1} MiB in {n} mappings", kb as f64 / 1024.0);
+    }
 }

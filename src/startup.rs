@@ -205,7 +205,9 @@ impl Application {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
             loop {
                 tick.tick().await;
-                state.kdf.release_idle_memory(Duration::from_secs(60));
+                if state.kdf.release_idle_memory(Duration::from_secs(60)) > 0 {
+                    state.store.release_memory().await;
+                }
             }
         });
         let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
