@@ -307,6 +307,9 @@ impl FileOpener {
             write += take;
             read = end;
         }
+        // The tags and padding past the plaintext are zeroed too: the buffer is handed on
+        // whole, and what lies beyond its length is freed with it.
+        segment[write..].fill(0);
         segment.truncate(write);
         Ok(std::mem::take(&mut *segment))
     }
@@ -523,6 +526,24 @@ mod tests {
         assert!(open_all(&key, &other_report, &h, &segs, chunks, len as u64).is_err());
         let other_role = body_context([1; 16], [2; 16], Role::Coordinator);
         assert!(open_all(&key, &other_role, &h, &segs, chunks, len as u64).is_err());
+        // Damaged segments fail to open, never panic: a flipped byte, a few stray bytes
+        // after the last chunk (shorter than a tag), a whole extra chunk, a cut-off tag.
+        assert!(open_all(&key, &ctx, &h, &segs, chunks, len as u64).unwrap() == data);
+        let mut flipped = segs.clone();
+        flipped[1][SEALED_CHUNK + 5] ^= 1;
+        assert!(open_all(&key, &ctx, &h, &flipped, chunks, len as u64).is_err());
+        for extra in [1, 15, 16, SEALED_CHUNK] {
+            let mut longer = segs.clone();
+            longer[2].extend(std::iter::repeat_n(0u8, extra));
+            assert!(
+                open_all(&key, &ctx, &h, &longer, chunks, len as u64).is_err(),
+                "{extra}"
+            );
+        }
+        let mut cut = segs.clone();
+        let keep = cut[2].len() - 3;
+        cut[2].truncate(keep);
+        assert!(open_all(&key, &ctx, &h, &cut, chunks, len as u64).is_err());
     }
 
     #[test]
