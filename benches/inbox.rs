@@ -336,6 +336,16 @@ impl Site {
     }
 }
 
+/// A table row: the median at 100 and at 100,000 reports, and their ratio.
+fn print_row(name: &str, small: Duration, large: Duration) {
+    println!(
+        "| {name} | {:.2} | {:.2} | {:.2} |",
+        ms(small),
+        ms(large),
+        ms(large) / ms(small)
+    );
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -374,7 +384,7 @@ async fn main() {
     ));
     for (name, a, b) in rows {
         let (ta, tb) = (small.median(&a, rounds).await, large.median(&b, rounds).await);
-        println!("| {name} | {:.2} | {:.2} | {:.2} |", ms(ta), ms(tb), ms(tb) / ms(ta));
+        print_row(&name, ta, tb);
     }
     let deep = large.page_path(40).await;
     let t = large.median(&deep, rounds).await;
@@ -383,22 +393,12 @@ async fn main() {
         small.median("/beheer/overzicht", rounds).await,
         large.median("/beheer/overzicht", rounds).await,
     );
-    println!(
-        "| chain overview | {:.2} | {:.2} | {:.2} |",
-        ms(ta),
-        ms(tb),
-        ms(tb) / ms(ta)
-    );
+    print_row("chain overview", ta, tb);
     let (ta, tb) = (
         small.median_after_change("/beheer/overzicht", rounds).await,
         large.median_after_change("/beheer/overzicht", rounds).await,
     );
-    println!(
-        "| chain overview, first request after a change | {:.2} | {:.2} | {:.2} |",
-        ms(ta),
-        ms(tb),
-        ms(tb) / ms(ta)
-    );
+    print_row("chain overview, first request after a change", ta, tb);
     // Where the overview's time goes: each read of what the database keeps, and adding
     // them up, without HTTP (medians of 10, milliseconds).
     println!();

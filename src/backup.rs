@@ -2,13 +2,13 @@
 //! before it is called done, and (SQLite) put back in one step. The pepper is never part of
 //! it, so a stolen backup alone cannot be attacked offline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions;
 
 use crate::settings::Settings;
-use crate::storage::{Backend, Store};
+use crate::storage::{create_private_new, sibling, Backend, Store};
 
 /// Writes a copy of the database to `out` (which must not exist), then checks it.
 pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
@@ -17,7 +17,7 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
     }
     let store = Store::connect_existing(&settings.database.url, 2).await?;
     // Private from the start: the copy holds everything the database holds.
-    create_private_empty(out)?;
+    create_private_new(out)?;
     let written = match &store {
         Store::Sqlite(pool) => {
             // VACUUM INTO reads one snapshot (a read transaction), so writers go on and the
@@ -66,12 +66,9 @@ async fn copy_evidence_into(pool: &sqlx::SqlitePool, path: &str) -> anyhow::Resu
             .execute(&mut *conn)
             .await?;
         sqlx::query("PRAGMA copy.synchronous = OFF").execute(&mut *conn).await?;
-        sqlx::query(
-            "CREATE TABLE copy.evidence_segments (file_id TEXT NOT NULL, seq INTEGER NOT NULL, \
-             sealed BLOB NOT NULL, PRIMARY KEY (file_id, seq))",
-        )
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(&crate::storage::segments_table("copy"))
+            .execute(&mut *conn)
+            .await?;
         let files: Vec<String> = sqlx::query_scalar("SELECT id FROM copy.evidence_files WHERE pending_until IS NULL")
             .fetch_all(&mut *conn)
             .await?;
@@ -122,7 +119,7 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
     // it into the restored file.
     let staging = sibling(&target, "restoring");
     let _ = std::fs::remove_file(&staging);
-    create_private_empty(&staging)?;
+    create_private_new(&staging)?;
     std::fs::copy(from, &staging)?;
     std::fs::File::open(&staging)?.sync_all()?;
     for suffix in ["-wal", "-shm"] {
@@ -153,29 +150,6 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
         settings.security.pepper_file.display()
     );
     Ok(())
-}
-
-/// `path` with `suffix` added to its file name (`meldpunt.db` → `meldpunt.db-wal`).
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    if !suffix.starts_with('-') {
-        name.push(".");
-    }
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-fn create_private_empty(path: &Path) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))
 }
 
 /// Opens an SQLite copy read-only, runs SQLite's integrity check, and counts its reports.

@@ -84,18 +84,6 @@ fn kdf_threads(settings: &Settings) -> usize {
 /// while no coordinator exists: after that, a missing pepper file is an error.
 pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
-    // A lost evidence file (SQLite keeps evidence beside the database) or one put back from
-    // an older copy: every report still opens, but these files cannot be downloaded until
-    // the operator restores it. Said loudly at start rather than at a coordinator's click.
-    match store.files_without_content().await? {
-        0 => {}
-        n => tracing::error!(
-            files = n,
-            "evidence files have no content in the database: if database.url is SQLite, the \
-             evidence file beside it (name ending in -evidence) is missing or older than the \
-             database; stop the service and put it back from the same backup as the database"
-        ),
-    }
     let fresh = store.coordinators().await?.is_empty();
     let pepper = checked_pepper(&store, settings, fresh).await?;
     let kdf = KdfPool::new(

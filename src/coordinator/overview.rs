@@ -416,8 +416,7 @@ pub async fn download(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let a = kept_aggregates(&state, lang).await?;
-    let body = csv(&a);
+    let body = csv(kept_aggregates(&state, lang).await?.as_ref());
     audited_csv(&state, lang, &me, ("overview_exported", "meldpunt-overzicht.csv"), body).await
 }
 

@@ -18,6 +18,16 @@ pub struct FileRow {
 
 const FILE_COLUMNS: &str = "id, report_id, message_id, author_role, stream_header, sealed_meta, chunks";
 
+/// The evidence segments table in `schema` (SQLite: the attached evidence file, or a
+/// backup's main file). Keep in step with migrations/sqlite/0008_evidence.sql, less the
+/// foreign key, which cannot reach across files.
+pub(crate) fn segments_table(schema: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {schema}.evidence_segments \
+         (file_id TEXT NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (file_id, seq))"
+    )
+}
+
 /// Attached files with no stored content.
 pub(crate) const FILES_WITHOUT_CONTENT: &str = "SELECT COUNT(*) FROM evidence_files f WHERE f.pending_until IS NULL \
      AND NOT EXISTS (SELECT 1 FROM evidence_segments s WHERE s.file_id = f.id)";

@@ -18,7 +18,7 @@ mod routing_notify;
 mod totp;
 mod triage;
 pub use evidence::FileRow;
-pub(crate) use evidence::FILES_WITHOUT_CONTENT;
+pub(crate) use evidence::{segments_table, FILES_WITHOUT_CONTENT};
 pub use queries::*;
 pub use retention::*;
 pub use routing_notify::*;
@@ -89,16 +89,25 @@ fn free_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// `path` with `suffix` added to its file name (`meldpunt.db` → `meldpunt.db-wal`; a suffix
+/// without a leading `-` gets a dot: `meldpunt.db.restoring`).
+pub(crate) fn sibling(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    if !suffix.starts_with('-') {
+        name.push(".");
+    }
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
 /// The file beside an SQLite database that holds its evidence segments
 /// (`meldpunt.db` → `meldpunt.db-evidence`).
 pub fn evidence_file(database: &std::path::Path) -> std::path::PathBuf {
-    let mut name = database.file_name().unwrap_or_default().to_os_string();
-    name.push("-evidence");
-    database.with_file_name(name)
+    sibling(database, "-evidence")
 }
 
-/// Creates an empty file readable by its owner only; one that exists already is left alone.
-fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+/// Creates a new, empty file readable by its owner only; fails if it exists.
+pub(crate) fn create_private_new(path: &std::path::Path) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -106,11 +115,9 @@ fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    match opts.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
-    }
+    opts.open(path)
+        .map(|_| ())
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot create {}", path.display())))
 }
 
 /// Sealed evidence segments live in their own SQLite file, attached to every connection as
@@ -141,11 +148,12 @@ async fn attach_evidence(conn: &mut sqlx::SqliteConnection, file: &std::path::Pa
         // Segments are written once and read once per download: a small cache (2 MiB) keeps
         // an idle connection small.
         "PRAGMA evidence.cache_size = -2048",
-        "CREATE TABLE IF NOT EXISTS evidence.evidence_segments (\
-            file_id TEXT NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (file_id, seq))",
     ] {
         sqlx::query(pragma).execute(&mut *conn).await?;
     }
+    sqlx::query(&evidence::segments_table("evidence"))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -277,7 +285,12 @@ impl Store {
                 let evidence = evidence_file(opts.get_filename());
                 let evidence_was_there = evidence.exists();
                 if !evidence_was_there {
-                    create_private(&evidence)?;
+                    // Another instance starting together may have made it meanwhile.
+                    if let Err(e) = create_private_new(&evidence) {
+                        if !evidence.exists() {
+                            return Err(e);
+                        }
+                    }
                 }
                 // Two instances started together on a new file both set it up: the first
                 // connection switches the file to WAL and each migration takes the write lock,
@@ -296,15 +309,24 @@ impl Store {
                         }
                     }
                 };
-                if !evidence_was_there {
-                    // A new file where the database already holds files (and had none to move
-                    // in): the evidence file was lost or its volume is not mounted. Taking new
-                    // evidence into an empty file would leave no way back but losing one or
-                    // the other, so the start stops and says what to do.
-                    let missing = sqlx::query_scalar::<_, i64>(evidence::FILES_WITHOUT_CONTENT)
-                        .fetch_one(&pool)
-                        .await;
-                    if !matches!(missing, Ok(0)) {
+                // Attached files without content: with a new evidence file (and none to move
+                // in), it was lost or its volume is not mounted. Taking new evidence into an
+                // empty file would leave no way back but losing one or the other, so the start
+                // stops and says what to do. With the file there, it is older than the
+                // database: every report still opens, but these files cannot be downloaded
+                // until the operator puts it back, said loudly at start.
+                let missing = sqlx::query_scalar::<_, i64>(FILES_WITHOUT_CONTENT)
+                    .fetch_one(&pool)
+                    .await;
+                match missing {
+                    Ok(0) => {}
+                    Ok(n) if evidence_was_there => tracing::error!(
+                        files = n,
+                        "evidence files have no content: the evidence file beside the database \
+                         is older than the database; stop the service and put both back from the \
+                         same backup (`meldpunt restore`)"
+                    ),
+                    _ => {
                         pool.close().await;
                         let _ = std::fs::remove_file(&evidence);
                         let missing = missing?;
