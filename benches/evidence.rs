@@ -39,11 +39,15 @@ fn raw_aead_mib_s(total: usize) -> f64 {
 fn sealer_mib_s(total: usize) -> (f64, f64) {
     use sha2::Digest;
     let key = meldpunt::crypto::ReportKey::generate();
-    let ctx = meldpunt::evidence::sealed::body_context([1; 16], [2; 16], meldpunt::crypto::envelope::Role::Reporter);
+    let ctx = meldpunt::features::evidence::sealed::body_context(
+        [1; 16],
+        [2; 16],
+        meldpunt::crypto::envelope::Role::Reporter,
+    );
     let mut buf = vec![0u8; 64 * 1024];
     rand::thread_rng().fill_bytes(&mut buf);
     let start = Instant::now();
-    let (mut sealer, _) = meldpunt::evidence::sealed::FileSealer::new(&key, &ctx);
+    let (mut sealer, _) = meldpunt::features::evidence::sealed::FileSealer::new(&key, &ctx);
     let mut done = 0;
     while done < total {
         std::hint::black_box(sealer.push(&buf).expect("seal"));

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use meldpunt::clock::Clock;
-use meldpunt::coordinator::account;
+use meldpunt::features::coordinator::account;
 use meldpunt::settings::Settings;
 use meldpunt::startup::Application;
 use meldpunt::storage::Store;
@@ -56,7 +56,7 @@ fn seed_rows(n: usize) -> Vec<SeedRow> {
                     .format("%Y-%m-%d")
                     .to_string()
             });
-            let next_due = meldpunt::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
+            let next_due = meldpunt::domain::deadlines::next_due_string(&received_s, acked.as_deref(), None, status);
             let mut locator = [0u8; 32];
             rng.fill(&mut locator);
             SeedRow {
@@ -424,7 +424,7 @@ async fn main() {
                         k.counts.len() + k.acks.len() + k.overdue.len()
                     }
                     _ => {
-                        std::hint::black_box(meldpunt::coordinator::overview::aggregate_kept(
+                        std::hint::black_box(meldpunt::features::coordinator::overview::aggregate_kept(
                             &kept.counts,
                             &kept.acks,
                             &kept.overdue,

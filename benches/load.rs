@@ -186,7 +186,7 @@ fn wrong_code(n: usize) -> String {
     for &c in SYMBOLS {
         body.push(c);
         let s = String::from_utf8(body.clone()).expect("ascii");
-        if meldpunt::meldcode::Meldcode::parse(&s).is_ok() {
+        if meldpunt::domain::meldcode::Meldcode::parse(&s).is_ok() {
             return s;
         }
         body.pop();

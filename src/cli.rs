@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::coordinator::account::{self, SetupLink};
 use crate::crypto::recovery;
+use crate::features::coordinator::account::{self, SetupLink};
+use crate::features::routing;
 use crate::i18n::Lang;
-use crate::routing;
 use crate::settings::Settings;
 use crate::startup::{open_installation, open_store_and_kdf, Application};
 use crate::storage::Store;
@@ -193,8 +193,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password_file,
         } => recover(settings, &username, password_file).await,
         Command::Pepper(PepperCommand::Replace) => replace_pepper(settings).await,
-        Command::Backup { out } => crate::backup::backup(&settings, &out).await,
-        Command::Restore { from, replace } => crate::backup::restore(&settings, &from, replace).await,
+        Command::Backup { out } => crate::features::backup::backup(&settings, &out).await,
+        Command::Restore { from, replace } => crate::features::backup::restore(&settings, &from, replace).await,
         Command::Purge { dry_run } => purge(settings, dry_run).await,
     }
 }
@@ -202,7 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn purge(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     let (store, _) = open_installation(&settings).await?;
     let clock = Clock::system();
-    let done = crate::retention::purge(&store, &settings.retention, &clock, dry_run).await?;
+    let done = crate::features::retention::purge(&store, &settings.retention, &clock, dry_run).await?;
     let verb = if dry_run { "would destroy" } else { "destroyed" };
     for r in &done.reports {
         println!("{verb}\t{}\tclosed {}", r.id, r.closed_on);

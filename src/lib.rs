@@ -1,26 +1,23 @@
-//! Meldpunt: an anonymous integrity-reporting service. This file only lists the modules.
+//! Meldpunt: an anonymous integrity-reporting service. This file only lists the modules,
+//! top of the layers first (ARCHITECTURE.md): each may use only those below it.
 
-pub mod backup;
-pub mod casefile;
+// 1–2: the command line, and start-up (state, routes, background tasks).
 pub mod cli;
-pub mod clock;
-pub mod coordinator;
-pub mod crypto;
-pub mod deadlines;
-pub mod evidence;
-pub mod followup;
-pub mod form_snapshot;
+pub mod startup;
+
+// 3: the features.
+pub mod features;
+
+// 4: the shared web plumbing, and the domain.
+pub mod domain;
 pub mod http;
+
+// 5: the foundations.
+pub mod clock;
+pub mod crypto;
 pub mod i18n;
 pub mod ids;
-pub mod intake;
-pub mod meldcode;
-pub mod notify;
-pub mod report;
-pub mod retention;
-pub mod routing;
 pub mod settings;
-pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod throttle;

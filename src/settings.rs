@@ -346,7 +346,7 @@ impl Settings {
             anyhow::bail!("sessions.*: durations must be positive");
         }
         crate::storage::Backend::from_url(&self.database.url)?;
-        crate::routing::validate_rules(&self.routing)?;
+        crate::features::routing::validate_rules(&self.routing)?;
         if !matches!(self.smtp.tls.as_str(), "starttls" | "implicit" | "none") {
             anyhow::bail!("smtp.tls must be starttls, implicit or none, not '{}'", self.smtp.tls);
         }
@@ -368,7 +368,7 @@ impl Settings {
         if !(1..=600).contains(&self.smtp.timeout_seconds) {
             anyhow::bail!("smtp.timeout_seconds must be between 1 and 600");
         }
-        crate::notify::digest_slots(&self.notify.digest_times)?;
+        crate::features::notify::digest_slots(&self.notify.digest_times)?;
         if self.notify.poll_seconds == 0 || self.notify.give_up_hours <= 0 || self.notify.max_backoff_minutes <= 0 {
             anyhow::bail!("notify.*: poll_seconds, max_backoff_minutes and give_up_hours must be positive");
         }

@@ -10,16 +10,16 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
-use crate::coordinator::account::SetupLink;
-use crate::coordinator::{self, account};
 use crate::crypto::kdf::{KdfPool, Pepper};
-use crate::form_snapshot::FormCache;
+use crate::features::coordinator::account::SetupLink;
+use crate::features::coordinator::{self, account};
+use crate::features::intake::form_snapshot::FormCache;
+use crate::features::notify::{self, Mailer};
+use crate::features::{followup, intake, routing};
 use crate::http::{self, paths, AppState};
-use crate::notify::{self, Mailer};
 use crate::settings::Settings;
 use crate::storage::Store;
 use crate::throttle::Throttle;
-use crate::{followup, intake, routing};
 
 pub struct Application {
     port: u16,
@@ -93,7 +93,7 @@ pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, K
         settings.security.kdf_queue,
     );
     let keyed = store
-        .key_locators(|unkeyed| crate::meldcode::keyed_locator(&kdf, unkeyed))
+        .key_locators(|unkeyed| crate::domain::meldcode::keyed_locator(&kdf, unkeyed))
         .await?;
     if keyed > 0 {
         tracing::info!(
@@ -138,7 +138,7 @@ impl Application {
             logo,
             style,
             overview: Default::default(),
-            evidence_budget: crate::evidence::Budget::new(settings_budget),
+            evidence_budget: crate::features::evidence::Budget::new(settings_budget),
         });
         let server = build_server(listener, state.clone())?;
         Ok(Application {
@@ -201,8 +201,8 @@ impl Application {
         let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
         let state = self.state.clone();
         let form_codes = tokio::spawn(async move {
-            let mut sweep = crate::intake::FormCodeSweep::default();
-            let mut tick = tokio::time::interval(crate::intake::FormCodeSweep::EVERY);
+            let mut sweep = crate::features::intake::FormCodeSweep::default();
+            let mut tick = tokio::time::interval(crate::features::intake::FormCodeSweep::EVERY);
             loop {
                 tick.tick().await;
                 if let Err(e) = sweep.sweep(&state.store).await {
@@ -216,7 +216,9 @@ impl Application {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                match crate::retention::purge(&state.store, &state.settings.retention, &state.clock, false).await {
+                match crate::features::retention::purge(&state.store, &state.settings.retention, &state.clock, false)
+                    .await
+                {
                     Ok(p) if !p.reports.is_empty() => {
                         tracing::info!(
                             reports = p.reports.len(),

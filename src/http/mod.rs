@@ -66,21 +66,21 @@ pub struct AppState {
     pub clock: Clock,
     pub code_throttle: Throttle,
     pub login_throttle: Throttle,
-    pub mailer: crate::notify::Mailer,
+    pub mailer: crate::features::notify::Mailer,
     /// The multi-threaded runtime the application was built on. Work that must not wait for
     /// a busy request thread (writing an upload's segments) runs here, beside the HTTP
     /// workers' single-threaded runtimes.
     pub background: tokio::runtime::Handle,
-    /// What reporters may still upload this hour (see [`crate::evidence::Budget`]).
-    pub evidence_budget: crate::evidence::Budget,
-    /// What the report form needs, in memory (see [`crate::form_snapshot`]).
-    pub form: crate::form_snapshot::FormCache,
+    /// What reporters may still upload this hour (see [`crate::features::evidence::Budget`]).
+    pub evidence_budget: crate::features::evidence::Budget,
+    /// What the report form needs, in memory (see [`crate::features::intake::form_snapshot`]).
+    pub form: crate::features::intake::form_snapshot::FormCache,
     /// The organisation's logo, read at start (`organisation.logo_file`).
     pub logo: Option<Logo>,
     /// The stylesheet with the organisation's colour, made once at start.
     pub style: web::Bytes,
     /// The chain overview's aggregates while the counts they came from are unchanged.
-    pub overview: crate::coordinator::overview::OverviewCache,
+    pub overview: crate::features::coordinator::overview::OverviewCache,
 }
 
 /// The stylesheet: the shipped one with the organisation's colour (checked at start for

@@ -640,7 +640,7 @@ impl Store {
     }
 
     /// Forgets the sealed meldcodes of forms sent before `before_day` (YYYY-MM-DD): the
-    /// backstop for codes no running instance saw (see [`crate::intake::FormCodeSweep`]).
+    /// backstop for codes no running instance saw (see [`crate::features::intake::FormCodeSweep`]).
     pub async fn forget_form_codes(&self, before_day: &str) -> DbResult<u64> {
         on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE used_on < $1 AND sealed_code IS NOT NULL")
             .bind(before_day).execute(pool).await.map(|r| r.rows_affected()))

@@ -2,8 +2,8 @@
 //! raw SQLite files (with WAL) or every PostgreSQL table's bytes hold no marker, meldcode,
 //! password, session token or key.
 
-use meldpunt::coordinator::account;
 use meldpunt::crypto::recovery;
+use meldpunt::features::coordinator::account;
 
 use crate::both_backends;
 use crate::helpers::{between, hidden, marker, spawn_app, Backend, TestApp, PASSWORD};
@@ -155,7 +155,7 @@ async fn database_holds_nothing_in_the_clear(backend: Backend) {
     assert_absent(&hay, &bare.as_bytes()[8..24], "meldcode secret");
     // The locator index is keyed with the pepper: the digest anyone can compute for each of
     // the 2^40 locators is not what is stored.
-    let unkeyed = meldpunt::meldcode::Meldcode::parse(&code)
+    let unkeyed = meldpunt::domain::meldcode::Meldcode::parse(&code)
         .expect("code")
         .unkeyed_locator();
     assert_absent(&hay, &unkeyed, "unkeyed locator digest");

@@ -2,7 +2,7 @@
 //! nothing: missing, oversized, malformed, hostile and duplicate input, and bad meldcodes.
 
 use meldpunt::crypto::crockford::{luhn_check, normalize, symbol};
-use meldpunt::meldcode::Meldcode;
+use meldpunt::domain::meldcode::Meldcode;
 use reqwest::StatusCode;
 
 use crate::both_backends;
@@ -208,7 +208,7 @@ async fn the_same_form_sent_twice_is_stored_once(backend: Backend) {
 
     // Minutes later the sealed code is forgotten (serve sweeps every five minutes and forgets
     // what the previous sweep saw); a resend is then refused without a code.
-    let mut sweep = meldpunt::intake::FormCodeSweep::default();
+    let mut sweep = meldpunt::features::intake::FormCodeSweep::default();
     assert_eq!(sweep.sweep(&app.state.store).await.expect("sweep"), 0);
     let soon = b.post("/melden", &report_fields("dubbel verstuurd", &token)).await;
     assert_eq!(

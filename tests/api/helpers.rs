@@ -198,7 +198,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let setup_path = match &app.setup {
-        meldpunt::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
+        meldpunt::features::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
         _ => None,
     };
     tokio::spawn(app.run_until_stopped());
@@ -263,10 +263,16 @@ impl TestApp {
         status: &str,
         groups: &[&str],
     ) -> meldpunt::storage::CoordinatorRow {
-        let (row, _) =
-            meldpunt::coordinator::account::new_coordinator(&self.state.kdf, username, name, PASSWORD, status, T0)
-                .await
-                .expect("new coordinator");
+        let (row, _) = meldpunt::features::coordinator::account::new_coordinator(
+            &self.state.kdf,
+            username,
+            name,
+            PASSWORD,
+            status,
+            T0,
+        )
+        .await
+        .expect("new coordinator");
         self.state
             .store
             .insert_coordinator(&row)

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use mailin_embedded::{response, Handler, Response, Server};
-use meldpunt::notify::run_once;
+use meldpunt::features::notify::run_once;
 use meldpunt::settings::Settings;
 use reqwest::StatusCode;
 
@@ -114,7 +114,7 @@ async fn report(app: &TestApp, subject: &str, what: &str) -> String {
     crate::helpers::shown_code(&done.body).expect("code")
 }
 
-async fn drain(app: &TestApp) -> meldpunt::notify::Pass {
+async fn drain(app: &TestApp) -> meldpunt::features::notify::Pass {
     run_once(&app.state, &app.state.mailer, "test-worker")
         .await
         .expect("worker pass")
@@ -251,7 +251,7 @@ async fn mail_server_down_then_back_delivers_once(backend: Backend) {
     assert!(!error_cell.trim().is_empty(), "the last error is shown");
 
     // Retrying before the back-off has passed sends nothing.
-    assert_eq!(drain(&app).await, meldpunt::notify::Pass::default());
+    assert_eq!(drain(&app).await, meldpunt::features::notify::Pass::default());
 
     // The server comes back; after the back-off the mail goes out, once.
     let inbox = start_smtp(TcpListener::bind(("127.0.0.1", port)).expect("rebind the port"));

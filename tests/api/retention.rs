@@ -70,7 +70,7 @@ fn sealed_in_file(path: &std::path::Path, sealed: &[Vec<u8>]) -> usize {
 
 async fn purge(app: &TestApp, dry_run: bool) -> Vec<String> {
     let s = &app.state.settings.retention;
-    meldpunt::retention::purge(&app.state.store, s, &app.clock, dry_run)
+    meldpunt::features::retention::purge(&app.state.store, s, &app.clock, dry_run)
         .await
         .expect("purge")
         .reports

@@ -3,11 +3,11 @@
 //! report stored before staff keys gets one on a coordinator's first look, its notes
 //! re-sealed, and stays readable for every holder.
 
-use meldpunt::casefile::{message_context, role_of, NOTE};
 use meldpunt::crypto::envelope::{Context, Purpose, Role};
 use meldpunt::crypto::keys::{self, ReportKey};
-use meldpunt::followup::open_with_code;
-use meldpunt::report::field;
+use meldpunt::domain::report::field;
+use meldpunt::features::casefile::{message_context, role_of, NOTE};
+use meldpunt::features::followup::open_with_code;
 use meldpunt::storage::{NewMessage, Store};
 use reqwest::StatusCode;
 

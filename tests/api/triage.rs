@@ -466,16 +466,20 @@ async fn chain_overview_and_csv(backend: Backend) {
     post("status", vec![("status", "in_behandeling"), ("reason", "nieuw feit")]).await;
     let store = &app.state.store;
     let today = app.clock.today();
-    let kept =
-        meldpunt::coordinator::overview::cached_aggregates(store, &app.state.overview, &app.clock.today_string())
-            .await
-            .expect("kept");
-    let recount = meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
+    let kept = meldpunt::features::coordinator::overview::cached_aggregates(
+        store,
+        &app.state.overview,
+        &app.clock.today_string(),
+    )
+    .await
+    .expect("kept");
+    let recount =
+        meldpunt::features::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
     assert_eq!(
-        meldpunt::coordinator::overview::csv(&kept),
-        meldpunt::coordinator::overview::csv(&recount)
+        meldpunt::features::coordinator::overview::csv(&kept),
+        meldpunt::features::coordinator::overview::csv(&recount)
     );
-    assert!(meldpunt::coordinator::overview::csv(&kept).contains("preventie,fraude"));
+    assert!(meldpunt::features::coordinator::overview::csv(&kept).contains("preventie,fraude"));
     assert_eq!(
         app.browser().get("/beheer/overzicht.csv").await.status,
         StatusCode::SEE_OTHER,
@@ -489,9 +493,11 @@ async fn overview_csv_matches_a_recount(app: &TestApp, coord: &Browser) -> Strin
     let csv = coord.get("/beheer/overzicht.csv").await;
     assert_eq!(csv.status, StatusCode::OK);
     let store = &app.state.store;
-    let recount =
-        meldpunt::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), app.clock.today());
-    assert_eq!(csv.body, meldpunt::coordinator::overview::csv(&recount));
+    let recount = meldpunt::features::coordinator::overview::aggregate(
+        &store.overview_rows().await.expect("rows"),
+        app.clock.today(),
+    );
+    assert_eq!(csv.body, meldpunt::features::coordinator::overview::csv(&recount));
     csv.body
 }
 

@@ -76,7 +76,7 @@ async fn an_installation_of_an_earlier_version_upgrades_and_opens(backend: Backe
     };
     assert_eq!(stored.len(), 4);
     for (_, code) in &reports {
-        let unkeyed = meldpunt::meldcode::Meldcode::parse(code)
+        let unkeyed = meldpunt::domain::meldcode::Meldcode::parse(code)
             .expect("code")
             .unkeyed_locator();
         assert!(!stored.contains(&unkeyed), "an unkeyed locator is still stored");

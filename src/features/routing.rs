@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::report::{Category, ChainLabel, SubjectRole};
+use crate::domain::report::{Category, ChainLabel, SubjectRole};
 use crate::settings::{RoutingRule, RoutingSettings};
 use crate::storage::{DbResult, Store};
 

@@ -7,13 +7,13 @@ use actix_web::HttpRequest;
 use askama::Template;
 
 use super::{current, to_login};
-use crate::casefile::{self, DeadlineView};
+use crate::domain::report::{Category, ChainLabel, Status, SubjectRole};
+use crate::features::casefile::{self, DeadlineView};
+use crate::features::intake::Opt;
 use crate::http::form::Form;
 use crate::http::{paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
 use crate::ids;
-use crate::intake::Opt;
-use crate::report::{Category, ChainLabel, Status, SubjectRole};
 use crate::storage::{InboxQuery, InboxSort};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -134,7 +134,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         InboxSort::Received
     };
     let after = f.get("after").and_then(|a| a.split_once('~')).and_then(|(k, id)| {
-        let key_ok = crate::deadlines::parse_date(k).is_some();
+        let key_ok = crate::domain::deadlines::parse_date(k).is_some();
         (key_ok && ids::parse(id).is_some()).then(|| (k.to_string(), id.to_string()))
     });
     let today = state.clock.today();

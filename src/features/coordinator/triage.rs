@@ -8,15 +8,15 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, render_report, report_page, report_post, to_login, Coordinator};
-use crate::casefile::{self, ReplyState};
 use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
-use crate::followup::seal_message;
+use crate::domain::report::{Category, ChainLabel, Status};
+use crate::features::casefile::{self, ReplyState};
+use crate::features::followup::seal_message;
+use crate::features::intake::{body_limit, check_text, FieldErrors};
+use crate::features::notify::format_time;
 use crate::http::{paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
-use crate::intake::{body_limit, check_text, FieldErrors};
-use crate::notify::format_time;
-use crate::report::{Category, ChainLabel, Status};
 use crate::storage::{NewMessage, Relabel, ReportRow};
 
 /// What moving from one status to another is.
@@ -54,7 +54,7 @@ fn note(state: &State, key: &ReportKey, row: &ReportRow, me: &Coordinator, text:
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        crate::casefile::NOTE,
+        crate::features::casefile::NOTE,
         text,
     )
 }
@@ -127,7 +127,7 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
             (from.code(), to.code()),
             (
                 &state.clock.today_string(),
-                &crate::deadlines::next_due_string(
+                &crate::domain::deadlines::next_due_string(
                     &row.received_on,
                     row.acknowledged_on.as_deref(),
                     row.feedback_on.as_deref(),

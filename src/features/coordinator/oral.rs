@@ -7,10 +7,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 
 use super::{current, lang_of, to_login};
+use crate::features::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
+use crate::features::routing;
 use crate::http::form::{read_body, Form};
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
-use crate::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
-use crate::routing;
 
 pub async fn form(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
@@ -51,7 +51,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Ok(r) => r,
         Err(errors) => return refuse(errors).await,
     };
-    let token = crate::intake::form_token(&form);
+    let token = crate::features::intake::form_token(&form);
     let (Some(token), Some(recovery)) = (token, state.store.recovery_public_key().await.or_500(lang)?) else {
         return refuse(vec![("what", t.err_form_expired.to_string())]).await;
     };

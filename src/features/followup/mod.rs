@@ -8,13 +8,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use zeroize::Zeroizing;
 
-use crate::casefile::{self, message_context, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::kdf::{random_salt, Lane};
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
-use crate::evidence::upload::{self, Limits, Problem, Target};
-use crate::evidence::{choose_again, problem_text};
+use crate::domain::meldcode::{CodeError, Meldcode};
+use crate::features::casefile::{self, message_context, MessageView, ReplyState, ReportView};
+use crate::features::evidence::upload::{self, Limits, Problem, Target};
+use crate::features::evidence::{choose_again, problem_text};
+use crate::features::intake::{body_limit, check_text, duplicate_notes, FieldErrors};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
 use crate::http::{
@@ -22,8 +24,6 @@ use crate::http::{
 };
 use crate::i18n::Lang;
 use crate::ids;
-use crate::intake::{body_limit, check_text, duplicate_notes, FieldErrors};
-use crate::meldcode::{CodeError, Meldcode};
 use crate::storage::NewMessage;
 
 #[derive(Template)]
@@ -47,8 +47,8 @@ struct ThreadPage {
     reply: String,
     errors: FieldErrors,
     notice: Option<String>,
-    ff: crate::evidence::FilesField,
-    ff_t: &'static crate::evidence::FileTexts,
+    ff: crate::features::evidence::FilesField,
+    ff_t: &'static crate::features::evidence::FileTexts,
 }
 
 impl ThreadPage {
@@ -135,7 +135,7 @@ async fn thread_page(
         shown.status,
         &ThreadPage {
             ff,
-            ff_t: crate::evidence::texts(lang),
+            ff_t: crate::features::evidence::texts(lang),
             page,
             staff: false,
             report,
@@ -423,7 +423,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         if !up.chosen.is_empty() {
             error = format!(
                 "{error} {}",
-                choose_again(crate::evidence::texts(lang).session_files, &up.chosen)
+                choose_again(crate::features::evidence::texts(lang).session_files, &up.chosen)
             );
         }
         return Ok(code_page_keeping(
@@ -436,7 +436,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         ));
     };
     let had_files = !up.files.is_empty();
-    let again = choose_again(crate::evidence::texts(lang).choose_again, &up.chosen);
+    let again = choose_again(crate::features::evidence::texts(lang).choose_again, &up.chosen);
     let refuse = |status, errors: FieldErrors, files_refused: bool| {
         ReplyState::refused_with_files(status, text.clone(), errors, files_refused.then(|| again.clone()))
     };
@@ -479,7 +479,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
     let stored = match state.store.coordinators_with_access(&row.id).await {
         Ok(tell) => {
-            let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
+            let notices = crate::features::notify::notices(&state, tell, crate::features::notify::Event::ReporterReply);
             state.store.insert_message_with_files(&m, &notices, &up.ids()).await
         }
         Err(e) => Err(e),
@@ -537,7 +537,7 @@ fn keep_unsent(state: &State, lang: Lang, text: String, chosen: &[String]) -> Ht
     if !chosen.is_empty() {
         error = format!(
             "{error} {}",
-            choose_again(crate::evidence::texts(lang).choose_again, chosen)
+            choose_again(crate::features::evidence::texts(lang).choose_again, chosen)
         );
     }
     let mut res = code_page_keeping(
@@ -566,12 +566,12 @@ pub async fn download(state: State, req: HttpRequest, file: web::Path<String>) -
             Some(lang.t().session_ended),
         ));
     };
-    match crate::evidence::download(&state.store, &key, &row.id, &file)
+    match crate::features::evidence::download(&state.store, &key, &row.id, &file)
         .await
         .or_500(lang)?
     {
         Some(res) => Ok(res),
-        None => Ok(crate::coordinator::not_found(&state, lang)),
+        None => Ok(crate::features::coordinator::not_found(&state, lang)),
     }
 }
 
@@ -657,7 +657,7 @@ pub async fn confirm_minutes(state: State, req: HttpRequest, payload: web::Paylo
     }
     let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
-    let notices = crate::notify::notices(&state, tell, crate::notify::Event::ReporterReply);
+    let notices = crate::features::notify::notices(&state, tell, crate::features::notify::Event::ReporterReply);
     state.store.confirm_minutes(&m, &notices).await.or_500(lang)?;
     Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))))
 }

@@ -6,18 +6,18 @@ use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::ReportKey;
 use chrono::NaiveDate;
 
-use crate::deadlines;
-use crate::evidence::{self, FileView};
+use crate::domain::deadlines;
+use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
+use crate::features::evidence::{self, FileView};
 use crate::i18n::{fmt_date, Lang, Texts};
 use crate::ids;
-use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
 use crate::storage::{ReportRow, Store};
 
 /// How a thread page is shown: plainly (perhaps with a notice), or with a refused reply kept.
 pub struct ReplyState {
     pub status: actix_web::http::StatusCode,
     pub reply: String,
-    pub errors: crate::intake::FieldErrors,
+    pub errors: crate::features::intake::FieldErrors,
     pub notice: Option<String>,
     /// Files came with the refused form and were not kept: the line asking to choose them
     /// again (the same text is also among `errors` under "files" unless a file was the problem).
@@ -26,8 +26,12 @@ pub struct ReplyState {
 
 impl ReplyState {
     /// The file field for a page showing this state.
-    pub fn files_field(&self, lang: Lang, limits: &crate::settings::LimitSettings) -> crate::evidence::FilesField {
-        let mut ff = crate::evidence::FilesField::new(lang, limits);
+    pub fn files_field(
+        &self,
+        lang: Lang,
+        limits: &crate::settings::LimitSettings,
+    ) -> crate::features::evidence::FilesField {
+        let mut ff = crate::features::evidence::FilesField::new(lang, limits);
         if let Some(again) = &self.files_refused {
             let error = self.errors.iter().find(|(n, _)| *n == "files").map(|(_, m)| m.clone());
             // When the files were the problem the error names it, and the line below asks
@@ -52,7 +56,7 @@ impl ReplyState {
     pub fn refused_with_files(
         status: actix_web::http::StatusCode,
         reply: String,
-        mut errors: crate::intake::FieldErrors,
+        mut errors: crate::features::intake::FieldErrors,
         again: Option<String>,
     ) -> Self {
         if let Some(again) = again.as_ref().filter(|_| !errors.iter().any(|(n, _)| *n == "files")) {
@@ -65,7 +69,7 @@ impl ReplyState {
         }
     }
 
-    pub fn refused(reply: String, errors: crate::intake::FieldErrors) -> Self {
+    pub fn refused(reply: String, errors: crate::features::intake::FieldErrors) -> Self {
         ReplyState {
             status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             reply,

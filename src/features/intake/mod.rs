@@ -3,6 +3,8 @@
 //! report with its wraps in one transaction before the meldcode is shown. Never logs or
 //! stores a word of the report in the clear.
 
+pub mod form_snapshot;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
@@ -15,16 +17,16 @@ use sha2::{Digest, Sha256};
 use crate::crypto::envelope::{self, Context, Purpose, Role};
 use crate::crypto::keys::{self, Argon2Header, ReportKey};
 use crate::crypto::Key32;
-use crate::evidence::upload::{self, Limits, Problem, Target, Upload};
-use crate::evidence::{choose_again, problem_text, FileTexts, FileView, FilesField};
+use crate::domain::meldcode::Meldcode;
+use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
+use crate::features::evidence::upload::{self, Limits, Problem, Target, Upload};
+use crate::features::evidence::{choose_again, problem_text, FileTexts, FileView, FilesField};
+use crate::features::notify;
+use crate::features::routing::{self, RouteError};
 use crate::http::form::Form;
 use crate::http::{message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
-use crate::meldcode::Meldcode;
-use crate::notify;
-use crate::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
-use crate::routing::{self, RouteError};
 use crate::storage::{NewReport, ReportInsert};
 
 /// One choice in a select or radio group.
@@ -400,7 +402,7 @@ pub(crate) struct DonePage {
 
 impl DonePage {
     pub(crate) fn new(page: Page, code: String, again: bool, oral: bool) -> DonePage {
-        let ft = crate::evidence::texts(page.lang);
+        let ft = crate::features::evidence::texts(page.lang);
         DonePage {
             page,
             code,
@@ -469,7 +471,7 @@ async fn refuse_form(
 ) -> PageResult {
     let had_files = !up.chosen.is_empty() || problem.is_some();
     up.discard(&state.store).await;
-    let again = had_files.then(|| choose_again(crate::evidence::texts(lang).choose_again, &up.chosen));
+    let again = had_files.then(|| choose_again(crate::features::evidence::texts(lang).choose_again, &up.chosen));
     let file_error = problem.map(|p| problem_text(p, &state.settings.limits, lang));
     if let Some(e) = file_error.as_ref().or(again.as_ref()) {
         errors.push(("files", e.clone()));
@@ -795,7 +797,7 @@ pub async fn seal_and_store(
         form_token_hash: Sha256::digest(token).to_vec(),
         files,
         notices,
-        next_due_on: crate::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
+        next_due_on: crate::domain::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
         origin: origin.to_string(),
     };
     let stored = state
@@ -835,7 +837,10 @@ pub async fn switch_language(state: State, req: HttpRequest, payload: web::Paylo
     let mut page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![]).await;
     if !up.chosen.is_empty() {
         // Not an error: a note that the files stayed behind.
-        page.ff.choose_again = Some(choose_again(crate::evidence::texts(lang).switch_dropped, &up.chosen));
+        page.ff.choose_again = Some(choose_again(
+            crate::features::evidence::texts(lang).switch_dropped,
+            &up.chosen,
+        ));
     }
     Ok(render(StatusCode::OK, &page))
 }

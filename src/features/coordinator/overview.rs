@@ -15,10 +15,10 @@ use askama::Template;
 use chrono::{Datelike, NaiveDate};
 
 use super::{current, to_login};
-use crate::deadlines;
+use crate::domain::deadlines;
+use crate::domain::report::{Category, ChainLabel};
 use crate::http::{paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
-use crate::report::{Category, ChainLabel};
 use crate::storage::{DbResult, OverviewRow, Store};
 
 /// Counts below this are shown as "<3" (and medians over fewer acknowledgements not at

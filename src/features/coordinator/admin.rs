@@ -7,10 +7,10 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, lang_of, not_found, read_form, to_login};
+use crate::features::notify::{format_time, Event};
+use crate::features::routing;
 use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
-use crate::notify::{format_time, Event};
-use crate::routing;
 
 pub struct GroupView {
     pub name: String,

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
-use crate::evidence::clean::{self, CleanError, Kind, Removed};
-use crate::evidence::sealed::{body_context, FileMeta, FileSealer, Warning, CHUNK};
+use crate::features::evidence::clean::{self, CleanError, Kind, Removed};
+use crate::features::evidence::sealed::{body_context, FileMeta, FileSealer, Warning, CHUNK};
 use crate::http::form::{read_body, BodyError, BodyTimer, Form};
 use crate::http::State;
 use crate::ids;
@@ -699,7 +699,7 @@ impl<'a> Sink<'a> {
         let rid = ids::parse(target.report_id).ok_or(Problem::Store)?;
         let (id, fid) = ids::new_id();
         let (sealer, header) = FileSealer::new(target.key, &body_context(rid, fid, target.role));
-        let role = crate::casefile::role_str(target.role);
+        let role = crate::features::casefile::role_str(target.role);
         store
             // Rounded to the hour: the row must not date the reporter's upload to the second.
             .file_begin(

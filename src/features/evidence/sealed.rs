@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::envelope::{self, Context, KeySource, Purpose, Role, ALG_XCHACHA20POLY1305, FORMAT_V1, TAG_LEN};
 use crate::crypto::{CryptoError, ReportKey};
-use crate::evidence::clean::{Kind, Removed};
+use crate::features::evidence::clean::{Kind, Removed};
 
 /// Plaintext bytes per STREAM chunk.
 pub const CHUNK: usize = 64 * 1024;

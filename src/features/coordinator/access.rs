@@ -5,9 +5,9 @@
 use actix_web::{web, HttpRequest};
 
 use super::{report_page, report_post, Coordinator};
-use crate::casefile::ReplyState;
 use crate::crypto::envelope::{Context, Purpose};
 use crate::crypto::keys::{key_id, wrap_to_public};
+use crate::features::casefile::ReplyState;
 use crate::http::{paths, redirect, OrAppError, PageResult, State};
 use crate::ids;
 use crate::storage::WrapRemoval;
@@ -59,7 +59,7 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         .filter(|c| c.status == "active");
     // Someone the reporter excluded cannot be given access; answered as for an unknown
     // colleague, so the page does not say whom the reporter kept away.
-    let excluded = crate::casefile::excluded(&state.store, &row.id, &key)
+    let excluded = crate::features::casefile::excluded(&state.store, &row.id, &key)
         .await
         .or_500(lang)?;
     let who = who.filter(|c| !excluded.contains(&c.id));

@@ -9,14 +9,14 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, report_post, to_login};
-use crate::casefile::{self, ReplyState};
 use crate::crypto::envelope::Role;
-use crate::followup::seal_message;
+use crate::domain::report::{Category, ChainLabel, Status};
+use crate::features::casefile::{self, ReplyState};
+use crate::features::followup::seal_message;
+use crate::features::intake::{body_limit, check_text, FieldErrors};
+use crate::features::retention;
 use crate::http::{paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
-use crate::intake::{body_limit, check_text, FieldErrors};
-use crate::report::{Category, ChainLabel, Status};
-use crate::retention;
 use crate::storage::RegisterRow;
 
 /// Register rows per page.
@@ -240,7 +240,7 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        crate::casefile::NOTE,
+        crate::features::casefile::NOTE,
         &text,
     )
     .or_500(lang)?;

@@ -11,7 +11,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::deadlines;
+use crate::domain::deadlines;
 use crate::http::{paths, AppState};
 use crate::i18n::Lang;
 use crate::settings::{NotifySettings, SmtpSettings};

@@ -17,7 +17,7 @@ use crate::i18n::Lang;
 struct PasswordPage {
     page: Page,
     csrf: String,
-    errors: crate::intake::FieldErrors,
+    errors: crate::features::intake::FieldErrors,
     notice: Option<String>,
 }
 

@@ -10,9 +10,9 @@ use askama::Template;
 use zeroize::Zeroizing;
 
 use super::{account, current, lang_of, read_form, to_login};
+use crate::features::intake::FieldErrors;
 use crate::http::{forbidden, message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
-use crate::intake::FieldErrors;
 
 const VALID_HOURS: i64 = 48;
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::routing;
+use crate::features::routing;
 use crate::settings::RoutingSettings;
 use crate::storage::{DbResult, Store};
 

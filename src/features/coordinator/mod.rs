@@ -19,13 +19,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use zeroize::Zeroizing;
 
-use crate::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::crypto::envelope::{Context, Purpose, Role};
 use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
-use crate::deadlines;
-use crate::evidence::upload::{self, Limits, Problem, Target};
-use crate::followup::seal_message;
+use crate::domain::deadlines;
+use crate::domain::report::{Category, ChainLabel, Status};
+use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
+use crate::features::evidence::upload::{self, Limits, Problem, Target};
+use crate::features::followup::seal_message;
+use crate::features::intake::{body_limit, check_text, FieldErrors, Opt};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
 use crate::http::{
@@ -34,8 +36,6 @@ use crate::http::{
 };
 use crate::i18n::Lang;
 use crate::ids;
-use crate::intake::{body_limit, check_text, FieldErrors, Opt};
-use crate::report::{Category, ChainLabel, Status};
 use crate::storage::{CoordinatorRow, ReportRow};
 
 /// A logged-in coordinator with the private key unsealed for this request.
@@ -222,7 +222,7 @@ pub async fn setup_submit(
             now,
             &recovery_public,
             &first,
-            &crate::routing::named_groups(&state.settings.routing),
+            &crate::features::routing::named_groups(&state.settings.routing),
         )
         .await
         .or_500(lang)?
@@ -429,7 +429,7 @@ pub(crate) struct ReportPage {
     /// (id, name, is me) with access; (id, name) active without.
     access: Vec<(String, String, bool)>,
     grantable: Vec<(String, String)>,
-    ff: crate::evidence::FilesField,
+    ff: crate::features::evidence::FilesField,
     retention: Option<register::RetentionView>,
     /// Whether granting asks for a fresh second-factor code (the viewer has one).
     ask_code: bool,
@@ -798,7 +798,10 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
             if p.is_too_large() {
                 status = StatusCode::PAYLOAD_TOO_LARGE;
             }
-            errors.push(("files", crate::evidence::problem_text(&p, &state.settings.limits, lang)));
+            errors.push((
+                "files",
+                crate::features::evidence::problem_text(&p, &state.settings.limits, lang),
+            ));
         }
         None => {
             if !up.form.invalid.is_empty() {
@@ -809,8 +812,9 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
         }
     }
     if !errors.is_empty() {
-        let again = (!up.chosen.is_empty() || up.problem.is_some())
-            .then(|| crate::evidence::choose_again(crate::evidence::texts(lang).choose_again, &up.chosen));
+        let again = (!up.chosen.is_empty() || up.problem.is_some()).then(|| {
+            crate::features::evidence::choose_again(crate::features::evidence::texts(lang).choose_again, &up.chosen)
+        });
         up.discard(&state.store).await;
         let shown = ReplyState::refused_with_files(status, text, errors, again);
         return report_page(&state, lang, &me, key, row, shown).await;
@@ -873,7 +877,7 @@ pub async fn download(state: State, req: HttpRequest, path: web::Path<(String, S
     let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
         return Ok(not_found(&state, lang));
     };
-    let Some(res) = crate::evidence::download(&state.store, &key, &row.id, &file)
+    let Some(res) = crate::features::evidence::download(&state.store, &key, &row.id, &file)
         .await
         .or_500(lang)?
     else {
