@@ -180,7 +180,7 @@ pub enum RecoveryCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let settings = crate::startup::load_settings(cli.config.as_deref())?;
     crate::telemetry::init(&settings.log.filter);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,

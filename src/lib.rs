@@ -17,6 +17,7 @@ pub mod clock;
 pub mod crypto;
 pub mod i18n;
 pub mod ids;
+pub mod mail;
 pub mod settings;
 pub mod storage;
 pub mod telemetry;

@@ -299,6 +299,8 @@ impl Settings {
     }
 
     /// Refuses values that would make the service unsafe or unusable, saying which key.
+    /// Checks the installation's own keys. The sections a feature owns (routing rules, digest
+    /// times) are checked by that feature, from start-up ([`crate::startup::load_settings`]).
     pub fn validate(&self) -> anyhow::Result<()> {
         match self.organisation.colour_rgb() {
             None => anyhow::bail!(
@@ -346,7 +348,6 @@ impl Settings {
             anyhow::bail!("sessions.*: durations must be positive");
         }
         crate::storage::Backend::from_url(&self.database.url)?;
-        crate::features::routing::validate_rules(&self.routing)?;
         if !matches!(self.smtp.tls.as_str(), "starttls" | "implicit" | "none") {
             anyhow::bail!("smtp.tls must be starttls, implicit or none, not '{}'", self.smtp.tls);
         }
@@ -368,7 +369,6 @@ impl Settings {
         if !(1..=600).contains(&self.smtp.timeout_seconds) {
             anyhow::bail!("smtp.timeout_seconds must be between 1 and 600");
         }
-        crate::features::notify::digest_slots(&self.notify.digest_times)?;
         if self.notify.poll_seconds == 0 || self.notify.give_up_hours <= 0 || self.notify.max_backoff_minutes <= 0 {
             anyhow::bail!("notify.*: poll_seconds, max_backoff_minutes and give_up_hours must be positive");
         }

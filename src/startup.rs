@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use crate::clock::Clock;
 use crate::crypto::kdf::{KdfPool, Pepper};
 use crate::features::coordinator::account::SetupLink;
+use crate::features::coordinator::overview::OverviewCache;
 use crate::features::coordinator::{self, account};
 use crate::features::intake::form_snapshot::FormCache;
 use crate::features::notify::{self, Mailer};
@@ -25,8 +26,23 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    features: Features,
     /// Where set-up stands; holds the path of a fresh one-time link if one was made.
     pub setup: SetupLink,
+}
+
+/// The settings for a command: file and environment ([`Settings::load`]), then the
+/// sections each feature owns, checked by that feature.
+pub fn load_settings(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(file)?;
+    check_feature_settings(&settings)?;
+    Ok(settings)
+}
+
+fn check_feature_settings(settings: &Settings) -> anyhow::Result<()> {
+    routing::validate_rules(&settings.routing)?;
+    notify::digest_slots(&settings.notify.digest_times)?;
+    Ok(())
 }
 
 /// For the administrative commands: the store and key derivation of an installation that
@@ -106,6 +122,7 @@ pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, K
 
 impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        check_feature_settings(&settings)?;
         let (store, kdf) = open_store_and_kdf(&settings).await?;
         let listener = TcpListener::bind(&settings.http.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on http.bind = {}: {e}", settings.http.bind))?;
@@ -134,17 +151,20 @@ impl Application {
             login_throttle: Throttle::new(10, u32::MAX, 900),
             mailer,
             background: tokio::runtime::Handle::current(),
-            form,
             logo,
             style,
-            overview: Default::default(),
-            evidence_budget: crate::features::evidence::Budget::new(settings_budget),
+            evidence_budget: crate::throttle::Budget::new(settings_budget),
         });
-        let server = build_server(listener, state.clone())?;
+        let features = Features {
+            form: web::Data::new(form),
+            overview: web::Data::new(OverviewCache::default()),
+        };
+        let server = build_server(listener, state.clone(), features.clone())?;
         Ok(Application {
             port,
             server,
             state,
+            features,
             setup,
         })
     }
@@ -155,6 +175,11 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The chain overview's cache of this server, for tests that compare it with a recount.
+    pub fn overview(&self) -> web::Data<OverviewCache> {
+        self.features.overview.clone()
     }
 
     /// Serves until stopped, deleting expired sessions once a minute.
@@ -252,10 +277,20 @@ impl Application {
     }
 }
 
-fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+/// What features keep for themselves, each handed to its handlers as its own `web::Data`,
+/// so the shared state in [`AppState`] names no feature.
+#[derive(Clone)]
+struct Features {
+    form: web::Data<FormCache>,
+    overview: web::Data<OverviewCache>,
+}
+
+fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Features) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(features.form.clone())
+            .app_data(features.overview.clone())
             .wrap(from_fn(http::same_origin_posts))
             .wrap(from_fn(http::known_methods))
             .wrap(from_fn(http::refuse_nul_in_url))

@@ -1,5 +1,6 @@
-//! In-memory throttling of failed guesses (meldcodes, logins), keyed by what is being
-//! guessed and counted globally, never by address: no IP address is ever looked at.
+//! In-memory limits: throttling of failed guesses (meldcodes, logins), keyed by what is
+//! being guessed and counted globally, and the hourly budget of anonymous evidence bytes.
+//! Never by address: no IP address is ever looked at.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -84,6 +85,38 @@ impl Attempt<'_> {
     /// The guess could not be checked (the service was too busy): it does not count.
     pub fn not_checked(self) {
         self.throttle.refund(&self.key);
+    }
+}
+
+/// The evidence reporters (who are anonymous) may upload, server-wide, per clock hour: one
+/// client could otherwise fill the disk with reports of a few files each. Counted as bytes
+/// arrive, in memory (per instance); bytes of an upload that later fails stay counted.
+#[derive(Debug)]
+pub struct Budget {
+    per_hour: u64,
+    used: std::sync::Mutex<(i64, u64)>,
+}
+
+impl Budget {
+    pub fn new(per_hour: u64) -> Budget {
+        Budget {
+            per_hour,
+            used: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes `n` bytes from this hour's budget; false (taking nothing) once it is spent.
+    pub fn take(&self, n: u64, now: i64) -> bool {
+        let hour = now.div_euclid(3600);
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.0 != hour {
+            *used = (hour, 0);
+        }
+        if used.1.saturating_add(n) > self.per_hour {
+            return false;
+        }
+        used.1 += n;
+        true
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod deadlines;
 pub mod meldcode;
 pub mod report;
+pub mod thread;

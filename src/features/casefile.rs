@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 
 use crate::domain::deadlines;
 use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
+use crate::domain::thread::{message_context, role_of, NOTE};
 use crate::features::evidence::{self, FileView};
 use crate::i18n::{fmt_date, Lang, Texts};
 use crate::ids;
@@ -17,7 +18,7 @@ use crate::storage::{ReportRow, Store};
 pub struct ReplyState {
     pub status: actix_web::http::StatusCode,
     pub reply: String,
-    pub errors: crate::features::intake::FieldErrors,
+    pub errors: crate::http::form::FieldErrors,
     pub notice: Option<String>,
     /// Files came with the refused form and were not kept: the line asking to choose them
     /// again (the same text is also among `errors` under "files" unless a file was the problem).
@@ -56,7 +57,7 @@ impl ReplyState {
     pub fn refused_with_files(
         status: actix_web::http::StatusCode,
         reply: String,
-        mut errors: crate::features::intake::FieldErrors,
+        mut errors: crate::http::form::FieldErrors,
         again: Option<String>,
     ) -> Self {
         if let Some(again) = again.as_ref().filter(|_| !errors.iter().any(|(n, _)| *n == "files")) {
@@ -69,7 +70,7 @@ impl ReplyState {
         }
     }
 
-    pub fn refused(reply: String, errors: crate::features::intake::FieldErrors) -> Self {
+    pub fn refused(reply: String, errors: crate::http::form::FieldErrors) -> Self {
         ReplyState {
             status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             reply,
@@ -170,53 +171,11 @@ pub struct MessageView {
     pub system: bool,
 }
 
-fn role_code(role: Role) -> &'static str {
-    match role {
-        Role::Reporter => "reporter",
-        Role::Coordinator => "coordinator",
-        Role::System => "system",
-        Role::None => "none",
-    }
-}
-
-pub fn role_of(code: &str) -> Option<Role> {
-    match code {
-        "reporter" => Some(Role::Reporter),
-        "coordinator" => Some(Role::Coordinator),
-        "system" => Some(Role::System),
-        _ => None,
-    }
-}
-
-pub fn role_str(role: Role) -> String {
-    role_code(role).to_string()
-}
-
 /// The first six symbols of a report id, upper case: enough to tell reports apart on a
 /// page, not a secret (coordinators only).
 pub fn reference(id: &str) -> String {
     id.chars().take(6).collect::<String>().to_uppercase()
 }
-
-/// The context a message of `role` and `kind` is sealed under: the kind is bound too, so a
-/// question cannot be turned into an acknowledgement by editing a column.
-pub fn message_context(rid: [u8; 16], mid: [u8; 16], role: Role, kind: &str) -> Context {
-    let kind_id = match kind {
-        "message" => 1,
-        "ack" => 2,
-        "note" => 3,
-        "confirm" => 4,
-        _ => 0xFFFF,
-    };
-    Context::new(Purpose::Message)
-        .report(rid)
-        .record(mid)
-        .role(role)
-        .field(kind_id)
-}
-
-/// The message kind of internal notes and triage reasons: sealed under the staff key.
-pub const NOTE: &str = "note";
 
 /// A decrypted report: what it says, the thread, and (for coordinators) internal notes.
 pub struct Opened {

@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveTime, Timelike};
 use futures_util::StreamExt;
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::deadlines;
 use crate::http::{paths, AppState};
 use crate::i18n::Lang;
-use crate::settings::{NotifySettings, SmtpSettings};
+pub use crate::mail::Mailer;
+use crate::settings::NotifySettings;
 use crate::storage::Notice;
 
 /// Why a coordinator is told something is waiting.
@@ -122,74 +120,9 @@ pub fn notices(state: &AppState, coordinators: impl IntoIterator<Item = String>,
         .collect()
 }
 
-/// Sends mail, or (without an SMTP host) writes it to the log for a local trial.
-#[derive(Clone)]
-pub enum Mailer {
-    Log,
-    Smtp {
-        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
-        from: Mailbox,
-        /// The most one delivery may take, from connecting to the server's last answer.
-        limit: std::time::Duration,
-    },
-}
-
 /// How many mails go out at once: a recipient whose delivery stalls holds one slot, not the
 /// whole pass.
 const PARALLEL_SENDS: usize = 8;
-
-impl Mailer {
-    pub fn from_settings(s: &SmtpSettings) -> anyhow::Result<Mailer> {
-        if s.host.is_empty() {
-            return Ok(Mailer::Log);
-        }
-        let mut b = match s.tls.as_str() {
-            "implicit" => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-            _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-        }
-        .port(s.port)
-        // Bounds each read and write; `send` bounds the whole delivery on top.
-        .timeout(Some(std::time::Duration::from_secs(s.timeout_seconds)));
-        if !s.username.is_empty() {
-            b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
-        }
-        Ok(Mailer::Smtp {
-            transport: Box::new(b.build()),
-            from: s.from.parse()?,
-            limit: std::time::Duration::from_secs(s.timeout_seconds),
-        })
-    }
-
-    async fn send(&self, to: &str, lang: Lang, public_url: &str) -> Result<(), String> {
-        let link = format!("{}{}", public_url.trim_end_matches('/'), paths::ADMIN);
-        let (subject, text, html) = mail_texts(lang, &link);
-        match self {
-            Mailer::Log => {
-                tracing::info!(to = %to, subject, "notification mail (no SMTP server configured)");
-                Ok(())
-            }
-            Mailer::Smtp { transport, from, limit } => {
-                let to: Mailbox = to.parse().map_err(|e| format!("invalid address: {e}"))?;
-                let msg = Message::builder()
-                    .from(from.clone())
-                    .to(to)
-                    .subject(subject)
-                    // Our own id on the sender's domain: lettre's default names this host.
-                    .message_id(Some(format!("<{}@{}>", crate::ids::new_id().0, from.email.domain())))
-                    .multipart(MultiPart::alternative_plain_html(text, html))
-                    .map_err(|e| e.to_string())?;
-                match tokio::time::timeout(*limit, transport.send(msg)).await {
-                    Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(_) => Err(format!(
-                        "the mail server did not finish within {} s (smtp.timeout_seconds)",
-                        limit.as_secs()
-                    )),
-                }
-            }
-        }
-    }
-}
 
 /// Subject, text and HTML of the one mail there is: something is waiting, nothing more.
 pub fn mail_texts(lang: Lang, link: &str) -> (&'static str, String, String) {
@@ -246,7 +179,11 @@ pub async fn run_once(state: &AppState, mailer: &Mailer, worker: &str) -> anyhow
     let outcomes: Vec<_> = futures_util::stream::iter(jobs)
         .map(|(to, rows)| async move {
             let result = match to {
-                Ok((email, lang)) => mailer.send(&email, Lang::from_code(Some(&lang)), public_url).await,
+                Ok((email, lang)) => {
+                    let link = format!("{}{}", public_url.trim_end_matches('/'), paths::ADMIN);
+                    let (subject, text, html) = mail_texts(Lang::from_code(Some(&lang)), &link);
+                    mailer.send(&email, subject, text, html).await
+                }
                 Err(e) => Err(e),
             };
             (result, rows)

@@ -2,6 +2,7 @@
 //! Unlike serde's lossy decoding it notices invalid UTF-8 and repeated fields, so the user
 //! can be told, while every readable value is kept to show back in the form.
 
+use crate::i18n::Texts;
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
@@ -228,6 +229,43 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{FEFF}'
             | '\u{FFF9}'..='\u{FFFB}'
     )
+}
+
+// ---- what pages do with a parsed form -------------------------------------------------
+
+/// One choice in a select or radio group.
+pub struct Opt {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+pub type FieldErrors = Vec<(&'static str, String)>;
+
+/// Checks a free-text field against the limit; `required` refuses an empty one.
+pub fn check_text(
+    errors: &mut FieldErrors,
+    name: &'static str,
+    value: &str,
+    limit: usize,
+    required: Option<&str>,
+    t: &Texts,
+) {
+    if let Some(missing) = required {
+        if value.trim().is_empty() {
+            errors.push((name, missing.to_string()));
+            return;
+        }
+    }
+    if value.chars().count() > limit {
+        errors.push((name, t.too_long(limit, value.chars().count())));
+    }
+}
+
+/// Upper bound on a form body: every text field at its limit, each character as a
+/// percent-encoded 4-byte sequence, plus room for the choices.
+pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
+    field_chars * 12 * text_fields + 16 * 1024
 }
 
 #[cfg(test)]

@@ -66,21 +66,17 @@ pub struct AppState {
     pub clock: Clock,
     pub code_throttle: Throttle,
     pub login_throttle: Throttle,
-    pub mailer: crate::features::notify::Mailer,
+    pub mailer: crate::mail::Mailer,
     /// The multi-threaded runtime the application was built on. Work that must not wait for
     /// a busy request thread (writing an upload's segments) runs here, beside the HTTP
     /// workers' single-threaded runtimes.
     pub background: tokio::runtime::Handle,
-    /// What reporters may still upload this hour (see [`crate::features::evidence::Budget`]).
-    pub evidence_budget: crate::features::evidence::Budget,
-    /// What the report form needs, in memory (see [`crate::features::intake::form_snapshot`]).
-    pub form: crate::features::intake::form_snapshot::FormCache,
+    /// What reporters may still upload this hour (see [`crate::throttle::Budget`]).
+    pub evidence_budget: crate::throttle::Budget,
     /// The organisation's logo, read at start (`organisation.logo_file`).
     pub logo: Option<Logo>,
     /// The stylesheet with the organisation's colour, made once at start.
     pub style: web::Bytes,
-    /// The chain overview's aggregates while the counts they came from are unchanged.
-    pub overview: crate::features::coordinator::overview::OverviewCache,
 }
 
 /// The stylesheet: the shipped one with the organisation's colour (checked at start for
@@ -396,13 +392,7 @@ pub async fn refuse_nul_in_url(
     if has_nul(req.path()) || has_nul(req.query_string()) {
         let lang = query_lang(req.request());
         let res = match req.app_data::<State>().cloned() {
-            Some(s) => message_page(
-                &s,
-                lang,
-                StatusCode::NOT_FOUND,
-                lang.t().not_found_title,
-                lang.t().not_found_text,
-            ),
+            Some(s) => not_found_page(&s, lang),
             None => HttpResponse::NotFound().finish(),
         };
         return Ok(req.into_response(res));
@@ -601,13 +591,18 @@ pub async fn readyz(state: State) -> HttpResponse {
     }
 }
 
-pub async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
-    let lang = query_lang(&req);
+/// The answer for a path that is not there, or a thing the user may not see: the two read
+/// the same, so a page never tells whether a report exists.
+pub fn not_found_page(state: &AppState, lang: Lang) -> HttpResponse {
     message_page(
-        &state,
+        state,
         lang,
         StatusCode::NOT_FOUND,
         lang.t().not_found_title,
         lang.t().not_found_text,
     )
+}
+
+pub async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
+    not_found_page(&state, query_lang(&req))
 }

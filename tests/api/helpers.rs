@@ -56,6 +56,8 @@ macro_rules! both_backends {
 pub struct TestApp {
     pub base: String,
     pub state: actix_web::web::Data<AppState>,
+    /// The running server's overview cache (the coordinator feature's own state).
+    pub overview: actix_web::web::Data<meldpunt::features::coordinator::overview::OverviewCache>,
     pub setup_path: Option<String>,
     pub sqlite_path: Option<PathBuf>,
     pub pg_url: Option<String>,
@@ -197,6 +199,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let app = Application::build(settings, clock.clone()).await.expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    let overview = app.overview();
     let setup_path = match &app.setup {
         meldpunt::features::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
         _ => None,
@@ -205,6 +208,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     TestApp {
         base,
         state,
+        overview,
         setup_path,
         sqlite_path,
         pg_url: pg_db.as_ref().map(|d| d.url.clone()),

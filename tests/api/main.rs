@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod architecture;
 mod at_rest;
 mod backup;
 mod bad_input;

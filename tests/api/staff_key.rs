@@ -6,7 +6,7 @@
 use meldpunt::crypto::envelope::{Context, Purpose, Role};
 use meldpunt::crypto::keys::{self, ReportKey};
 use meldpunt::domain::report::field;
-use meldpunt::features::casefile::{message_context, role_of, NOTE};
+use meldpunt::domain::thread::{message_context, role_of, NOTE};
 use meldpunt::features::followup::open_with_code;
 use meldpunt::storage::{NewMessage, Store};
 use reqwest::StatusCode;

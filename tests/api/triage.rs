@@ -466,13 +466,10 @@ async fn chain_overview_and_csv(backend: Backend) {
     post("status", vec![("status", "in_behandeling"), ("reason", "nieuw feit")]).await;
     let store = &app.state.store;
     let today = app.clock.today();
-    let kept = meldpunt::features::coordinator::overview::cached_aggregates(
-        store,
-        &app.state.overview,
-        &app.clock.today_string(),
-    )
-    .await
-    .expect("kept");
+    let kept =
+        meldpunt::features::coordinator::overview::cached_aggregates(store, &app.overview, &app.clock.today_string())
+            .await
+            .expect("kept");
     let recount =
         meldpunt::features::coordinator::overview::aggregate(&store.overview_rows().await.expect("rows"), today);
     assert_eq!(

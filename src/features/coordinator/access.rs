@@ -64,10 +64,10 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         .or_500(lang)?;
     let who = who.filter(|c| !excluded.contains(&c.id));
     let (Some(who), Some(rid)) = (who, ids::parse(&row.id)) else {
-        return Ok(super::not_found(&state, lang));
+        return Ok(crate::http::not_found_page(&state, lang));
     };
     let (Some(cid), Ok(public)) = (ids::parse(&who.id), <[u8; 32]>::try_from(who.public_key.as_slice())) else {
-        return Ok(super::not_found(&state, lang));
+        return Ok(crate::http::not_found_page(&state, lang));
     };
     let ctx = Context::new(Purpose::WrapCoordinator)
         .report(rid)
@@ -117,7 +117,7 @@ pub async fn revoke(state: State, req: HttpRequest, id: web::Path<String>, paylo
         .or_500(lang)?
     {
         WrapRemoval::Removed => {}
-        WrapRemoval::NotHeld => return Ok(super::not_found(&state, lang)),
+        WrapRemoval::NotHeld => return Ok(crate::http::not_found_page(&state, lang)),
         WrapRemoval::WouldLeaveNobody => {
             let shown = ReplyState::refused(String::new(), vec![("access", lang.t().err_last_access.to_string())]);
             return report_page(&state, lang, &me, key, row, shown).await;

@@ -73,7 +73,7 @@ pub fn password_problem<'t>(password: &str, repeat: &str, t: &'t Texts) -> Optio
 /// The password and (optional) e-mail checks a new account shares, set-up and invitation
 /// alike, added to `errors` under the fields' names.
 pub fn check_password_and_email(
-    errors: &mut crate::features::intake::FieldErrors,
+    errors: &mut crate::http::form::FieldErrors,
     password: &str,
     repeat: &str,
     email: &str,

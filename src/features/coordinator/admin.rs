@@ -6,9 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 
-use super::{current, lang_of, not_found, read_form, to_login};
+use super::{current, lang_of, read_form, to_login};
 use crate::features::notify::{format_time, Event};
 use crate::features::routing;
+use crate::http::not_found_page;
 use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 
@@ -124,7 +125,7 @@ async fn membership_post(
         .any(|(n, _)| *n == group);
     let known_coordinator = state.store.coordinator(&who).await.or_500(lang)?.is_some();
     if !known_group || !known_coordinator {
-        return Ok(Err(not_found(state, lang)));
+        return Ok(Err(not_found_page(state, lang)));
     }
     Ok(Ok((lang, me, group, who)))
 }

@@ -10,7 +10,7 @@ use askama::Template;
 use zeroize::Zeroizing;
 
 use super::{account, current, lang_of, read_form, to_login};
-use crate::features::intake::FieldErrors;
+use crate::http::form::FieldErrors;
 use crate::http::{forbidden, message_page, paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 

@@ -24,15 +24,15 @@ use crate::crypto::keys::{self, unwrap_with_secret};
 use crate::crypto::{recovery, CoordinatorSecret, ReportKey};
 use crate::domain::deadlines;
 use crate::domain::report::{Category, ChainLabel, Status};
+use crate::domain::thread::{self, seal_message};
 use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::features::evidence::upload::{self, Limits, Problem, Target};
-use crate::features::followup::seal_message;
-use crate::features::intake::{body_limit, check_text, FieldErrors, Opt};
+use crate::http::form::{body_limit, check_text, FieldErrors, Opt};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, ActiveSession, SessionKind, Stage};
 use crate::http::{
-    forbidden, message_page, paths, query_lang, redirect, render, too_large, AppError, OrAppError, Page, PageResult,
-    State,
+    forbidden, message_page, not_found_page, paths, query_lang, redirect, render, too_large, AppError, OrAppError,
+    Page, PageResult, State,
 };
 use crate::i18n::Lang;
 use crate::ids;
@@ -556,13 +556,13 @@ async fn give_staff_key(state: &State, key: &ReportKey, row: &ReportRow) -> anyh
     }
     let mut notes = Vec::new();
     for m in state.store.messages(&row.id).await? {
-        if m.kind != casefile::NOTE {
+        if m.kind != thread::NOTE {
             continue;
         }
-        let (Some(role), Some(mid)) = (casefile::role_of(&m.author_role), ids::parse(&m.id)) else {
+        let (Some(role), Some(mid)) = (thread::role_of(&m.author_role), ids::parse(&m.id)) else {
             anyhow::bail!("malformed note {}", m.seq);
         };
-        let ctx = casefile::message_context(rid, mid, role, &m.kind);
+        let ctx = thread::message_context(rid, mid, role, &m.kind);
         // Sealed under the report key before the upgrade: open with that, seal with staff.
         // One that does not open was re-sealed by a colleague's upgrade meanwhile.
         let Ok(plain) = key.open(&ctx, &m.sealed) else {
@@ -655,23 +655,13 @@ pub(crate) async fn render_report(
     ))
 }
 
-pub(crate) fn not_found(state: &State, lang: Lang) -> HttpResponse {
-    message_page(
-        state,
-        lang,
-        StatusCode::NOT_FOUND,
-        lang.t().not_found_title,
-        lang.t().not_found_text,
-    )
-}
-
 pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
     let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
-        return Ok(not_found(&state, lang));
+        return Ok(not_found_page(&state, lang));
     };
     let now = state.clock.now();
     state
@@ -716,7 +706,7 @@ pub(crate) async fn report_post(
         return Ok(Err(forbidden(state, lang)));
     }
     let Some((key, row)) = unlock_report(state, &me, id, lang).await? else {
-        return Ok(Err(not_found(state, lang)));
+        return Ok(Err(not_found_page(state, lang)));
     };
     Ok(Ok((lang, form, me, key, row)))
 }
@@ -726,7 +716,16 @@ pub async fn acknowledge(state: State, req: HttpRequest, id: web::Path<String>, 
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    let m = seal_message(&state, &key, &row.id, Role::System, Some(me.row.id.clone()), "ack", "").or_500(lang)?;
+    let m = seal_message(
+        &state.clock,
+        &key,
+        &row.id,
+        Role::System,
+        Some(me.row.id.clone()),
+        "ack",
+        "",
+    )
+    .or_500(lang)?;
     let today = state.clock.today_string();
     let next_due = deadlines::next_due_string(&row.received_on, Some(&today), row.feedback_on.as_deref(), &row.status);
     if state.store.acknowledge(&m, &next_due).await.or_500(lang)? {
@@ -772,7 +771,7 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
             &Limits::new(&state, 0, body_limit(limit, 1)),
         )
         .await;
-        return Ok(not_found(&state, lang));
+        return Ok(not_found_page(&state, lang));
     };
     let stored = state.store.report_file_chunks(&row.id).await.or_500(lang)?;
     let target = Target {
@@ -821,7 +820,7 @@ pub async fn reply(state: State, req: HttpRequest, id: web::Path<String>, payloa
     }
     let form = &up.form;
     let m = seal_message(
-        &state,
+        &state.clock,
         &key,
         &row.id,
         Role::Coordinator,
@@ -875,13 +874,13 @@ pub async fn download(state: State, req: HttpRequest, path: web::Path<(String, S
     };
     let (id, file) = path.into_inner();
     let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
-        return Ok(not_found(&state, lang));
+        return Ok(not_found_page(&state, lang));
     };
     let Some(res) = crate::features::evidence::download(&state.store, &key, &row.id, &file)
         .await
         .or_500(lang)?
     else {
-        return Ok(not_found(&state, lang));
+        return Ok(not_found_page(&state, lang));
     };
     state
         .store
@@ -1034,7 +1033,7 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
         return coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
     }
     if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
-        return Ok(not_found(&state, lang));
+        return Ok(not_found_page(&state, lang));
     }
     // The audit row names whom: approving decides who receives reports from now on.
     let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);

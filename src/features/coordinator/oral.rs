@@ -7,23 +7,25 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 
 use super::{current, lang_of, to_login};
-use crate::features::intake::{body_limit, seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
+use crate::features::intake::form_snapshot::FormCache;
+use crate::features::intake::{seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
 use crate::features::routing;
+use crate::http::form::body_limit;
 use crate::http::form::{read_body, Form};
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 
-pub async fn form(state: State, req: HttpRequest) -> PageResult {
+pub async fn form(state: State, cache: web::Data<FormCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let page = FormPage::new(&state, lang, Draft::default(), vec![])
+    let page = FormPage::new(&state, &cache, lang, Draft::default(), vec![])
         .await
         .for_oral(me.session.token.csrf());
     Ok(render(StatusCode::OK, &page))
 }
 
-pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+pub async fn record(state: State, cache: web::Data<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
     let limit = state.settings.limits.field_chars;
     let form = match read_body(payload, body_limit(limit, 4)).await {
         Ok(b) => Form::parse(&b),
@@ -42,7 +44,7 @@ pub async fn record(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         return Ok(forbidden(&state, lang));
     }
     let refuse = |errors| async {
-        let page = FormPage::new(&state, lang, Draft::from_form(&form), errors)
+        let page = FormPage::new(&state, &cache, lang, Draft::from_form(&form), errors)
             .await
             .for_oral(csrf.clone());
         Ok::<_, crate::http::AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &page))

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
 
@@ -365,12 +365,12 @@ struct OverviewPage {
     all: Tally,
 }
 
-pub async fn show(state: State, req: HttpRequest) -> PageResult {
+pub async fn show(state: State, cache: web::Data<OverviewCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let a = kept_aggregates(&state, lang).await?;
+    let a = kept_aggregates(&state, &cache, lang).await?;
     let quarters = a
         .by_quarter
         .iter()
@@ -411,20 +411,22 @@ pub async fn show(state: State, req: HttpRequest) -> PageResult {
 }
 
 /// `GET /beheer/overzicht.csv`: the aggregates as a download; audited as an export.
-pub async fn download(state: State, req: HttpRequest) -> PageResult {
+pub async fn download(state: State, cache: web::Data<OverviewCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let body = csv(kept_aggregates(&state, lang).await?.as_ref());
+    let body = csv(kept_aggregates(&state, &cache, lang).await?.as_ref());
     audited_csv(&state, lang, &me, ("overview_exported", "meldpunt-overzicht.csv"), body).await
 }
 
-async fn kept_aggregates(state: &State, lang: Lang) -> Result<Arc<Aggregates>, crate::http::AppError> {
+async fn kept_aggregates(
+    state: &State,
+    cache: &OverviewCache,
+    lang: Lang,
+) -> Result<Arc<Aggregates>, crate::http::AppError> {
     let today = state.clock.today_string();
-    cached_aggregates(&state.store, &state.overview, &today)
-        .await
-        .or_500(lang)
+    cached_aggregates(&state.store, cache, &today).await.or_500(lang)
 }
 
 /// The last aggregates computed here, with the version and day of the counts they came from.

@@ -17,7 +17,7 @@ use crate::i18n::Lang;
 struct PasswordPage {
     page: Page,
     csrf: String,
-    errors: crate::features::intake::FieldErrors,
+    errors: crate::http::form::FieldErrors,
     notice: Option<String>,
 }
 

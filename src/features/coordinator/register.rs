@@ -11,10 +11,10 @@ use askama::Template;
 use super::{current, report_post, to_login};
 use crate::crypto::envelope::Role;
 use crate::domain::report::{Category, ChainLabel, Status};
+use crate::domain::thread::seal_message;
 use crate::features::casefile::{self, ReplyState};
-use crate::features::followup::seal_message;
-use crate::features::intake::{body_limit, check_text, FieldErrors};
 use crate::features::retention;
+use crate::http::form::{body_limit, check_text, FieldErrors};
 use crate::http::{paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
 use crate::storage::RegisterRow;
@@ -235,12 +235,12 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         reason.trim()
     );
     let note = seal_message(
-        &state,
+        &state.clock,
         &key,
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        crate::features::casefile::NOTE,
+        crate::domain::thread::NOTE,
         &text,
     )
     .or_500(lang)?;

@@ -348,7 +348,7 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
         return super::coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
     }
     if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
-        return Ok(super::not_found(&state, lang));
+        return Ok(crate::http::not_found_page(&state, lang));
     }
     let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);
     state

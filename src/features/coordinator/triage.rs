@@ -11,10 +11,10 @@ use super::{current, render_report, report_page, report_post, to_login, Coordina
 use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
 use crate::domain::report::{Category, ChainLabel, Status};
+use crate::domain::thread::seal_message;
 use crate::features::casefile::{self, ReplyState};
-use crate::features::followup::seal_message;
-use crate::features::intake::{body_limit, check_text, FieldErrors};
 use crate::features::notify::format_time;
+use crate::http::form::{body_limit, check_text, FieldErrors};
 use crate::http::{paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
 use crate::i18n::{fmt_date, Lang};
 use crate::storage::{NewMessage, Relabel, ReportRow};
@@ -49,12 +49,12 @@ pub fn transition(from: Status, to: Status) -> Option<Transition> {
 
 fn note(state: &State, key: &ReportKey, row: &ReportRow, me: &Coordinator, text: &str) -> anyhow::Result<NewMessage> {
     seal_message(
-        state,
+        &state.clock,
         key,
         &row.id,
         Role::Coordinator,
         Some(me.row.id.clone()),
-        crate::features::casefile::NOTE,
+        crate::domain::thread::NOTE,
         text,
     )
 }
@@ -283,7 +283,7 @@ pub async fn print_view(state: State, req: HttpRequest, id: web::Path<String>) -
         return Ok(to_login(lang));
     };
     let Some((key, row)) = super::unlock_report(&state, &me, &id, lang).await? else {
-        return Ok(super::not_found(&state, lang));
+        return Ok(crate::http::not_found_page(&state, lang));
     };
     state
         .store

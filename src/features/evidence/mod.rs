@@ -5,38 +5,6 @@ pub mod clean;
 pub mod sealed;
 pub mod upload;
 
-/// The evidence reporters (who are anonymous) may upload, server-wide, per clock hour: one
-/// client could otherwise fill the disk with reports of a few files each. Counted as bytes
-/// arrive, in memory (per instance); bytes of an upload that later fails stay counted.
-#[derive(Debug)]
-pub struct Budget {
-    per_hour: u64,
-    used: std::sync::Mutex<(i64, u64)>,
-}
-
-impl Budget {
-    pub fn new(per_hour: u64) -> Budget {
-        Budget {
-            per_hour,
-            used: std::sync::Mutex::new((0, 0)),
-        }
-    }
-
-    /// Takes `n` bytes from this hour's budget; false (taking nothing) once it is spent.
-    pub fn take(&self, n: u64, now: i64) -> bool {
-        let hour = now.div_euclid(3600);
-        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if used.0 != hour {
-            *used = (hour, 0);
-        }
-        if used.1.saturating_add(n) > self.per_hour {
-            return false;
-        }
-        used.1 += n;
-        true
-    }
-}
-
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType, ExtendedValue};
 use actix_web::HttpResponse;
 use futures_util::stream;
@@ -512,4 +480,15 @@ pub async fn download(
 
 fn std_error(msg: &'static str) -> actix_web::Error {
     actix_web::error::ErrorInternalServerError(msg)
+}
+
+/// "b was the same as a": duplicates in one upload are stored once.
+pub fn duplicate_notes(up: &upload::Upload, lang: Lang) -> Vec<String> {
+    up.duplicates
+        .iter()
+        .map(|(dup, first)| match lang {
+            Lang::Nl => format!("‘{dup}’ was hetzelfde bestand als ‘{first}’ en is één keer opgeslagen."),
+            Lang::En => format!("‘{dup}’ was the same file as ‘{first}’ and was stored once."),
+        })
+        .collect()
 }

@@ -364,7 +364,7 @@ struct Reader<'a> {
     counted: usize,
     budget_used: u64,
     /// The anonymous budget, for a reporter's files (none for a coordinator's).
-    budget: Option<&'a super::Budget>,
+    budget: Option<&'a crate::throttle::Budget>,
 }
 
 type FieldResult = Result<(), Problem>;
@@ -699,7 +699,7 @@ impl<'a> Sink<'a> {
         let rid = ids::parse(target.report_id).ok_or(Problem::Store)?;
         let (id, fid) = ids::new_id();
         let (sealer, header) = FileSealer::new(target.key, &body_context(rid, fid, target.role));
-        let role = crate::features::casefile::role_str(target.role);
+        let role = crate::domain::thread::role_str(target.role);
         store
             // Rounded to the hour: the row must not date the reporter's upload to the second.
             .file_begin(

@@ -13,10 +13,11 @@ use crate::crypto::kdf::{random_salt, Lane};
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CryptoError, Key32, ReportKey};
 use crate::domain::meldcode::{CodeError, Meldcode};
-use crate::features::casefile::{self, message_context, MessageView, ReplyState, ReportView};
+use crate::domain::thread::seal_message;
+use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::features::evidence::upload::{self, Limits, Problem, Target};
-use crate::features::evidence::{choose_again, problem_text};
-use crate::features::intake::{body_limit, check_text, duplicate_notes, FieldErrors};
+use crate::features::evidence::{choose_again, duplicate_notes, problem_text};
+use crate::http::form::{body_limit, check_text, FieldErrors};
 use crate::http::form::{read_body, BodyError, Form};
 use crate::http::session::{self, SessionKind};
 use crate::http::{
@@ -24,7 +25,6 @@ use crate::http::{
 };
 use crate::i18n::Lang;
 use crate::ids;
-use crate::storage::NewMessage;
 
 #[derive(Template)]
 #[template(path = "followup_code.html")]
@@ -476,7 +476,7 @@ pub async fn reply(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         up.discard(&state.store).await;
         return thread_page(&state, lang, &key, row, active.token.csrf(), shown).await;
     }
-    let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
+    let m = seal_message(&state.clock, &key, &row.id, Role::Reporter, None, "message", &text).or_500(lang)?;
     let stored = match state.store.coordinators_with_access(&row.id).await {
         Ok(tell) => {
             let notices = crate::features::notify::notices(&state, tell, crate::features::notify::Event::ReporterReply);
@@ -571,40 +571,8 @@ pub async fn download(state: State, req: HttpRequest, file: web::Path<String>) -
         .or_500(lang)?
     {
         Some(res) => Ok(res),
-        None => Ok(crate::features::coordinator::not_found(&state, lang)),
+        None => Ok(crate::http::not_found_page(&state, lang)),
     }
-}
-
-/// Seals one message of the thread, ready to store.
-pub fn seal_message(
-    state: &State,
-    key: &ReportKey,
-    report_id: &str,
-    role: Role,
-    author_id: Option<String>,
-    kind: &str,
-    text: &str,
-) -> anyhow::Result<NewMessage> {
-    let rid = ids::parse(report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
-    let (id, mid) = ids::new_id();
-    let ctx = message_context(rid, mid, role, kind);
-    // Internal notes (and the reasons recorded with triage) are staff-only: sealed under the
-    // staff key, which the meldcode does not open.
-    let sealed = if kind == casefile::NOTE {
-        key.seal_staff(&ctx, text.as_bytes())
-    } else {
-        key.seal(&ctx, text.as_bytes())
-    };
-    let m = NewMessage {
-        id,
-        report_id: report_id.to_string(),
-        author_role: casefile::role_str(role),
-        author_id,
-        kind: kind.to_string(),
-        created_on: state.clock.today_string(),
-        sealed,
-    };
-    Ok(m)
 }
 
 /// `POST /opvolgen/sluiten`: forget the open report in this browser.
@@ -655,7 +623,7 @@ pub async fn confirm_minutes(state: State, req: HttpRequest, payload: web::Paylo
     if !active.token.csrf_matches(form.get("csrf")) {
         return Ok(forbidden(&state, lang));
     }
-    let m = seal_message(&state, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
+    let m = seal_message(&state.clock, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
     let notices = crate::features::notify::notices(&state, tell, crate::features::notify::Event::ReporterReply);
     state.store.confirm_minutes(&m, &notices).await.or_500(lang)?;

@@ -5,6 +5,8 @@
 
 pub mod form_snapshot;
 
+use form_snapshot::FormCache;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
@@ -20,21 +22,14 @@ use crate::crypto::Key32;
 use crate::domain::meldcode::Meldcode;
 use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
 use crate::features::evidence::upload::{self, Limits, Problem, Target, Upload};
-use crate::features::evidence::{choose_again, problem_text, FileTexts, FileView, FilesField};
+use crate::features::evidence::{choose_again, duplicate_notes, problem_text, FileTexts, FileView, FilesField};
 use crate::features::notify;
 use crate::features::routing::{self, RouteError};
-use crate::http::form::Form;
+use crate::http::form::{body_limit, check_text, FieldErrors, Form, Opt};
 use crate::http::{message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
 use crate::storage::{NewReport, ReportInsert};
-
-/// One choice in a select or radio group.
-pub struct Opt {
-    pub code: &'static str,
-    pub label: &'static str,
-    pub selected: bool,
-}
 
 fn options<T: Copy>(
     all: &[T],
@@ -94,28 +89,6 @@ pub struct ValidReport {
     how_known: HowKnown,
     anonymity: Anonymity,
     contact: String,
-}
-
-pub type FieldErrors = Vec<(&'static str, String)>;
-
-/// Checks a free-text field against the limit; `required` refuses an empty one.
-pub fn check_text(
-    errors: &mut FieldErrors,
-    name: &'static str,
-    value: &str,
-    limit: usize,
-    required: Option<&str>,
-    t: &Texts,
-) {
-    if let Some(missing) = required {
-        if value.trim().is_empty() {
-            errors.push((name, missing.to_string()));
-            return;
-        }
-    }
-    if value.chars().count() > limit {
-        errors.push((name, t.too_long(limit, value.chars().count())));
-    }
 }
 
 fn choice<T>(
@@ -236,8 +209,8 @@ impl FormPage {
     /// The form with what was typed and the problems found. Needs no database: who may be
     /// excluded comes from the in-memory snapshot, so the form (and the typed text) can be
     /// shown back even while the database is down.
-    pub(crate) async fn new(state: &State, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
-        let known = match state.form.get().await {
+    pub(crate) async fn new(state: &State, cache: &FormCache, lang: Lang, d: Draft, errors: FieldErrors) -> FormPage {
+        let known = match cache.get().await {
             Ok(snap) => snap.excludables.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "the form is shown without its exclusion choices: the database did not answer");
@@ -342,15 +315,15 @@ fn not_in_use(state: &State, lang: Lang) -> actix_web::HttpResponse {
     )
 }
 
-pub async fn form_page(state: State, req: HttpRequest) -> PageResult {
+pub async fn form_page(state: State, cache: web::Data<FormCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    match state.form.get().await {
+    match cache.get().await {
         Ok(snap) if snap.recovery_public.is_some() => {}
         // Say it before anyone spends time writing.
         Ok(_) => return Ok(not_in_use(&state, lang)),
         Err(e) => return Ok(store_down(&state, lang, e)),
     }
-    let page = FormPage::new(&state, lang, Draft::default(), vec![]).await;
+    let page = FormPage::new(&state, &cache, lang, Draft::default(), vec![]).await;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -378,12 +351,6 @@ pub fn form_token(form: &Form) -> Option<Vec<u8>> {
     form.get("form_token")
         .and_then(|tok| URL_SAFE_NO_PAD.decode(tok).ok())
         .filter(|b| b.len() == 32)
-}
-
-/// Upper bound on a form body: every text field at its limit, each character as a
-/// percent-encoded 4-byte sequence, plus room for the choices.
-pub fn body_limit(field_chars: usize, text_fields: usize) -> usize {
-    field_chars * 12 * text_fields + 16 * 1024
 }
 
 #[derive(Template)]
@@ -463,6 +430,7 @@ fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
 /// error summary too) to choose them again by name.
 async fn refuse_form(
     state: &State,
+    cache: &FormCache,
     lang: Lang,
     up: &mut Upload,
     status: StatusCode,
@@ -476,7 +444,7 @@ async fn refuse_form(
     if let Some(e) = file_error.as_ref().or(again.as_ref()) {
         errors.push(("files", e.clone()));
     }
-    let mut page = FormPage::new(state, lang, Draft::from_form(&up.form), errors).await;
+    let mut page = FormPage::new(state, cache, lang, Draft::from_form(&up.form), errors).await;
     if had_files {
         page = page.files_refused(file_error, again, up.problem_in_original);
     }
@@ -490,7 +458,7 @@ async fn refuse_form(
     Ok(res)
 }
 
-pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
     let mut lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
     // The report's id and key exist before the body is read, so files are sealed as they arrive.
@@ -517,16 +485,36 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            return refuse_form(&state, lang, &mut up, status, vec![], Some(&p)).await;
+            return refuse_form(&state, &cache, lang, &mut up, status, vec![], Some(&p)).await;
         }
     }
     let report = match ValidReport::parse(&up.form, limit, lang) {
         Ok(r) => r,
-        Err(errors) => return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await,
+        Err(errors) => {
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                None,
+            )
+            .await
+        }
     };
     let Some(token) = form_token(&up.form) else {
         let errors = vec![("what", t.err_form_expired.to_string())];
-        return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
+        return refuse_form(
+            &state,
+            &cache,
+            lang,
+            &mut up,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+            None,
+        )
+        .await;
     };
 
     // From here on a database failure keeps the typed text: the form comes back with a 503.
@@ -534,11 +522,20 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         tracing::error!(error = %e, "a report could not be stored; nothing was kept");
         vec![("what", t.err_store.to_string())]
     };
-    let recovery = match state.form.get().await {
+    let recovery = match cache.get().await {
         Ok(snap) => snap.recovery_public,
         Err(e) => {
             let errors = store_failed(&e);
-            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await;
         }
     };
     // Nobody could read a report before set-up: say so before anything is stored.
@@ -559,12 +556,30 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let coordinators = match routed {
         Err(e) => {
             let errors = store_failed(&e);
-            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await;
         }
         Ok(Ok(c)) => c,
         Ok(Err(RouteError::ExcludedEveryone)) => {
             let errors = vec![("exclude", t.err_excluded_everyone.to_string())];
-            return refuse_form(&state, lang, &mut up, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await;
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                None,
+            )
+            .await;
         }
         Ok(Err(RouteError::NoRecipients)) => {
             up.discard(&state.store).await;
@@ -597,7 +612,16 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 .collect(),
             Err(e) => {
                 let errors = store_failed(&e);
-                return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+                return refuse_form(
+                    &state,
+                    &cache,
+                    lang,
+                    &mut up,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    errors,
+                    None,
+                )
+                .await;
             }
         }
     };
@@ -614,7 +638,16 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 Some(crate::crypto::CryptoError::Busy) => vec![("what", t.err_kdf_busy.to_string())],
                 _ => store_failed(&e),
             };
-            return refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await;
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await;
         }
     };
     if matches!(outcome, Stored::Code(_)) {
@@ -644,20 +677,18 @@ pub async fn submit(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         )),
         Stored::Failed => {
             let errors = vec![("what", t.err_store.to_string())];
-            refuse_form(&state, lang, &mut up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await
+            refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await
         }
     }
-}
-
-/// "b was the same as a": duplicates in one upload are stored once.
-pub fn duplicate_notes(up: &Upload, lang: Lang) -> Vec<String> {
-    up.duplicates
-        .iter()
-        .map(|(dup, first)| match lang {
-            Lang::Nl => format!("‘{dup}’ was hetzelfde bestand als ‘{first}’ en is één keer opgeslagen."),
-            Lang::En => format!("‘{dup}’ was the same file as ‘{first}’ and was stored once."),
-        })
-        .collect()
 }
 
 /// The new report's id and key, made before its form is read, and its pending files.
@@ -825,7 +856,12 @@ pub async fn seal_and_store(
 
 /// `POST /melden/taal?lang=xx`: the language switch on the form. Shows the same form, with
 /// everything typed so far, in the other language. Validates nothing, stores nothing.
-pub async fn switch_language(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
+pub async fn switch_language(
+    state: State,
+    cache: web::Data<FormCache>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> PageResult {
     let lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
     // No report key exists yet: chosen files are read and dropped, and the reporter is told.
@@ -834,7 +870,7 @@ pub async fn switch_language(state: State, req: HttpRequest, payload: web::Paylo
     if up.problem == Some(Problem::TextTooLarge) {
         return Ok(too_large(&state, lang));
     }
-    let mut page = FormPage::new(&state, lang, Draft::from_form(&up.form), vec![]).await;
+    let mut page = FormPage::new(&state, &cache, lang, Draft::from_form(&up.form), vec![]).await;
     if !up.chosen.is_empty() {
         // Not an error: a note that the files stayed behind.
         page.ff.choose_again = Some(choose_again(
