@@ -16,7 +16,7 @@ use crate::features::coordinator::overview::OverviewCache;
 use crate::features::coordinator::{self, account};
 use crate::features::intake::form_snapshot::FormCache;
 use crate::features::notify::{self, Mailer};
-use crate::features::{followup, intake, routing};
+use crate::features::{followup, intake, public, routing};
 use crate::http::{self, paths, AppState};
 use crate::settings::Settings;
 use crate::storage::Store;
@@ -296,7 +296,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Fea
             .wrap(from_fn(http::refuse_nul_in_url))
             .wrap(http::security_headers())
             .wrap(from_fn(http::access_log))
-            .route(paths::HOME, web::get().to(http::home))
+            .route(paths::HOME, web::get().to(public::home))
             .route(paths::REPORT, web::get().to(intake::form_page))
             .route(paths::REPORT, web::post().to(intake::submit))
             .route(paths::REPORT_LANGUAGE, web::post().to(intake::switch_language))
@@ -305,13 +305,13 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Fea
             .route(paths::FOLLOW_UP_REPLY, web::post().to(followup::reply))
             .route(paths::FOLLOW_UP_CLOSE, web::post().to(followup::close))
             .route("/opvolgen/bestanden/{file}", web::get().to(followup::download))
-            .route(paths::ACCESSIBILITY, web::get().to(http::accessibility))
-            .route(paths::PRIVACY, web::get().to(http::privacy))
-            .route("/.well-known/security.txt", web::get().to(http::security_txt))
-            .route(paths::STYLE, web::get().to(http::style))
-            .route(paths::LOGO, web::get().to(http::logo))
-            .route("/healthz", web::get().to(http::healthz))
-            .route("/readyz", web::get().to(http::readyz))
+            .route(paths::ACCESSIBILITY, web::get().to(public::accessibility))
+            .route(paths::PRIVACY, web::get().to(public::privacy))
+            .route("/.well-known/security.txt", web::get().to(public::security_txt))
+            .route(paths::STYLE, web::get().to(public::style))
+            .route(paths::LOGO, web::get().to(public::logo))
+            .route("/healthz", web::get().to(public::healthz))
+            .route("/readyz", web::get().to(public::readyz))
             .route(paths::ADMIN, web::get().to(coordinator::inbox::inbox))
             .route(paths::LOGIN, web::get().to(coordinator::login_page))
             .route(paths::LOGIN, web::post().to(coordinator::login))

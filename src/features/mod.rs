@@ -9,5 +9,6 @@ pub mod evidence;
 pub mod followup;
 pub mod intake;
 pub mod notify;
+pub mod public;
 pub mod retention;
 pub mod routing;
