@@ -313,31 +313,43 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Fea
             .route("/healthz", web::get().to(public::healthz))
             .route("/readyz", web::get().to(public::readyz))
             .route(paths::ADMIN, web::get().to(coordinator::inbox::inbox))
-            .route(paths::LOGIN, web::get().to(coordinator::login_page))
-            .route(paths::LOGIN, web::post().to(coordinator::login))
-            .route(paths::LOGOUT, web::post().to(coordinator::logout))
+            .route(paths::LOGIN, web::get().to(coordinator::login::login_page))
+            .route(paths::LOGIN, web::post().to(coordinator::login::login))
+            .route(paths::LOGOUT, web::post().to(coordinator::login::logout))
             .route(paths::SECOND_FACTOR, web::get().to(coordinator::second_factor::show))
             .route(paths::SECOND_FACTOR, web::post().to(coordinator::second_factor::verify))
             .route(
                 "/beheer/coordinatoren/{id}/tweede-factor",
                 web::post().to(coordinator::second_factor::reset),
             )
-            .route("/beheer/inrichten/{token}", web::get().to(coordinator::setup_page))
-            .route("/beheer/inrichten/{token}", web::post().to(coordinator::setup_submit))
-            .route("/beheer/melding/{id}", web::get().to(coordinator::show_report))
+            .route(
+                "/beheer/inrichten/{token}",
+                web::get().to(coordinator::setup::setup_page),
+            )
+            .route(
+                "/beheer/inrichten/{token}",
+                web::post().to(coordinator::setup::setup_submit),
+            )
+            .route("/beheer/melding/{id}", web::get().to(coordinator::report::show_report))
             .route(
                 "/beheer/melding/{id}/ontvangst",
-                web::post().to(coordinator::acknowledge),
+                web::post().to(coordinator::report::acknowledge),
             )
-            .route("/beheer/melding/{id}/bericht", web::post().to(coordinator::reply))
+            .route(
+                "/beheer/melding/{id}/bericht",
+                web::post().to(coordinator::report::reply),
+            )
             .route(
                 "/beheer/melding/{id}/bestanden/{file}",
-                web::get().to(coordinator::download),
+                web::get().to(coordinator::report::download),
             )
-            .route(paths::COORDINATORS, web::get().to(coordinator::coordinators))
+            .route(
+                paths::COORDINATORS,
+                web::get().to(coordinator::coordinators::coordinators),
+            )
             .route(
                 "/beheer/coordinatoren/{id}/goedkeuren",
-                web::post().to(coordinator::approve),
+                web::post().to(coordinator::coordinators::approve),
             )
             .route(paths::GROUPS, web::get().to(coordinator::admin::groups))
             .route(

@@ -2,6 +2,7 @@
 //! the life of its keys. Knows nothing of HTTP pages or of any feature.
 
 pub mod deadlines;
+pub mod keyring;
 pub mod meldcode;
 pub mod report;
 pub mod thread;

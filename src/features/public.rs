@@ -129,4 +129,3 @@ pub async fn readyz(state: State) -> HttpResponse {
         }
     }
 }
-

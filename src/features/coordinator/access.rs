@@ -4,9 +4,9 @@
 
 use actix_web::{web, HttpRequest};
 
-use super::{report_page, report_post, Coordinator};
-use crate::crypto::envelope::{Context, Purpose};
-use crate::crypto::keys::{key_id, wrap_to_public};
+use super::report::{report_page, report_post};
+use super::Coordinator;
+use crate::domain::keyring;
 use crate::features::casefile::ReplyState;
 use crate::http::{paths, redirect, OrAppError, PageResult, State};
 use crate::ids;
@@ -66,13 +66,9 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
     let (Some(who), Some(rid)) = (who, ids::parse(&row.id)) else {
         return Ok(crate::http::not_found_page(&state, lang));
     };
-    let (Some(cid), Ok(public)) = (ids::parse(&who.id), <[u8; 32]>::try_from(who.public_key.as_slice())) else {
+    let Some(wrapped) = keyring::wrap_to_coordinator(&key, rid, &who.id, &who.public_key).or_500(lang)? else {
         return Ok(crate::http::not_found_page(&state, lang));
     };
-    let ctx = Context::new(Purpose::WrapCoordinator)
-        .report(rid)
-        .recipient(cid, key_id(&public));
-    let wrapped = wrap_to_public(&key, &public, &ctx).or_500(lang)?;
     if state
         .store
         .add_wrap(&row.id, &who.id, &wrapped, key.has_staff_key())

@@ -183,8 +183,6 @@ pub async fn recover(
     row: &CoordinatorRow,
     new_password: &str,
 ) -> anyhow::Result<usize> {
-    use crate::crypto::envelope::Purpose as P;
-    use crate::crypto::keys::{unwrap_with_secret, wrap_to_public};
     let recovery_public = recovery.public_bytes();
     if store.recovery_public_key().await?.as_ref() != Some(&recovery_public) {
         anyhow::bail!("this is not the recovery key of this Meldpunt");
@@ -192,33 +190,13 @@ pub async fn recover(
     if row.status != "active" {
         anyhow::bail!("'{}' is not an active coordinator; approve them first", row.username);
     }
-    let cid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
     // Back exactly the reports they could read: not reports routed away from them (a
     // conflict of interest) or shared with others only.
     let held = store.reports_of(&row.id).await?;
     let fresh = CoordinatorSecret::generate();
     let public = fresh.public_bytes();
     let sealed = seal_private_key(kdf, &row.id, &fresh, new_password).await?;
-    let mut wraps = Vec::new();
-    for (report_id, commitment, wrapped) in store
-        .recovery_wraps()
-        .await?
-        .into_iter()
-        .filter(|(id, _, _)| held.contains(id))
-    {
-        let rid = ids::parse(&report_id).ok_or_else(|| anyhow::anyhow!("malformed report id"))?;
-        let ctx = Context::new(P::WrapRecovery)
-            .report(rid)
-            .recipient([0xFF; 16], keys::key_id(&recovery_public));
-        let key =
-            unwrap_with_secret(&wrapped, recovery, &ctx).map_err(|e| anyhow::anyhow!("report {report_id}: {e}"))?;
-        key.check_commitment(rid, &commitment)
-            .map_err(|e| anyhow::anyhow!("report {report_id}: {e}"))?;
-        let to = Context::new(P::WrapCoordinator)
-            .report(rid)
-            .recipient(cid, keys::key_id(&public));
-        wraps.push((report_id, wrap_to_public(&key, &public, &to)?, wrapped));
-    }
+    let wraps = crate::domain::keyring::rewrap_from_recovery(store, recovery, &row.id, &public, &held).await?;
     store.replace_coordinator_key(&row.id, &public, &sealed, &wraps).await?;
     Ok(wraps.len())
 }

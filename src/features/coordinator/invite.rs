@@ -54,13 +54,21 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         } else {
             "username"
         };
-        let refused = super::CoordinatorsRefusal {
+        let refused = super::coordinators::CoordinatorsRefusal {
             errors: vec![(field, p.to_string())],
             invite_name: name,
             invite_username: username,
             ..Default::default()
         };
-        return super::coordinators_page(&state, lang, &me, StatusCode::UNPROCESSABLE_ENTITY, None, refused).await;
+        return super::coordinators::coordinators_page(
+            &state,
+            lang,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            refused,
+        )
+        .await;
     }
     let (token, _) = account::setup_token();
     let now = state.clock.now();

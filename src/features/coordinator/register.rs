@@ -8,7 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 
-use super::{current, report_post, to_login};
+use super::report::report_post;
+use super::{current, to_login};
 use crate::crypto::envelope::Role;
 use crate::domain::report::{Category, ChainLabel, Status};
 use crate::domain::thread::seal_message;
@@ -219,13 +220,13 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         .and_then(|current| retention::extended_until(current, today, s.extend_days));
     let Some(until) = until else {
         let shown = ReplyState::refused(reason, vec![("retention", t.err_retention.to_string())]);
-        return super::report_page(&state, lang, &me, key, row, shown).await;
+        return super::report::report_page(&state, lang, &me, key, row, shown).await;
     };
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "retention", &reason, limit, Some(t.err_reason), t);
     if let Some((_, msg)) = errors.first() {
         let shown = ReplyState::refused(reason, vec![("retention", msg.clone())]);
-        return super::report_page(&state, lang, &me, key, row, shown).await;
+        return super::report::report_page(&state, lang, &me, key, row, shown).await;
     }
     let text = format!(
         "{}: {}. {}: {}",
@@ -251,7 +252,7 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         .or_500(lang)?
     {
         let shown = ReplyState::refused(reason, vec![("retention", t.err_retention.to_string())]);
-        return super::report_page(&state, lang, &me, key, row, shown).await;
+        return super::report::report_page(&state, lang, &me, key, row, shown).await;
     }
     Ok(redirect(
         &lang.href(&format!("{}?done=kept", paths::admin_report(&row.id))),

@@ -340,12 +340,13 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
     // The one resetting proves their own second factor now: a password alone (perhaps a
     // colleague's) must not be enough to take over someone else's.
     if !fresh_second_factor(&state, &me, &form).await.or_500(lang)? {
-        let refused = super::CoordinatorsRefusal {
+        let refused = super::coordinators::CoordinatorsRefusal {
             errors: vec![("code", t.err_mfa.to_string())],
             code_field: format!("reset-code-{id}"),
             ..Default::default()
         };
-        return super::coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
+        return super::coordinators::coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused)
+            .await;
     }
     if ids::parse(&id).is_none() || !state.store.reset_totp(&id).await.or_500(lang)? {
         return Ok(crate::http::not_found_page(&state, lang));

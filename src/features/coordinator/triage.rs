@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 
-use super::{current, render_report, report_page, report_post, to_login, Coordinator};
+use super::report::{render_report, report_page, report_post};
+use super::{current, to_login, Coordinator};
 use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
 use crate::domain::report::{Category, ChainLabel, Status};
@@ -282,7 +283,7 @@ pub async fn print_view(state: State, req: HttpRequest, id: web::Path<String>) -
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let Some((key, row)) = super::unlock_report(&state, &me, &id, lang).await? else {
+    let Some((key, row)) = super::report::unlock_report(&state, &me, &id, lang).await? else {
         return Ok(crate::http::not_found_page(&state, lang));
     };
     state

@@ -8,10 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use zeroize::Zeroizing;
 
-use crate::crypto::envelope::{Context, Purpose, Role};
+use crate::crypto::envelope::Role;
 use crate::crypto::kdf::{random_salt, Lane};
-use crate::crypto::keys::{self, Argon2Header};
+use crate::crypto::keys::Argon2Header;
 use crate::crypto::{CryptoError, Key32, ReportKey};
+use crate::domain::keyring;
 use crate::domain::meldcode::{CodeError, Meldcode};
 use crate::domain::thread::seal_message;
 use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
@@ -336,8 +337,7 @@ async fn hand_over(
         .kdf
         .derive(Lane::Code, code.secret_bytes(), header.salt, header.params)
         .await?;
-    let ctx = Context::new(Purpose::WrapCode).report(*rid).role(Role::Reporter);
-    let wrap = keys::seal_under_derived(&kek, &header, &ctx, key.key().as_bytes());
+    let wrap = keyring::wrap_to_code(&kek, &header, *rid, key);
     match state
         .store
         .hand_over(report_id, old_locator, &code.locator_hash(&state.kdf), &wrap)
@@ -382,11 +382,7 @@ async fn try_open(
             Err(CryptoError::Busy) => return Some(Err(CryptoError::Busy)),
             Err(_) => return None,
         };
-        let ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
-        let raw = keys::open_under_derived(&kek, &ctx, wrapped).ok()?;
-        let key = ReportKey::from_key(Key32::from_slice(&raw).ok()?);
-        key.check_commitment(rid, commitment).ok()?;
-        Some(Ok(key))
+        keyring::open_with_code(&kek, rid, wrapped, commitment).map(Ok)
     };
     opened.await.transpose()
 }

@@ -17,8 +17,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::envelope::{self, Context, Purpose, Role};
-use crate::crypto::keys::{self, Argon2Header, ReportKey};
+use crate::crypto::keys::{Argon2Header, ReportKey};
 use crate::crypto::Key32;
+use crate::domain::keyring;
 use crate::domain::meldcode::Meldcode;
 use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
 use crate::features::evidence::upload::{self, Limits, Problem, Target, Upload};
@@ -764,32 +765,22 @@ pub async fn seal_and_store(
             header.params,
         )
         .await?;
-    let code_ctx = Context::new(Purpose::WrapCode).report(rid).role(Role::Reporter);
-    let mut wraps = vec![(
-        "code".to_string(),
-        "reporter".to_string(),
-        keys::seal_under_derived(&kek, &header, &code_ctx, key.key().as_bytes()),
-    )];
-    let recovery_ctx = Context::new(Purpose::WrapRecovery)
-        .report(rid)
-        .recipient([0xFF; 16], keys::key_id(&recovery));
-    wraps.push((
-        "recovery".into(),
-        "recovery".into(),
-        keys::wrap_to_public(&key, &recovery, &recovery_ctx)?,
-    ));
+    let mut wraps = vec![
+        (
+            "code".to_string(),
+            "reporter".to_string(),
+            keyring::wrap_to_code(&kek, &header, rid, &key),
+        ),
+        (
+            "recovery".into(),
+            "recovery".into(),
+            keyring::wrap_to_recovery(&key, rid, &recovery)?,
+        ),
+    ];
     for (cid, public) in coordinators {
-        let (Some(cbytes), Ok(public)) = (ids::parse(cid), <[u8; 32]>::try_from(public.as_slice())) else {
-            continue;
-        };
-        let ctx = Context::new(Purpose::WrapCoordinator)
-            .report(rid)
-            .recipient(cbytes, keys::key_id(&public));
-        wraps.push((
-            "coordinator".into(),
-            cid.clone(),
-            keys::wrap_to_public(&key, &public, &ctx)?,
-        ));
+        if let Some(wrapped) = keyring::wrap_to_coordinator(&key, rid, cid, public)? {
+            wraps.push(("coordinator".into(), cid.clone(), wrapped));
+        }
     }
 
     let seal = |f: u16, text: &str| {

@@ -1,0 +1,174 @@
+//! The coordinators page: who has an account, in what state, and approving a pending one
+//! (which makes them a recipient of new reports).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+
+use super::second_factor;
+use super::{current, lang_of, read_form, to_login, Coordinator};
+use crate::http::form::FieldErrors;
+use crate::http::{
+    forbidden, not_found_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State,
+};
+use crate::i18n::Lang;
+use crate::ids;
+
+pub struct CoordinatorItem {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub pending: bool,
+    pub is_me: bool,
+    pub has_totp: bool,
+    /// The fingerprint of their public key, to compare with what they read out before
+    /// approving them.
+    pub fingerprint: String,
+}
+
+#[derive(Template)]
+#[template(path = "coordinators.html")]
+struct CoordinatorsPage {
+    page: Page,
+    csrf: String,
+    items: Vec<CoordinatorItem>,
+    notice: Option<String>,
+    /// Whether actions here ask for a fresh second-factor code (the viewer has one).
+    ask_code: bool,
+    refused: CoordinatorsRefusal,
+}
+
+/// A refused action on the coordinators page: the problems, what was typed in the invite
+/// form, and which code field (approve or reset, of whom) was wrong.
+#[derive(Default)]
+pub(crate) struct CoordinatorsRefusal {
+    pub errors: FieldErrors,
+    pub invite_name: String,
+    pub invite_username: String,
+    pub code_field: String,
+}
+
+impl CoordinatorsPage {
+    fn err(&self, name: &str) -> Option<&str> {
+        self.refused
+            .errors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.as_str())
+    }
+    fn field_id(&self, name: &str) -> String {
+        match name {
+            "display_name" => "inv-name".into(),
+            "username" => "inv-user".into(),
+            _ => self.refused.code_field.clone(),
+        }
+    }
+    /// Whether the code field with this id is the one refused.
+    fn code_refused(&self, field: &str) -> bool {
+        self.err("code").is_some() && self.refused.code_field == field
+    }
+}
+
+pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
+    let lang = query_lang(&req);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    let notice = match req.query_string() {
+        q if q.contains("done=approved") => Some(lang.t().approved_notice.to_string()),
+        q if q.contains("done=totp_reset") => Some(lang.t().reset_totp_notice.to_string()),
+        _ => None,
+    };
+    coordinators_page(
+        &state,
+        lang,
+        &me,
+        StatusCode::OK,
+        notice,
+        CoordinatorsRefusal::default(),
+    )
+    .await
+}
+
+/// The coordinators page, perhaps with a refused action explained at the top and what was
+/// typed kept.
+pub(crate) async fn coordinators_page(
+    state: &State,
+    lang: Lang,
+    me: &Coordinator,
+    status: StatusCode,
+    notice: Option<String>,
+    refused: CoordinatorsRefusal,
+) -> PageResult {
+    let items = state
+        .store
+        .coordinators()
+        .await
+        .or_500(lang)?
+        .into_iter()
+        .map(|c| CoordinatorItem {
+            pending: c.status == "pending",
+            is_me: c.id == me.row.id,
+            has_totp: c.totp_sealed.is_some(),
+            fingerprint: <[u8; 32]>::try_from(c.public_key.as_slice())
+                .map(|k| crate::crypto::recovery::fingerprint(&k))
+                .unwrap_or_default(),
+            id: c.id,
+            username: c.username,
+            display_name: c.display_name,
+        })
+        .collect();
+    let page = Page::new(state, lang, paths::COORDINATORS);
+    Ok(render(
+        status,
+        &CoordinatorsPage {
+            page,
+            csrf: me.session.token.csrf(),
+            items,
+            notice,
+            ask_code: me.row.totp_sealed.is_some(),
+            refused,
+        },
+    ))
+}
+
+/// Approves a pending coordinator: from now on new reports are wrapped to them too.
+pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
+    let form = read_form(payload, 4096).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
+    let Some(me) = current(&state, &req, lang).await? else {
+        return Ok(to_login(lang));
+    };
+    if !me.session.token.csrf_matches(form.get("csrf")) {
+        return Ok(forbidden(&state, lang));
+    }
+    // Approving decides who receives reports: the approver proves their second factor now.
+    if !second_factor::fresh_second_factor(&state, &me, &form)
+        .await
+        .or_500(lang)?
+    {
+        let refused = CoordinatorsRefusal {
+            errors: vec![("code", lang.t().err_mfa.to_string())],
+            code_field: format!("approve-code-{id}"),
+            ..Default::default()
+        };
+        return coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
+    }
+    if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
+        return Ok(not_found_page(&state, lang));
+    }
+    // The audit row names whom: approving decides who receives reports from now on.
+    let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);
+    state
+        .store
+        .audit_detail(
+            state.clock.now(),
+            Some(&me.row.id),
+            "coordinator_approved",
+            None,
+            target.as_deref(),
+        )
+        .await
+        .or_500(lang)?;
+    Ok(redirect(&lang.href(&format!("{}?done=approved", paths::COORDINATORS))))
+}

@@ -1,0 +1,207 @@
+//! First set-up by one-time link: the first coordinator chooses a password, is shown the
+//! organisation's recovery key once, and continues to the second factor.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use zeroize::Zeroizing;
+
+use super::account;
+use super::{lang_of, read_form};
+use crate::crypto::{recovery, CoordinatorSecret};
+use crate::http::form::FieldErrors;
+use crate::http::session::{self, SessionKind, Stage};
+use crate::http::{message_page, paths, query_lang, render, AppError, OrAppError, Page, PageResult, State};
+use crate::i18n::Lang;
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    page: Page,
+    action: String,
+    username: String,
+    display_name: String,
+    email: String,
+    errors: FieldErrors,
+}
+
+impl SetupPage {
+    fn err(&self, name: &str) -> Option<&str> {
+        self.errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
+    }
+    fn field_id<'a>(&self, name: &'a str) -> &'a str {
+        name
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recovery.html")]
+struct RecoveryPage {
+    page: Page,
+    lines: Vec<String>,
+    fingerprint: String,
+}
+
+async fn setup_token_valid(state: &State, token: &str, lang: Lang) -> Result<bool, AppError> {
+    let org = state.store.organisation().await.or_500(lang)?;
+    let hash = account::setup_token_hash(token);
+    Ok(org.is_some_and(|o| {
+        o.recovery_public_key.is_none()
+            && o.setup_token_hash.as_deref() == Some(hash.as_slice())
+            && o.setup_expires_at.is_some_and(|e| e > state.clock.now())
+    }))
+}
+
+fn setup_form(
+    state: &State,
+    lang: Lang,
+    token: &str,
+    username: String,
+    display_name: String,
+    email: String,
+    errors: FieldErrors,
+) -> SetupPage {
+    let path = format!("{}{}", paths::SETUP_PREFIX, token);
+    SetupPage {
+        page: Page::new(state, lang, &path),
+        action: lang.href(&path),
+        username,
+        display_name,
+        email,
+        errors,
+    }
+}
+
+pub async fn setup_page(state: State, req: HttpRequest, token: web::Path<String>) -> PageResult {
+    let lang = query_lang(&req);
+    if !setup_token_valid(&state, &token, lang).await? {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            lang.t().setup_title,
+            lang.t().err_setup_link,
+        ));
+    }
+    Ok(render(
+        StatusCode::OK,
+        &setup_form(
+            &state,
+            lang,
+            &token,
+            String::new(),
+            String::new(),
+            String::new(),
+            vec![],
+        ),
+    ))
+}
+
+pub async fn setup_submit(
+    state: State,
+    req: HttpRequest,
+    token: web::Path<String>,
+    payload: web::Payload,
+) -> PageResult {
+    let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
+    let lang = lang_of(&req, &form);
+    let t = lang.t();
+    if !setup_token_valid(&state, &token, lang).await? {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            t.setup_title,
+            t.err_setup_link,
+        ));
+    }
+    let (username, display_name) = (form.text("username").trim().to_string(), form.text("display_name"));
+    let (password, repeat) = (
+        Zeroizing::new(form.text("password")),
+        Zeroizing::new(form.text("password_repeat")),
+    );
+    let email = form.text("email").trim().to_string();
+    let mut errors = FieldErrors::new();
+    if !account::valid_display_name(&display_name) {
+        errors.push(("display_name", t.err_display_name.into()));
+    }
+    if !account::valid_username(&username) {
+        errors.push(("username", t.err_username.into()));
+    }
+    account::check_password_and_email(&mut errors, &password, &repeat, &email, t);
+    if !errors.is_empty() {
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &setup_form(&state, lang, &token, username, display_name, email, errors),
+        ));
+    }
+    let now = state.clock.now();
+    let (mut first, secret) = account::new_coordinator(&state.kdf, &username, &display_name, &password, "active", now)
+        .await
+        .or_500(lang)?;
+    first.email = (!email.is_empty()).then_some(email);
+    first.language = lang.code().to_string();
+    let recovery_key = CoordinatorSecret::generate();
+    let recovery_public = recovery_key.public_bytes();
+    let hash = account::setup_token_hash(&token);
+    if !state
+        .store
+        .complete_setup(
+            &hash,
+            now,
+            &recovery_public,
+            &first,
+            &crate::features::routing::named_groups(&state.settings.routing),
+        )
+        .await
+        .or_500(lang)?
+    {
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            t.setup_title,
+            t.err_setup_link,
+        ));
+    }
+    // The recovery key exists nowhere else now: from here on nothing may stand between it
+    // and the page that shows it. Audit and session are best effort.
+    if let Err(e) = state.store.audit(now, Some(&first.id), "setup_completed", None).await {
+        tracing::warn!(error = %e, "could not audit the set-up");
+    }
+    tracing::info!("set-up completed; the recovery key was shown once");
+    // With a second factor required, the first coordinator enrols it right after noting
+    // the recovery key: the session starts at that stage.
+    let stage = if state.settings.security.require_totp {
+        Stage::SecondFactor
+    } else {
+        Stage::Full
+    };
+    let session = session::start_stage(
+        &state,
+        SessionKind::Coordinator,
+        &first.id,
+        secret.to_zeroizing_bytes().as_ref(),
+        stage,
+    )
+    .await;
+    let page = Page::new(&state, lang, paths::ADMIN).shown_once();
+    let lines = recovery::encode(&recovery_key).to_vec();
+    let mut res = render(
+        StatusCode::OK,
+        &RecoveryPage {
+            page,
+            lines,
+            fingerprint: recovery::fingerprint(&recovery_public),
+        },
+    );
+    match session {
+        Ok((cookie, _)) => {
+            if let Err(e) = res.add_cookie(&cookie) {
+                tracing::warn!(error = %e, "could not set the session cookie after set-up");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not start a session after set-up; log in instead"),
+    }
+    Ok(res)
+}
