@@ -29,6 +29,9 @@ pub struct Application {
     features: Features,
     /// Where set-up stands; holds the path of a fresh one-time link if one was made.
     pub setup: SetupLink,
+    /// This instance's claim on the database, released when it stops serving (dropped with
+    /// the rest of `self` at the end of [`Application::run_until_stopped`]).
+    _claim: crate::storage::serving::ServingClaim,
 }
 
 /// The settings for a command: file and environment ([`Settings::load`]), then the
@@ -83,7 +86,19 @@ async fn checked_pepper(store: &Store, settings: &Settings, fresh: bool) -> anyh
              (kept with the recovery key). If it is lost for good, see README \"Lost pepper\".",
             path.display()
         ),
-        // A new installation, or the first start of an installation from before the check.
+        // An installation from before the check, with accounts: nothing in it proves the file
+        // right without a secret, and keying the meldcode locators with a wrong pepper would
+        // lose every meldcode for good (and then refuse the right file). A coordinator's
+        // password proves it, once.
+        None if !fresh => anyhow::bail!(
+            "this installation was made by a version that did not record which pepper it uses, so \
+             this start cannot tell whether {} is the right one (a wrong one would make every \
+             meldcode and password fail for good). Confirm it once, with the service stopped: \
+             `meldpunt pepper confirm --username <a coordinator>` (asks their password; or \
+             --password-file FILE). See README \"Upgrade\".",
+            path.display()
+        ),
+        // A new installation.
         None => store.set_pepper_check(&check).await?,
     }
     Ok(pepper)
@@ -123,21 +138,53 @@ pub async fn open_store_and_kdf(settings: &Settings) -> anyhow::Result<(Store, K
 impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         check_feature_settings(&settings)?;
-        let (store, kdf) = open_store_and_kdf(&settings).await?;
-        let listener = TcpListener::bind(&settings.http.bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on http.bind = {}: {e}", settings.http.bind))?;
+        // What can refuse the start without the disk comes first, so a bad bind address, a
+        // port in use or an unreadable logo leaves no database or pepper behind.
+        let listener = TcpListener::bind(&settings.http.bind).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on http.bind = {}: {e}; choose another address or port (MELDPUNT_HTTP__BIND), \
+                 or stop what is using it",
+                settings.http.bind
+            )
+        })?;
+        let mailer = Mailer::from_settings(&settings.smtp)?;
+        let logo = crate::http::Logo::load(&settings.organisation.logo_file)?;
+        let new_files = crate::storage::NewFiles::before_start(&settings.database.url, &settings.security.pepper_file);
+        match Self::build_on(listener, mailer, logo, settings, clock).await {
+            Ok(app) => Ok(app),
+            Err(e) => {
+                new_files.remove();
+                Err(e)
+            }
+        }
+    }
+
+    async fn build_on(
+        listener: TcpListener,
+        mailer: Mailer,
+        logo: Option<crate::http::Logo>,
+        settings: Settings,
+        clock: Clock,
+    ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
+        // Held while this instance runs: offline commands (restore, pepper replace) refuse
+        // meanwhile, and this start is refused while one of them works.
+        if let Ok(db) = crate::storage::serving::sqlite_path(&settings.database.url) {
+            if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let claim = crate::storage::serving::claim_serving(&settings.database.url).await?;
+        let (store, kdf) = open_store_and_kdf(&settings).await?;
 
         let setup = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours, false).await?;
         if matches!(setup, SetupLink::Done) {
             // Set up: every routing rule must reach somebody, or reports could go unread.
             routing::check_groups_have_members(&store, &settings.routing).await?;
         }
-        let mailer = Mailer::from_settings(&settings.smtp)?;
         let form = FormCache::new(store.clone(), settings.routing.clone());
         form.load().await?;
         let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
-        let logo = crate::http::Logo::load(&settings.organisation.logo_file)?;
         let style = crate::http::stylesheet(&settings.organisation.colour);
         let state = web::Data::new(AppState {
             store,
@@ -166,11 +213,17 @@ impl Application {
             state,
             features,
             setup,
+            _claim: claim,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server (tests stop an instance before an offline command).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn state(&self) -> web::Data<AppState> {

@@ -15,6 +15,7 @@ mod evidence;
 mod queries;
 mod retention;
 mod routing_notify;
+pub mod serving;
 mod totp;
 mod triage;
 pub use evidence::FileRow;
@@ -106,6 +107,63 @@ pub fn evidence_file(database: &std::path::Path) -> std::path::PathBuf {
     sibling(database, "-evidence")
 }
 
+/// What a start is about to create where nothing was: a new SQLite database with the files
+/// beside it, the folders made for them, and a new pepper file. A start refused later (no
+/// route to a group, a migration that fails) takes them away again, so trying a setting
+/// leaves nothing behind that a later start would take for an installation.
+#[derive(Debug, Default)]
+pub struct NewFiles {
+    files: Vec<std::path::PathBuf>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl NewFiles {
+    /// Notes what does not exist yet for the database `url` and the pepper at `pepper`.
+    pub fn before_start(url: &str, pepper: &std::path::Path) -> NewFiles {
+        let mut new = NewFiles::default();
+        if let Ok(db) = serving::sqlite_path(url) {
+            if !db.exists() {
+                new.note_dirs(&db);
+                new.files.push(db.clone());
+                for suffix in ["-wal", "-shm", "-journal", "lock"] {
+                    new.files.push(sibling(&db, suffix));
+                }
+                let evidence = evidence_file(&db);
+                new.files.push(sibling(&evidence, "-journal"));
+                new.files.push(evidence);
+            }
+        }
+        if !pepper.exists() {
+            new.note_dirs(pepper);
+            new.files.push(pepper.to_path_buf());
+        }
+        new
+    }
+
+    /// The folders above `file` that do not exist, deepest first.
+    fn note_dirs(&mut self, file: &std::path::Path) {
+        let mut dir = file.parent();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            if !self.dirs.iter().any(|known| known == d) {
+                self.dirs.push(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+    }
+
+    /// Removes what was noted (folders only if empty).
+    pub fn remove(&self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        let mut dirs = self.dirs.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 /// Creates a new, empty file readable by its owner only; fails if it exists.
 pub(crate) fn create_private_new(path: &std::path::Path) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
@@ -195,7 +253,14 @@ async fn move_segments_to_evidence_file(pool: &SqlitePool) -> anyhow::Result<()>
     if let Err(e) = sqlx::query("VACUUM main").execute(&mut *conn).await {
         tracing::warn!(error = %e, "could not compact the database after moving its evidence out");
     }
-    tracing::info!(segments = moved, "moved evidence into the evidence file");
+    // A new database has the old table too (the migrations still make it), empty: nothing
+    // to tell the operator then.
+    if moved > 0 {
+        tracing::info!(
+            segments = moved,
+            "moved the evidence of earlier reports from the database into the evidence file beside it"
+        );
+    }
     Ok(())
 }
 
@@ -232,6 +297,58 @@ async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow
         return Err(e);
     }
     Ok(pool)
+}
+
+/// Where a PostgreSQL URL points, for messages: `host:port` and the database name. Never
+/// the user's password.
+fn pg_target(url: &str) -> (String, String) {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("localhost").to_string();
+            let port = u.port().unwrap_or(5432);
+            let db = percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
+                .decode_utf8_lossy()
+                .into_owned();
+            (format!("{host}:{port}"), db)
+        }
+        Err(_) => ("the server in database.url".into(), String::new()),
+    }
+}
+
+/// A failed connection to PostgreSQL as one sentence that says what to do next, instead of
+/// sqlx's text (which repeats the server's message, or only says the pool timed out).
+pub(crate) fn explain_pg_error(url: &str, e: sqlx::Error) -> anyhow::Error {
+    let (at, db) = pg_target(url);
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => anyhow::anyhow!(
+            "the PostgreSQL database '{db}' does not exist on {at}: create it first (for example \
+             `createdb --owner meldpunt {db}`), or correct the name in database.url"
+        ),
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("28P01" | "28000")) => anyhow::anyhow!(
+            "PostgreSQL on {at} refused the login ({}): check the user and password in database.url, \
+             and the server's pg_hba.conf",
+            d.message()
+        ),
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => anyhow::anyhow!(
+            "cannot reach PostgreSQL on {at}: connection refused. Is the server running, and are the \
+             host and port in database.url right?"
+        ),
+        sqlx::Error::Io(io) => {
+            anyhow::anyhow!("cannot reach PostgreSQL on {at}: {io}. Check the host and port in database.url")
+        }
+        sqlx::Error::Tls(t) => anyhow::anyhow!("the TLS connection to PostgreSQL on {at} failed: {t}"),
+        sqlx::Error::Database(d) => anyhow::anyhow!("PostgreSQL on {at}: {}", d.message()),
+        _ => anyhow::anyhow!("PostgreSQL on {at}: {e}"),
+    }
+}
+
+/// No answer from PostgreSQL within the connect timeout.
+pub(crate) fn explain_pg_timeout(url: &str) -> anyhow::Error {
+    let (at, _) = pg_target(url);
+    anyhow::anyhow!(
+        "PostgreSQL on {at} did not answer within 10 s: check the host and port in database.url, \
+         and that a firewall lets the connection through"
+    )
 }
 
 /// Why a report could not be stored now: a short reason anyone may read on `/readyz`, and
@@ -342,6 +459,13 @@ impl Store {
                 Store::Sqlite(pool)
             }
             Backend::Postgres => {
+                // One connection first, on its own: its error says what is wrong (no such
+                // database, connection refused), where the pool would only time out after 10 s.
+                match tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(url)).await {
+                    Ok(Ok(conn)) => conn.close().await.ok(),
+                    Ok(Err(e)) => return Err(explain_pg_error(url, e)),
+                    Err(_) => return Err(explain_pg_timeout(url)),
+                };
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))

@@ -333,8 +333,8 @@ impl Store {
                 }
                 (hash, sealed_code) = locator(true);
             }
-            sqlx::query("UPDATE used_form_tokens SET sealed_code = $1 WHERE token_hash = $2")
-                .bind(&sealed_code).bind(&r.form_token_hash).execute(&mut *tx).await?;
+            sqlx::query("UPDATE used_form_tokens SET sealed_code = $1, report_id = $3 WHERE token_hash = $2")
+                .bind(&sealed_code).bind(&r.form_token_hash).bind(&r.id).execute(&mut *tx).await?;
             for (field, sealed) in &r.fields {
                 sqlx::query("INSERT INTO report_fields (report_id, field, sealed) VALUES ($1, $2, $3)")
                     .bind(&r.id).bind(field).bind(sealed).execute(&mut *tx).await?;
@@ -635,14 +635,14 @@ impl Store {
 
     /// Forgets the sealed meldcode of one form.
     pub async fn forget_form_code(&self, token_hash: &[u8]) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE token_hash = $1")
+        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL, report_id = NULL WHERE token_hash = $1")
             .bind(token_hash).execute(pool).await.map(|_| ()))
     }
 
     /// Forgets the sealed meldcodes of forms sent before `before_day` (YYYY-MM-DD): the
     /// backstop for codes no running instance saw (see [`crate::features::intake::FormCodeSweep`]).
     pub async fn forget_form_codes(&self, before_day: &str) -> DbResult<u64> {
-        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL WHERE used_on < $1 AND sealed_code IS NOT NULL")
+        on_pool!(self, pool => sqlx::query("UPDATE used_form_tokens SET sealed_code = NULL, report_id = NULL WHERE used_on < $1 AND sealed_code IS NOT NULL")
             .bind(before_day).execute(pool).await.map(|r| r.rows_affected()))
     }
 

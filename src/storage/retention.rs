@@ -60,9 +60,10 @@ impl Store {
     }
 
     /// Destroys the content of a report if it is still closed and due: its wraps (so no key
-    /// opens anything of it again), sealed fields, messages (notes and reasons included), files
-    /// and deadline notices, in one transaction with the audit row. The reports row stays
-    /// as the register entry. False if the report was reopened, extended or destroyed meanwhile.
+    /// opens anything of it again), sealed fields, messages (notes and reasons included), files,
+    /// deadline notices and the meldcode kept for a form sent twice, in one transaction with
+    /// the audit row. The reports row stays as the register entry. False if the report was
+    /// reopened, extended or destroyed meanwhile.
     pub async fn destroy_report(&self, id: &str, due: DueBy<'_>, today: &str, at: i64) -> DbResult<bool> {
         let guard = format!(
             "UPDATE reports SET destroyed_on = $3, key_commitment = $4, staff_commitment = NULL, unread_for_coordinators = 0, \
@@ -87,6 +88,8 @@ impl Store {
                 "DELETE FROM evidence_segments WHERE file_id IN (SELECT id FROM evidence_files WHERE report_id = $1)",
                 "DELETE FROM evidence_files WHERE report_id = $1",
                 "DELETE FROM deadline_notices WHERE report_id = $1",
+                // The meldcode kept, sealed under the form's token, for a form sent twice.
+                "UPDATE used_form_tokens SET sealed_code = NULL, report_id = NULL WHERE report_id = $1",
             ] {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;
             }
