@@ -169,8 +169,19 @@ pub enum MemberCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum PepperCommand {
-    /// Make a new pepper file where the lost one was (refused while a file is there).
+    /// Make a new pepper file where the lost one was (refused while a file is there, and
+    /// while an instance serves the database).
     Replace,
+    /// Once, for an installation made before Meldpunt recorded which pepper it uses: check
+    /// that the pepper file is the right one by opening a coordinator's key with their
+    /// password. The service refuses to start until this is done.
+    Confirm {
+        #[arg(long)]
+        username: String,
+        /// Read the password from this file (first line) instead of a prompt.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +204,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password_file,
         } => recover(settings, &username, password_file).await,
         Command::Pepper(PepperCommand::Replace) => replace_pepper(settings).await,
+        Command::Pepper(PepperCommand::Confirm {
+            username,
+            password_file,
+        }) => confirm_pepper(settings, &username, password_file).await,
         Command::Backup { out } => crate::features::backup::backup(&settings, &out).await,
         Command::Restore { from, replace } => crate::features::backup::restore(&settings, &from, replace).await,
         Command::Purge { dry_run } => purge(settings, dry_run).await,
@@ -207,13 +222,30 @@ async fn purge(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     for r in &done.reports {
         println!("{verb}\t{}\tclosed {}", r.id, r.closed_on);
     }
-    println!("{} report(s) {verb}; their register entries stay.", done.reports.len());
+    println!("{}", purge_summary(done.reports.len(), dry_run));
     Ok(())
+}
+
+/// The last line of `purge`, as a person would say it.
+fn purge_summary(n: usize, dry_run: bool) -> String {
+    match (n, dry_run) {
+        (0, true) => "No report is due for destruction; nothing would be destroyed.".into(),
+        (0, false) => "No report was due for destruction; nothing was destroyed.".into(),
+        (1, true) => "1 report would be destroyed; its register entry would stay.".into(),
+        (1, false) => "1 report destroyed; its register entry stays.".into(),
+        (n, true) => format!("{n} reports would be destroyed; their register entries would stay."),
+        (n, false) => format!("{n} reports destroyed; their register entries stay."),
+    }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let public_url = settings.http.public_url.trim_end_matches('/').to_string();
+    let checked = settings.clone();
     let app = Application::build(settings, Clock::system()).await?;
+    // Said before the set-up link, which a wrong public URL makes point elsewhere.
+    for warning in checked.start_warnings(app.port()) {
+        tracing::warn!("{warning}");
+    }
     match &app.setup {
         // Printed, not logged: the link is a one-time credential for the first coordinator.
         SetupLink::New(path) => println!(
@@ -255,7 +287,20 @@ async fn init(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-fn read_password(from_stdin: bool) -> anyhow::Result<Zeroizing<String>> {
+/// A password typed at the terminal (never echoed). Without a terminal (a script, cron,
+/// `ssh host cmd`) says which option gives it otherwise, instead of the system's "No such
+/// device or address".
+fn prompt(label: &str, alternative: &str) -> anyhow::Result<Zeroizing<String>> {
+    rpassword::prompt_password(label).map(Zeroizing::new).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot ask for the password: there is no terminal to type it on ({e}); give it with {alternative}"
+        )
+    })
+}
+
+/// `from_stdin`: the first line of standard input; otherwise asked twice at the terminal,
+/// where `alternative` names the option to use without one.
+fn read_password(from_stdin: bool, alternative: &str) -> anyhow::Result<Zeroizing<String>> {
     let t = Lang::En.t();
     let (pw, repeat) = if from_stdin {
         let mut line = Zeroizing::new(String::new());
@@ -263,8 +308,8 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Zeroizing<String>> {
         let pw = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string());
         (pw.clone(), pw)
     } else {
-        let pw = Zeroizing::new(rpassword::prompt_password("Password: ")?);
-        let repeat = Zeroizing::new(rpassword::prompt_password("Password again: ")?);
+        let pw = prompt("Password: ", alternative)?;
+        let repeat = prompt("Password again: ", alternative)?;
         (pw, repeat)
     };
     if let Some(problem) = account::password_problem(&pw, &repeat, t) {
@@ -293,7 +338,7 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             if store.coordinator_by_username(&username).await?.is_some() {
                 anyhow::bail!("a coordinator named '{username}' exists already");
             }
-            let pw = read_password(password_stdin)?;
+            let pw = read_password(password_stdin, "--password-stdin (the first line of standard input)")?;
             let now = Clock::system().now();
             let (mut row, _) = account::new_coordinator(&kdf, &username, &name, &pw, "pending", now).await?;
             row.email = email;
@@ -302,7 +347,15 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             store
                 .audit_detail(now, None, "coordinator_added_cli", None, Some(&username))
                 .await?;
-            println!("Added '{username}' as pending. An active coordinator must approve it in the browser before it receives reports.");
+            let fingerprint = <[u8; 32]>::try_from(row.public_key.as_slice())
+                .map(|k| recovery::fingerprint(&k))
+                .unwrap_or_default();
+            println!(
+                "Added '{username}' as pending, with key fingerprint {fingerprint}.\n\
+                 An active coordinator approves it on /beheer/coordinatoren before it receives reports; \
+                 tell them this fingerprint (by phone or in person), so they can check that the page \
+                 shows the same one."
+            );
         }
         CoordinatorCommand::List => {
             for c in store.coordinators().await? {
@@ -447,14 +500,16 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
         .ok_or_else(|| anyhow::anyhow!("no coordinator named '{username}'"))?;
     let password = match password_file {
         Some(path) => {
-            let text = Zeroizing::new(std::fs::read_to_string(&path)?);
-            let pw = Zeroizing::new(text.lines().next().unwrap_or_default().to_string());
+            let pw = password_from_file(&path)?;
             if let Some(problem) = account::password_problem(&pw, &pw, Lang::En.t()) {
                 anyhow::bail!("{problem}");
             }
             pw
         }
-        None => read_password(false)?,
+        None => read_password(
+            false,
+            "--password-file FILE (its first line; the recovery key stays on standard input)",
+        )?,
     };
     let key = read_recovery_key()?;
     let n = account::recover(&store, &kdf, &key, &row, &password).await?;
@@ -471,12 +526,98 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
     Ok(())
 }
 
+/// The first line of `path`: a password given without a terminal.
+fn password_from_file(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the password file {}: {e}", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_string()))
+}
+
+/// An installation from before the pepper check records nothing the pepper can be checked
+/// against without a secret. A coordinator's password is one: their private key opens only
+/// under Argon2id of the password with the right pepper. Once it does, the check value is
+/// stored and the meldcode locators are keyed, both with the pepper now known to be right.
+async fn confirm_pepper(settings: Settings, username: &str, password_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = settings.security.pepper_file.clone();
+    let _claim = crate::storage::serving::claim_offline(&settings.database.url, "pepper confirm").await?;
+    let store = Store::connect_existing(&settings.database.url, 2).await?;
+    if store.pepper_check().await?.is_some() {
+        println!("Nothing to confirm: this installation records which pepper it uses, and every start checks it.");
+        store.close().await;
+        return Ok(());
+    }
+    let row = store
+        .coordinator_by_username(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no coordinator named '{username}'"))?;
+    let pepper = crate::crypto::kdf::Pepper::load_or_create(&path, false)?;
+    let check = pepper.check_value();
+    let password = match password_file {
+        Some(file) => password_from_file(&file)?,
+        None => prompt(
+            &format!("Password of {username}: "),
+            "--password-file FILE (its first line)",
+        )?,
+    };
+    let kdf = crate::crypto::kdf::KdfPool::new(pepper, settings.kdf_params(), 1, 4);
+    match account::unlock(&kdf, Some(&row), &password).await {
+        Ok(Some(_)) => {}
+        Ok(None) => anyhow::bail!(
+            "the password of '{username}' does not open their key with the pepper file {}: either \
+             the password is mistyped, or the file is not this installation's pepper (find the copy \
+             kept with the recovery key). Nothing was changed.",
+            path.display()
+        ),
+        Err(e) => anyhow::bail!("could not check the password: {e}"),
+    }
+    let keyed = store
+        .key_locators(|unkeyed| crate::domain::meldcode::keyed_locator(&kdf, unkeyed))
+        .await?;
+    store.set_pepper_check(&check).await?;
+    store
+        .audit(Clock::system().now(), Some(&row.id), "pepper_confirmed", None)
+        .await?;
+    println!(
+        "The pepper file {} is the right one: the password of '{username}' opens their key with it. \
+         Its check is now stored ({}) and every start checks it. Start the service.",
+        path.display(),
+        crate::features::backup::counted(
+            i64::try_from(keyed).unwrap_or(i64::MAX),
+            "meldcode locator keyed",
+            "meldcode locators keyed"
+        )
+    );
+    store.close().await;
+    Ok(())
+}
+
 /// The recovery key, typed or pasted on standard input.
 fn read_recovery_key() -> anyhow::Result<crate::crypto::keys::CoordinatorSecret> {
     eprintln!("Type or paste the recovery key, then end with Ctrl-D:");
     let mut typed = Zeroizing::new(String::new());
     std::io::stdin().read_to_string(&mut typed)?;
-    recovery::decode(&typed).map_err(|e| anyhow::anyhow!("the recovery key could not be read: {e:?}"))
+    recovery::decode(&typed).map_err(|e| anyhow::anyhow!("{}", paper_error_text(&e)))
+}
+
+/// What a person typing the recovery key from paper should check.
+fn paper_error_text(e: &recovery::PaperError) -> String {
+    match e {
+        recovery::PaperError::Line(n) => format!(
+            "line {n} of the recovery key has a typing error (its last character, the check, does not \
+             match): compare that line with the paper copy"
+        ),
+        recovery::PaperError::Length => "the recovery key is too short or too long: it has four lines, the \
+             first three of 17 characters and the last of 6 (hyphens and spaces do not count)"
+            .into(),
+        recovery::PaperError::Characters => "the recovery key holds a character that is not in it: it has \
+             only digits and the letters A to Z without U"
+            .into(),
+        recovery::PaperError::Version => "this is not a recovery key of a version Meldpunt knows: check that \
+             it is the organisation's recovery key"
+            .into(),
+    }
 }
 
 /// A new pepper for an installation whose pepper file is lost: only with the recovery key
@@ -484,6 +625,9 @@ fn read_recovery_key() -> anyhow::Result<crate::crypto::keys::CoordinatorSecret>
 /// file is, so a pepper that may be the right one is never overwritten.
 async fn replace_pepper(settings: Settings) -> anyhow::Result<()> {
     let path = settings.security.pepper_file.clone();
+    // A running instance keeps the old pepper in memory: every meldcode it hands out after
+    // this would be keyed with it, and lost at its next start.
+    let _claim = crate::storage::serving::claim_offline(&settings.database.url, "pepper replace").await?;
     let store = Store::connect_existing(&settings.database.url, 2).await?;
     if store.coordinators().await?.is_empty() {
         anyhow::bail!("this Meldpunt is not set up yet: nothing depends on the pepper; start it and it makes one");

@@ -285,8 +285,88 @@ impl Settings {
             list.iter_mut().for_each(|v| *v = v.trim().to_string());
             list.retain(|v| !v.is_empty());
         }
+        settings.security.pepper_file = settings.pepper_path()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// `security.pepper_file`; left empty (the default), `pepper.key` in the SQLite database's
+    /// folder, so the pepper is found beside its database whichever folder a command is run
+    /// from. A PostgreSQL database has no folder: there the path must be given.
+    fn pepper_path(&self) -> anyhow::Result<PathBuf> {
+        if !self.security.pepper_file.as_os_str().is_empty() {
+            return Ok(self.security.pepper_file.clone());
+        }
+        match crate::storage::serving::sqlite_path(&self.database.url) {
+            Ok(db) => Ok(db.parent().unwrap_or(std::path::Path::new("")).join("pepper.key")),
+            Err(_) => anyhow::bail!(
+                "security.pepper_file: with a PostgreSQL database, say where the pepper file is \
+                 (MELDPUNT_SECURITY__PEPPER_FILE=/etc/meldpunt/pepper.key, for example); every \
+                 instance reads the same file"
+            ),
+        }
+    }
+
+    /// What a start says about settings that work but are probably not meant: a public URL
+    /// on another port than the one the service listens on (the set-up link would point
+    /// there), and the shipped example values still in force. `port`: the port listened on.
+    pub fn start_warnings(&self, port: u16) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(url) = url::Url::parse(&self.http.public_url) {
+            let bind_host = self
+                .http
+                .bind
+                .rsplit_once(':')
+                .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+                .unwrap_or_default();
+            let host = url
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let local = matches!(host, "127.0.0.1" | "localhost" | "::1") || host == bind_host;
+            if local && url.port_or_known_default() != Some(port) {
+                out.push(format!(
+                    "http.public_url is {}, but the service listens on port {port} (http.bind = {}): \
+                     the set-up link and the check of where forms come from use http.public_url. \
+                     Set MELDPUNT_HTTP__PUBLIC_URL={}://{}:{port}, or to the address of your proxy",
+                    self.http.public_url,
+                    self.http.bind,
+                    url.scheme(),
+                    url.host_str().unwrap_or("127.0.0.1"),
+                ));
+            }
+        }
+        let Ok(example) = Settings::defaults() else {
+            return out;
+        };
+        if self.organisation.name == example.organisation.name {
+            out.push(format!(
+                "organisation.name is still the example '{}', shown on every page: set your organisation's name",
+                example.organisation.name
+            ));
+        }
+        if self.organisation.security_contact == example.organisation.security_contact {
+            out.push(format!(
+                "organisation.security_contact is still the example '{}', served at /.well-known/security.txt: \
+                 set the address where your organisation takes security reports",
+                example.organisation.security_contact
+            ));
+        }
+        if self.smtp.host.is_empty() {
+            out.push(
+                "no mail server is set (smtp.host): notification mails are written to the log instead of \
+                 sent. Fine for a trial; set [smtp] before coordinators rely on them"
+                    .into(),
+            );
+        } else if self.smtp.from == example.smtp.from {
+            out.push(format!(
+                "smtp.from is still the example sender '{}': set an address of your own domain, or mail \
+                 servers will refuse or junk the notifications",
+                example.smtp.from
+            ));
+        }
+        out
     }
 
     /// The defaults alone, for tests and tools that adjust a few fields.
@@ -401,6 +481,54 @@ mod tests {
         s.validate().unwrap();
         assert_eq!(s.http.bind, "127.0.0.1:8080");
         assert_eq!(s.database.url, "sqlite://data/meldpunt.db");
+    }
+
+    #[test]
+    fn the_pepper_lives_beside_the_database_unless_given() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.security.pepper_file, PathBuf::from("data/pepper.key"));
+        let s = Settings::load_from(None, env(&[("MELDPUNT_DATABASE__URL", "sqlite:///srv/meldpunt/m.db")])).unwrap();
+        assert_eq!(s.security.pepper_file, PathBuf::from("/srv/meldpunt/pepper.key"));
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("MELDPUNT_DATABASE__URL", "sqlite:///srv/meldpunt/m.db"),
+                ("MELDPUNT_SECURITY__PEPPER_FILE", "/etc/meldpunt/pepper.key"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.security.pepper_file, PathBuf::from("/etc/meldpunt/pepper.key"));
+        let err = Settings::load_from(None, env(&[("MELDPUNT_DATABASE__URL", "postgres://db/meldpunt")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MELDPUNT_SECURITY__PEPPER_FILE"), "{err}");
+    }
+
+    #[test]
+    fn the_start_warns_about_a_public_url_on_another_port_and_example_values() {
+        let mut s = Settings::load_from(None, env(&[("MELDPUNT_HTTP__BIND", "127.0.0.1:9000")])).unwrap();
+        let said = s.start_warnings(9000).join("\n");
+        assert!(
+            said.contains("listens on port 9000") && said.contains("http://127.0.0.1:9000"),
+            "{said}"
+        );
+        assert!(
+            said.contains("Gemeente Voorbeeldstad") && said.contains("security_contact"),
+            "{said}"
+        );
+        assert!(said.contains("written to the log"), "{said}");
+        s.http.bind = "127.0.0.1:8080".into();
+        s.http.public_url = "https://meldpunt.example.nl".into();
+        s.organisation.name = "Gemeente Ergens".into();
+        s.organisation.security_contact = "mailto:security@ergens.nl".into();
+        s.smtp.host = "mail.ergens.nl".into();
+        let said = s.start_warnings(8080).join("\n");
+        assert!(said.contains("smtp.from"), "{said}");
+        s.smtp.from = "Meldpunt <meldpunt@ergens.nl>".into();
+        assert!(
+            s.start_warnings(8080).is_empty(),
+            "a proxy's public URL on another port is normal"
+        );
     }
 
     #[test]

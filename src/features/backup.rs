@@ -3,41 +3,58 @@
 //! it, so a stolen backup alone cannot be attacked offline.
 
 use std::path::Path;
+use std::str::FromStr;
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::ConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 
 use crate::settings::Settings;
-use crate::storage::{create_private_new, sibling, Backend, Store};
+use crate::storage::{create_private_new, sibling, Backend};
 
-/// Writes a copy of the database to `out` (which must not exist), then checks it.
+/// Writes a copy of the database to `out` (which must not exist), then checks it. The
+/// database is copied as it is: never migrated, so a backup taken with a new binary before
+/// an upgrade can still go back to the old one.
 pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         anyhow::bail!("{} exists already; give a new file name", out.display());
     }
-    let store = Store::connect_existing(&settings.database.url, 2).await?;
+    let url = &settings.database.url;
+    let backend = Backend::from_url(url)?;
+    // Checked before the copy is made, so nothing is left where no installation is.
+    let mut source = match backend {
+        Backend::Sqlite => Some(open_sqlite_as_is(url).await?),
+        Backend::Postgres => {
+            check_pg_installation(url).await?;
+            None
+        }
+    };
     // Private from the start: the copy holds everything the database holds.
     create_private_new(out)?;
-    let written = match &store {
-        Store::Sqlite(pool) => {
+    let written = match source.as_mut() {
+        Some(conn) => {
             // VACUUM INTO reads one snapshot (a read transaction), so writers go on and the
             // copy is consistent; a file copy of a live database is not.
             let path = out
                 .to_str()
-                .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()))?;
-            match sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await {
-                Ok(_) => copy_evidence_into(pool, path).await,
-                Err(e) => Err(e.into()),
+                .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()));
+            match path {
+                Ok(path) => match sqlx::query("VACUUM INTO $1").bind(path).execute(&mut *conn).await {
+                    Ok(_) => copy_evidence_into(conn, url, path).await,
+                    Err(e) => Err(e.into()),
+                },
+                Err(e) => Err(e),
             }
         }
-        Store::Postgres(_) => pg_dump(&settings.database.url, out),
+        None => pg_dump(url, out),
     };
-    store.close().await;
+    if let Some(conn) = source {
+        conn.close().await.ok();
+    }
     if let Err(e) = written {
         let _ = std::fs::remove_file(out);
         return Err(e.context(format!("the backup to {} failed; nothing was kept", out.display())));
     }
-    let reports = match Backend::from_url(&settings.database.url)? {
+    let reports = match backend {
         Backend::Sqlite => check_sqlite_copy(out).await?,
         Backend::Postgres => check_pg_dump(out)?,
     };
@@ -49,13 +66,67 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One connection to an existing SQLite installation, with nothing changed: no migration,
+/// no evidence file created, no journal mode set (a database is in WAL mode from its first
+/// start on).
+async fn open_sqlite_as_is(url: &str) -> anyhow::Result<sqlx::SqliteConnection> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(false)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    if !opts.get_filename().exists() {
+        anyhow::bail!(
+            "no Meldpunt database at {} (database.url); check --config and database.url",
+            opts.get_filename().display()
+        );
+    }
+    let mut conn = opts.connect().await?;
+    let installed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if !installed {
+        conn.close().await.ok();
+        anyhow::bail!("the database at database.url holds no Meldpunt installation; nothing to back up");
+    }
+    Ok(conn)
+}
+
+/// A PostgreSQL database with a Meldpunt installation in it (looked at, not migrated).
+async fn check_pg_installation(url: &str) -> anyhow::Result<()> {
+    let mut conn = match sqlx::PgConnection::connect(url).await {
+        Ok(c) => c,
+        Err(e) => return Err(crate::storage::explain_pg_error(url, e)),
+    };
+    let installed: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await.ok();
+    if !installed {
+        anyhow::bail!("the database at database.url holds no Meldpunt installation; nothing to back up");
+    }
+    Ok(())
+}
+
 /// Adds the evidence file's segments to the copy at `path`, as a table of its own (the
 /// layout before the evidence file existed, which start-up moves out again after a restore),
 /// so a backup stays one file. VACUUM INTO took the main file's snapshot; the segments of
 /// every file attached in it were committed before it was attached and never change, so
 /// they are copied file by file, each a short read that never holds up an upload for long.
-async fn copy_evidence_into(pool: &sqlx::SqlitePool, path: &str) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await?;
+/// A database of a version from before the evidence file has its segments in the main file
+/// (and so in the copy already), and no evidence file to read.
+async fn copy_evidence_into(conn: &mut sqlx::SqliteConnection, url: &str, path: &str) -> anyhow::Result<()> {
+    let evidence = crate::storage::evidence_file(SqliteConnectOptions::from_str(url)?.get_filename());
+    let evidence_path = evidence
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", evidence.display()))?;
+    let has_evidence_file = evidence.exists();
+    if has_evidence_file {
+        sqlx::query("ATTACH DATABASE $1 AS evidence")
+            .bind(evidence_path)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query("ATTACH DATABASE $1 AS copy")
         .bind(path)
         .execute(&mut *conn)
@@ -66,6 +137,14 @@ async fn copy_evidence_into(pool: &sqlx::SqlitePool, path: &str) -> anyhow::Resu
             .execute(&mut *conn)
             .await?;
         sqlx::query("PRAGMA copy.synchronous = OFF").execute(&mut *conn).await?;
+        let has_files: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM copy.sqlite_master WHERE type = 'table' AND name = 'evidence_files')",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if !has_evidence_file || !has_files {
+            return Ok::<_, sqlx::Error>(());
+        }
         sqlx::query(&crate::storage::segments_table("copy"))
             .execute(&mut *conn)
             .await?;
@@ -73,15 +152,16 @@ async fn copy_evidence_into(pool: &sqlx::SqlitePool, path: &str) -> anyhow::Resu
             .fetch_all(&mut *conn)
             .await?;
         for id in files {
+            // OR IGNORE: segments an interrupted move left in the main file are in the copy.
             sqlx::query(
-                "INSERT INTO copy.evidence_segments (file_id, seq, sealed) \
+                "INSERT OR IGNORE INTO copy.evidence_segments (file_id, seq, sealed) \
                  SELECT file_id, seq, sealed FROM evidence.evidence_segments WHERE file_id = $1",
             )
             .bind(id)
             .execute(&mut *conn)
             .await?;
         }
-        Ok::<_, sqlx::Error>(())
+        Ok(())
     }
     .await;
     let detached = sqlx::query("DETACH DATABASE copy").execute(&mut *conn).await;
@@ -103,6 +183,9 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
     let reports = check_sqlite_copy(from)
         .await
         .map_err(|e| e.context(format!("{} is not a usable backup", from.display())))?;
+    // Refused while an instance serves the database: it would go on writing to the file
+    // this replaces, and every report sent meanwhile would be lost at its next start.
+    let _claim = crate::storage::serving::claim_offline(&settings.database.url, "restore").await?;
     let opts: SqliteConnectOptions = settings.database.url.parse()?;
     let target = opts.get_filename().to_path_buf();
     if target.exists() && !replace {
@@ -168,12 +251,23 @@ async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
     let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM reports")
         .fetch_one(&mut conn)
         .await?;
-    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_files WHERE pending_until IS NULL")
-        .fetch_one(&mut conn)
-        .await?;
-    let empty: i64 = sqlx::query_scalar(crate::storage::FILES_WITHOUT_CONTENT)
-        .fetch_one(&mut conn)
-        .await?;
+    // A database from before evidence files has no table for them.
+    let has_files: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence_files')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let (files, empty) = if has_files {
+        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence_files WHERE pending_until IS NULL")
+            .fetch_one(&mut conn)
+            .await?;
+        let empty: i64 = sqlx::query_scalar(crate::storage::FILES_WITHOUT_CONTENT)
+            .fetch_one(&mut conn)
+            .await?;
+        (files, empty)
+    } else {
+        (0, 0)
+    };
     if empty > 0 {
         anyhow::bail!(
             "{empty} of its {files} files have no content (a report was destroyed while the copy \
@@ -181,7 +275,20 @@ async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
         );
     }
     sqlx::Connection::close(conn).await?;
-    Ok(format!("{reports} reports, {files} files, integrity check ok"))
+    Ok(format!(
+        "{}, {}, integrity check ok",
+        counted(reports, "report", "reports"),
+        counted(files, "file", "files")
+    ))
+}
+
+/// "1 report", "3 reports", "no reports".
+pub fn counted(n: i64, one: &str, many: &str) -> String {
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
 }
 
 /// pg_dump in its custom format. The connection goes in libpq's variables, not on the

@@ -140,14 +140,23 @@ impl FileSealer {
         }
     }
 
-    /// Seals the last chunk, padded to full size so the stored length tells the size only
-    /// to 64 KiB; returns the final segment and the number of chunks.
+    /// Seals the last chunk, padded so the stored length does not tell the size exactly: the
+    /// only chunk of a small file to its Padmé size (as other sealed content; a file of a few
+    /// hundred bytes then takes about that on disk, not 64 KiB), the last chunk of a longer
+    /// file to the full 64 KiB, so its length is known only to 64 KiB. The opener takes a
+    /// last chunk of any length, so files sealed either way open. Returns the final segment
+    /// and the number of chunks.
     pub fn finish(mut self) -> Result<(Vec<u8>, u64), CryptoError> {
         let enc = self.enc.take().ok_or(CryptoError::Format)?;
         if self.size == 0 {
             return Err(CryptoError::Format);
         }
-        self.pending.resize(CHUNK, 0);
+        let padded = if self.chunks == 0 {
+            envelope::padme_len(self.pending.len()).min(CHUNK)
+        } else {
+            CHUNK
+        };
+        self.pending.resize(padded, 0);
         let start = self.segment.len();
         self.segment.extend_from_slice(&self.pending);
         enc.encrypt_last_in_place(&self.ad, &mut Tail::new(&mut self.segment, start))
@@ -544,6 +553,25 @@ mod tests {
         let keep = cut[2].len() - 3;
         cut[2].truncate(keep);
         assert!(open_all(&key, &ctx, &h, &cut, chunks, len as u64).is_err());
+    }
+
+    #[test]
+    fn a_small_file_takes_its_padded_size_not_a_whole_chunk() {
+        let key = ReportKey::generate();
+        let ctx = body_context([1; 16], [2; 16], Role::Reporter);
+        for (len, stored) in [
+            (1, 256),
+            (700, 704),
+            (1000, 1024),
+            (CHUNK - 1, CHUNK),
+            (CHUNK + 1, 2 * CHUNK),
+        ] {
+            let data = vec![5u8; len];
+            let (h, segs, chunks) = seal_all(&key, &ctx, &data, 1000);
+            let sealed: usize = segs.iter().map(Vec::len).sum();
+            assert_eq!(sealed, stored + chunks as usize * TAG_LEN, "len {len}");
+            assert_eq!(open_all(&key, &ctx, &h, &segs, chunks, len as u64).unwrap(), data);
+        }
     }
 
     #[test]
