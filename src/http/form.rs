@@ -1,17 +1,11 @@
-//! Strict parsing of `application/x-www-form-urlencoded` bodies and bounded body reading.
-//! Unlike serde's lossy decoding it notices invalid UTF-8 and repeated fields, so the user
-//! can be told, while every readable value is kept to show back in the form.
+//! Strict parsing of `application/x-www-form-urlencoded` bodies (reading them is
+//! [`crate::http::body`]'s). Unlike serde's lossy decoding it notices invalid UTF-8 and
+//! repeated fields, so the user can be told, while every readable value is kept to show
+//! back in the form.
 
 use crate::i18n::Texts;
-use std::cell::Cell;
-use std::future::Future;
-use std::rc::Rc;
-use std::time::Duration;
 
-use actix_web::web;
-use futures_util::StreamExt;
 use percent_encoding::percent_decode;
-use tokio::time::Instant;
 
 /// `Debug` is redacted: a form may hold a report, a password or a meldcode.
 #[derive(Default)]
@@ -102,113 +96,6 @@ fn decode(raw: &[u8]) -> (String, bool) {
     match String::from_utf8(bytes) {
         Ok(s) => (s, true),
         Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
-    }
-}
-
-#[derive(Debug)]
-pub enum BodyError {
-    TooLarge,
-    /// Broken off, malformed, or stalled past the body's timeout.
-    Broken,
-}
-
-/// A body that sends nothing for this long is abandoned, so a stalled client cannot hold a
-/// connection, memory or a cleaning slot.
-pub const BODY_IDLE: Duration = Duration::from_secs(60);
-/// A form without files arrives whole within this time (it is at most a few hundred KiB).
-pub const FORM_TOTAL: Duration = Duration::from_secs(60);
-
-/// The one timeout of a request body: it ends when no byte arrived for [`BODY_IDLE`],
-/// counted from the last byte of the whole body rather than per wait (so reading on after a
-/// stall adds nothing), or at an overall end when one is set.
-#[derive(Clone)]
-pub struct BodyTimer {
-    last: Rc<Cell<Instant>>,
-    end: Option<Instant>,
-    ended: Rc<Cell<bool>>,
-}
-
-impl BodyTimer {
-    pub fn new(total: Option<Duration>) -> BodyTimer {
-        let now = Instant::now();
-        BodyTimer {
-            last: Rc::new(Cell::new(now)),
-            end: total.map(|t| now + t),
-            ended: Rc::new(Cell::new(false)),
-        }
-    }
-
-    /// Bytes arrived.
-    pub fn touch(&self) {
-        self.last.set(Instant::now());
-    }
-
-    /// The body has arrived whole: nothing more will wake a parser waiting for bytes.
-    pub fn body_ended(&self) {
-        self.ended.set(true);
-    }
-
-    fn deadline(&self) -> Instant {
-        let idle = self.last.get() + BODY_IDLE;
-        self.end.map_or(idle, |end| end.min(idle))
-    }
-
-    /// Waits for `fut` until the body's time is up; `None` then. Also `None` when the body
-    /// has ended and `fut` still waits: no byte can come to finish it (actix-multipart
-    /// waits for ever on a body cut off right after a part's closing CRLF).
-    pub async fn wait<F: Future>(&self, fut: F) -> Option<F::Output> {
-        use std::task::Poll;
-        let mut fut = std::pin::pin!(fut);
-        loop {
-            let mut sleep = std::pin::pin!(tokio::time::sleep_until(self.deadline()));
-            let step = std::future::poll_fn(|cx| {
-                if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(v));
-                }
-                if self.ended.get() {
-                    return Poll::Ready(Err(true));
-                }
-                sleep.as_mut().poll(cx).map(|()| Err(false))
-            })
-            .await;
-            match step {
-                Ok(v) => return Some(v),
-                Err(true) => return None,
-                // Bytes may have arrived meanwhile without completing this wait (a part's
-                // headers still incomplete): wait on from the new last byte.
-                Err(false) if self.deadline() > Instant::now() => continue,
-                Err(false) => return None,
-            }
-        }
-    }
-}
-
-/// Reads at most `limit` bytes. Past the limit the rest is read and dropped (up to a hard
-/// cap) so the browser receives our page rather than a reset connection.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, BodyError> {
-    const DRAIN_CAP: usize = 64 * 1024 * 1024;
-    let timer = BodyTimer::new(Some(FORM_TOTAL));
-    let mut body = web::BytesMut::new();
-    let mut seen = 0usize;
-    let mut over = false;
-    while let Some(chunk) = timer.wait(payload.next()).await.ok_or(BodyError::Broken)? {
-        timer.touch();
-        let chunk = chunk.map_err(|_| BodyError::Broken)?;
-        seen += chunk.len();
-        if over || body.len() + chunk.len() > limit {
-            over = true;
-            body.clear();
-            if seen > DRAIN_CAP {
-                break;
-            }
-            continue;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if over {
-        Err(BodyError::TooLarge)
-    } else {
-        Ok(body.freeze())
     }
 }
 

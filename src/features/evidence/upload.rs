@@ -1,11 +1,10 @@
-//! Reading a form that may carry evidence files: text fields into a [`Form`], each file
-//! cleaned of identifying metadata (when it can be) and sealed chunk by chunk into pending
-//! database rows as it arrives. Limits are checked as bytes arrive; on any problem every
-//! pending file of the request is deleted before the caller answers.
+//! The evidence files of a form: the body reader ([`crate::http::body`]) reads the form and
+//! hands each file part here, to be cleaned of identifying metadata (when it can be) and
+//! sealed chunk by chunk into pending database rows as it arrives. Limits are checked as
+//! bytes arrive; on any problem every pending file of the request is deleted before the
+//! caller answers.
 
-use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest};
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -13,7 +12,8 @@ use crate::crypto::envelope::Role;
 use crate::crypto::ReportKey;
 use crate::features::evidence::clean::{self, CleanError, Kind, Removed};
 use crate::features::evidence::sealed::{body_context, FileMeta, FileSealer, Warning, CHUNK};
-use crate::http::form::{read_body, BodyError, BodyTimer, Form};
+use crate::http::body::{self, BodyError, BodyLimits, FilePart, FileParts};
+use crate::http::form::Form;
 use crate::http::State;
 use crate::ids;
 use crate::storage::Store;
@@ -26,9 +26,6 @@ pub const FILES_FIELD: &str = "files";
 pub const ORIGINAL_FIELD: &str = "files_original";
 /// How long a pending file may live if its request dies without cleaning up.
 const PENDING_SECONDS: i64 = 6 * 3600;
-/// After a problem, the rest of the request is read and dropped up to this much, so the
-/// browser gets our page instead of a reset connection.
-const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 /// Files being cleaned at once, server-wide. A slot is taken only once a file has fully
 /// arrived and held only while the cleaning runs (bounded by the file's size), so slow or
 /// stalled uploads cannot hold one: four uploads trickling a byte every few seconds used to
@@ -107,6 +104,17 @@ impl Problem {
     }
 }
 
+/// The body reader's problems: the text (or the body as a whole) was too large, or the
+/// request broke off or was not a readable form.
+impl From<BodyError> for Problem {
+    fn from(e: BodyError) -> Problem {
+        match e {
+            BodyError::TooLarge => Problem::TextTooLarge,
+            BodyError::Broken => Problem::Broken,
+        }
+    }
+}
+
 /// A file that was stored (pending until the report or message is stored).
 pub struct Uploaded {
     pub id: String,
@@ -177,70 +185,11 @@ pub async fn read(
     target: Option<Target<'_>>,
     limits: &Limits,
 ) -> Upload {
-    let multipart = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !multipart {
-        let mut up = Upload::default();
-        match read_body(payload, limits.text_bytes).await {
-            Ok(body) => up.form = Form::parse(&body),
-            Err(BodyError::TooLarge) => up.problem = Some(Problem::TextTooLarge),
-            Err(BodyError::Broken) => up.problem = Some(Problem::Broken),
-        }
-        return up;
-    }
-    // Everything a valid request can hold, plus room for part headers: past it the body is
-    // cut off, so neither the multipart parser (headers, preamble) nor a drain reads without end.
-    let files_room = limits
-        .file_bytes
-        .saturating_mul(limits.files as u64)
-        .min(limits.report_bytes_left);
-    let cap = files_room
-        .saturating_add(limits.text_bytes as u64)
-        .saturating_add(PART_OVERHEAD * (limits.files as u64 + MAX_TEXT_PARTS as u64));
-    let over = std::rc::Rc::new(std::cell::Cell::new(false));
-    let over_in_stream = over.clone();
-    // Once a problem is found the rest is only drained: the body may then run on past what a
-    // valid form could hold (a file well over its limit), up to the drain's own cap, so the
-    // reporter gets the page naming the file instead of a reset connection.
-    let draining = std::rc::Rc::new(std::cell::Cell::new(false));
-    let draining_in_stream = draining.clone();
-    let timer = BodyTimer::new(None);
-    let timer_in_stream = timer.clone();
-    // What may be read so far: the text budget until a file starts, then a file's worth more
-    // per file. So a part header or a preamble can never grow past the text budget.
-    let allowed = std::rc::Rc::new(std::cell::Cell::new(limits.text_bytes as u64 + READ_AHEAD));
-    let allowed_in_stream = allowed.clone();
-    let mut seen = 0u64;
-    let payload = payload.map(move |item| {
-        let bytes = item?;
-        timer_in_stream.touch();
-        seen += bytes.len() as u64;
-        let over = if draining_in_stream.get() {
-            seen > cap.saturating_add(DRAIN_CAP)
-        } else {
-            seen > cap || seen > allowed_in_stream.get()
-        };
-        if over {
-            over_in_stream.set(true);
-            return Err(actix_web::error::PayloadError::Overflow);
-        }
-        Ok(bytes)
-    });
-    let timer_at_end = timer.clone();
-    let payload = payload.chain(futures_util::stream::poll_fn(move |_| {
-        timer_at_end.body_ended();
-        std::task::Poll::Ready(None)
-    }));
     let budget = target
         .as_ref()
         .filter(|t| t.role == Role::Reporter)
         .map(|_| &state.evidence_budget);
-    let mut reader = Reader {
-        allowed,
-        timer: timer.clone(),
+    let mut files = Files {
         background: state.background.clone(),
         store: &state.store,
         now: state.clock.now(),
@@ -249,118 +198,39 @@ pub async fn read(
         up: Upload::default(),
         created: Vec::new(),
         digests: Vec::new(),
-        text_used: 0,
         counted: 0,
         budget_used: 0,
         budget,
     };
-    let mut mp = Multipart::new(req.headers(), payload);
-    let mut parts = 0usize;
-    // The parser must not be polled again once it has ended or failed (it panics).
-    let mut mp_ended = false;
-    loop {
-        let field = match timer.wait(mp.next()).await {
-            Some(Some(Ok(field))) => field,
-            Some(None) => {
-                mp_ended = true;
-                break;
-            }
-            Some(Some(Err(_))) | None => {
-                mp_ended = true;
-                reader.fail(if over.get() {
-                    Problem::TextTooLarge
-                } else {
-                    Problem::Broken
-                });
-                break;
-            }
-        };
-        parts += 1;
-        if parts > MAX_TEXT_PARTS + limits.files * 2 {
-            reader.fail(Problem::TextTooLarge);
-            break;
-        }
-        let original = field.name() == Some(ORIGINAL_FIELD);
-        if let Err(problem) = reader.field(field).await {
-            reader.up.problem_in_original = original;
-            // The body was larger than any valid form: say so, not "interrupted".
-            reader.fail(if over.get() { Problem::TextTooLarge } else { problem });
-            break;
-        }
-    }
-    if reader.up.problem.is_some() {
-        // Drain what is left (up to a cap) so the browser reads our answer.
-        draining.set(true);
-        let mut drained = 0u64;
-        if !mp_ended {
-            'drain: loop {
-                let Some(Some(Ok(mut field))) = timer.wait(mp.next()).await else {
-                    break;
-                };
-                if let Some(name) = part_file_name(&field) {
-                    if !name.is_empty() {
-                        reader.up.chosen.push(clean_name(&name));
-                    }
-                }
-                while let Some(Some(Ok(bytes))) = timer.wait(field.next()).await {
-                    drained += bytes.len() as u64;
-                    if drained > DRAIN_CAP {
-                        break 'drain;
-                    }
-                }
-            }
-        }
-        let created = std::mem::take(&mut reader.created);
-        if let Err(e) = state.store.files_discard(&created).await {
-            tracing::error!(error = %e, "deleting pending evidence files failed");
-        }
-        reader.up.files.clear();
-    }
-    if over.get() && reader.up.problem.is_none() {
-        reader.up.problem = Some(Problem::TextTooLarge);
-    }
-    reader.up.store = Some(state.store.clone());
-    reader.up
+    let body_limits = BodyLimits {
+        text_bytes: limits.text_bytes,
+        files: limits.files,
+        file_bytes: limits.file_bytes,
+        files_bytes: limits.report_bytes_left,
+    };
+    let body = body::read(req, payload, &body_limits, &mut files).await;
+    let mut up = files.up;
+    up.form = body.form;
+    up.problem = body.problem;
+    up.problem_in_original = body.problem_field.as_deref() == Some(ORIGINAL_FIELD);
+    up.chosen.extend(body.drained_files.iter().map(|name| clean_name(name)));
+    up.store = Some(state.store.clone());
+    up
 }
 
-/// Most text fields a form of ours has (with room to spare); more parts are refused.
-const MAX_TEXT_PARTS: usize = 40;
-/// How far the multipart parser may read beyond the part it is in.
-const READ_AHEAD: u64 = 256 * 1024;
-/// Room per part for its boundary and headers when bounding the whole body.
-const PART_OVERHEAD: u64 = 1024;
-/// The file name a part carries: `filename=`, or else the RFC 5987 `filename*=` some
-/// clients send alone.
-fn part_file_name(field: &actix_multipart::Field) -> Option<String> {
-    use actix_web::http::header::{Charset, DispositionParam};
-    let cd = field.content_disposition()?;
-    if let Some(name) = cd.get_filename() {
-        return Some(name.to_string());
-    }
-    cd.parameters.iter().find_map(|p| match p {
-        DispositionParam::FilenameExt(ext) => Some(match ext.charset {
-            Charset::Iso_8859_1 => ext.value.iter().map(|&b| char::from(b)).collect(),
-            _ => String::from_utf8_lossy(&ext.value).into_owned(),
-        }),
-        _ => None,
-    })
-}
-
-struct Reader<'a> {
-    allowed: std::rc::Rc<std::cell::Cell<u64>>,
-    /// The body's one timeout, shared by every wait on it.
-    timer: BodyTimer,
+/// The evidence side of one request's file parts.
+struct Files<'a> {
     background: tokio::runtime::Handle,
     store: &'a Store,
     now: i64,
     target: Option<Target<'a>>,
     limits: Limits,
+    /// The files (the form, the problem come from the body reader).
     up: Upload,
     /// Every pending file row written by this request, for clean-up.
     created: Vec<String>,
     /// SHA-256 of each stored file's plaintext, in memory only, to spot duplicates.
     digests: Vec<([u8; 32], String)>,
-    text_used: usize,
     counted: usize,
     budget_used: u64,
     /// The anonymous budget, for a reporter's files (none for a coordinator's).
@@ -369,52 +239,24 @@ struct Reader<'a> {
 
 type FieldResult = Result<(), Problem>;
 
-impl Reader<'_> {
-    fn fail(&mut self, problem: Problem) {
-        if self.up.problem.is_none() {
-            self.up.problem = Some(problem);
-        }
+impl FileParts for Files<'_> {
+    type Problem = Problem;
+
+    fn wants(&self, name: &str) -> bool {
+        name == FILES_FIELD || name == ORIGINAL_FIELD
     }
 
-    async fn field(&mut self, mut field: actix_multipart::Field) -> FieldResult {
-        let name = field.name().unwrap_or_default().to_string();
-        // Names and headers count towards the text budget too.
-        self.text_used += name.len() + 64;
-        if self.text_used > self.limits.text_bytes {
-            return Err(Problem::TextTooLarge);
-        }
-        let Some(file_name) = part_file_name(&field) else {
-            let mut value = Zeroizing::new(Vec::new());
-            while let Some(bytes) = self.timer.wait(field.next()).await.ok_or(Problem::Broken)? {
-                let bytes = bytes.map_err(|_| Problem::Broken)?;
-                self.text_used += bytes.len();
-                if self.text_used > self.limits.text_bytes {
-                    return Err(Problem::TextTooLarge);
-                }
-                value.extend_from_slice(&bytes);
-            }
-            self.up.form.push(name, &value);
-            return Ok(());
-        };
-        let keep_original = match name.as_str() {
-            FILES_FIELD => false,
-            ORIGINAL_FIELD => true,
-            // Not a file field of ours: read and drop.
-            _ => return drain(&mut field, &self.timer).await.map(|_| ()),
-        };
-        // A file part may bring a file's worth of bytes (the count of parts is bounded).
-        self.allowed
-            .set(self.allowed.get().saturating_add(self.limits.file_bytes + READ_AHEAD));
+    async fn file(&mut self, mut part: FilePart<'_>) -> FieldResult {
+        let keep_original = part.name() == ORIGINAL_FIELD;
+        let file_name = part.file_name().to_string();
         let name = clean_name(&file_name);
         if !file_name.is_empty() {
             self.up.chosen.push(name.clone());
         }
         // The first bytes decide the format; browsers send an empty part when no file was chosen.
         let mut head = Zeroizing::new(Vec::new());
-        // A field must not be polled again once it has ended.
-        let mut ended = false;
         while head.len() < 64 {
-            match next_bytes(&mut field, &mut ended, &self.timer).await? {
+            match part.next_bytes().await? {
                 Some(bytes) => head.extend_from_slice(&bytes),
                 None => break,
             }
@@ -427,9 +269,7 @@ impl Reader<'_> {
             };
         }
         let Some(target) = self.target.as_ref() else {
-            if !ended {
-                drain(&mut field, &self.timer).await?;
-            }
+            part.drain().await?;
             return Ok(());
         };
         self.counted += 1;
@@ -445,9 +285,7 @@ impl Reader<'_> {
         };
         let mut sink = Sink::new(target, self.store, &self.background, self.now, self.counted as i64).await?;
         self.created.push(sink.id.clone());
-        let filled = self
-            .fill(&mut field, &mut ended, &mut sink, head, &name, kind, keep_original)
-            .await;
+        let filled = self.fill(&mut part, &mut sink, head, &name, kind, keep_original).await;
         let (removed, warning) = match filled {
             Ok(v) => v,
             Err(problem) => {
@@ -482,12 +320,21 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// After a problem, once the body is drained: every pending file of the request goes.
+    async fn abandon(&mut self) {
+        let created = std::mem::take(&mut self.created);
+        if let Err(e) = self.store.files_discard(&created).await {
+            tracing::error!(error = %e, "deleting pending evidence files failed");
+        }
+        self.up.files.clear();
+    }
+}
+
+impl Files<'_> {
     /// Reads the rest of a file into `sink`, cleaning it first when it can and should.
-    #[allow(clippy::too_many_arguments)]
     async fn fill(
         &self,
-        field: &mut actix_multipart::Field,
-        ended: &mut bool,
+        part: &mut FilePart<'_>,
         sink: &mut Sink<'_>,
         head: Zeroizing<Vec<u8>>,
         name: &str,
@@ -513,7 +360,7 @@ impl Reader<'_> {
             let mut memory = buffer_memory().await?;
             let mut buf = head;
             let mut too_big = false;
-            while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
+            while let Some(bytes) = part.next_bytes().await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
                 self.spend(bytes.len())?;
@@ -548,7 +395,7 @@ impl Reader<'_> {
             }
         } else {
             sink.push(&head).await?;
-            while let Some(bytes) = next_bytes(field, ended, &self.timer).await? {
+            while let Some(bytes) = part.next_bytes().await? {
                 size += bytes.len() as u64;
                 self.check_size(name, size)?;
                 self.spend(bytes.len())?;
@@ -586,32 +433,6 @@ fn looks_like_text(head: &[u8]) -> bool {
         Err(e) => e.error_len().is_none(),
     };
     utf8 && !head.contains(&0)
-}
-
-/// The next piece of a field, or `None` once (and after) it has ended.
-async fn next_bytes(
-    field: &mut actix_multipart::Field,
-    ended: &mut bool,
-    timer: &BodyTimer,
-) -> Result<Option<web::Bytes>, Problem> {
-    if *ended {
-        return Ok(None);
-    }
-    match timer.wait(field.next()).await.ok_or(Problem::Broken)? {
-        Some(bytes) => bytes.map(Some).map_err(|_| Problem::Broken),
-        None => {
-            *ended = true;
-            Ok(None)
-        }
-    }
-}
-
-async fn drain(field: &mut actix_multipart::Field, timer: &BodyTimer) -> Result<u64, Problem> {
-    let mut n = 0u64;
-    while let Some(bytes) = timer.wait(field.next()).await.ok_or(Problem::Broken)? {
-        n += bytes.map_err(|_| Problem::Broken)?.len() as u64;
-    }
-    Ok(n)
 }
 
 /// One more MiB of [`BUFFERED_MIB`]. Uploads holding part of it while waiting for more could
