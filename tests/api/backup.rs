@@ -5,11 +5,14 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::helpers::{
-    fresh_pg_database, hidden, links, marker, meldpunt_command, report_fields, spawn_app, start_instance, Backend,
-    Browser, PASSWORD,
+    earlier_installation, fresh_pg_database, hidden, links, marker, meldpunt_command, output_text, query_i64,
+    report_fields, spawn_app, start_instance, Backend, Browser, PASSWORD,
 };
 
-both_backends!(a_backup_under_load_restores_every_report);
+both_backends!(
+    a_backup_under_load_restores_every_report,
+    a_backup_copies_the_database_as_it_is_without_migrating
+);
 
 /// Submits one report with `what`; returns its meldcode, or `None` when it was refused.
 async fn submit(b: &Browser, what: &str) -> Option<String> {
@@ -160,4 +163,43 @@ async fn a_backup_under_load_restores_every_report(backend: Backend) {
         downloaded = true;
     }
     assert!(downloaded, "the report with the file was in the restored inbox");
+}
+
+/// "Back up before upgrading": a new binary's `backup` must copy the database as the old
+/// version left it. Before, it migrated the database first, so neither the database nor the
+/// backup could go back to the old version.
+async fn a_backup_copies_the_database_as_it_is_without_migrating(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (url, _pg, _) = earlier_installation(&backend, dir.path()).await;
+    let latest = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(query_i64(&url, latest).await, 8, "the fixture is at schema 0008");
+    let out = dir.path().join("before-upgrade.backup");
+    let backup = meldpunt_command()
+        .args(["backup", "--out"])
+        .arg(&out)
+        .env("MELDPUNT_DATABASE__URL", &url)
+        .env("MELDPUNT_SECURITY__PEPPER_FILE", dir.path().join("pepper.key"))
+        .env("MELDPUNT_LOG__FILTER", "warn")
+        .output()
+        .expect("run backup");
+    assert!(backup.status.success(), "{}", output_text(&backup));
+    assert_eq!(query_i64(&url, latest).await, 8, "the database was not migrated");
+    if let Backend::Sqlite = backend {
+        assert!(
+            output_text(&backup).contains("(4 reports, 1 file,"),
+            "{}",
+            output_text(&backup)
+        );
+        let copy = format!("sqlite://{}", out.display());
+        assert_eq!(query_i64(&copy, latest).await, 8, "the backup is of the old schema");
+        assert_eq!(
+            query_i64(&copy, "SELECT COUNT(*) FROM evidence_segments").await,
+            1,
+            "the old version's evidence is in it"
+        );
+        assert!(
+            !dir.path().join("data/meldpunt.db-evidence").exists(),
+            "no evidence file was made beside the old database"
+        );
+    }
 }

@@ -42,11 +42,21 @@ macro_rules! both_backends {
             async fn sqlite() {
                 super::$name($crate::helpers::Backend::Sqlite).await
             }
+            // build.rs sets `has_postgres` when the variable is set at build time (and builds
+            // again when it changes), so without it the variant is reported as ignored, with
+            // the reason, and never counted as passed.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(has_postgres),
+                ignore = "needs PostgreSQL: set MELDPUNT_TEST_POSTGRES_URL (README, Tests)"
+            )]
             async fn postgres() {
                 match $crate::helpers::Backend::postgres() {
                     Some(b) => super::$name(b).await,
-                    None => eprintln!("PostgreSQL run skipped: {} is not set", $crate::helpers::PG_ENV),
+                    None => panic!(
+                        "{} is not set (it was when the tests were built, or --include-ignored was given)",
+                        $crate::helpers::PG_ENV
+                    ),
                 }
             }
         }
@@ -64,6 +74,9 @@ pub struct TestApp {
     pub clock: Clock,
     pub db_url: String,
     pub pepper_file: PathBuf,
+    /// Stops the server; see [`TestApp::stop`].
+    server: actix_web::dev::ServerHandle,
+    running: Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
     _dir: tempfile::TempDir,
     _pg_db: Option<PgDatabase>,
 }
@@ -204,8 +217,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         meldpunt::features::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
         _ => None,
     };
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    let running = Mutex::new(Some(tokio::spawn(app.run_until_stopped())));
     TestApp {
+        server,
+        running,
         base,
         state,
         overview,
@@ -221,6 +237,16 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 }
 
 impl TestApp {
+    /// Stops the server as an operator stops the service, and waits until it has let go of
+    /// the database (its claim on it is released), so offline commands may run.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+        let running = self.running.lock().expect("lock").take();
+        if let Some(task) = running {
+            let _ = task.await;
+        }
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(&self.base, None)
     }
@@ -677,4 +703,65 @@ pub async fn post_setup(app: &TestApp, display_name: &str) -> Page {
         ],
     )
     .await
+}
+
+/// The installation an earlier version made (tests/fixtures/upgrade-0431e23: schema
+/// 0001-0008, before the pepper check), put in place for `backend` under `dir`, and its
+/// pepper at `dir/pepper.key`. Returns the database URL, the PostgreSQL guard and the
+/// fixture folder (codes.tsv, password.txt).
+pub async fn earlier_installation(backend: &Backend, dir: &std::path::Path) -> (String, Option<PgDatabase>, String) {
+    const FIXTURE: &str = "tests/fixtures/upgrade-0431e23";
+    let (url, pg, fixture) = match backend {
+        Backend::Sqlite => {
+            let fixture = format!("{FIXTURE}/sqlite");
+            let db = dir.join("data/meldpunt.db");
+            std::fs::create_dir_all(db.parent().expect("dir")).expect("mkdir");
+            std::fs::copy(format!("{fixture}/meldpunt.db"), &db).expect("copy database");
+            (format!("sqlite://{}", db.display()), None, fixture)
+        }
+        Backend::Postgres(admin) => {
+            let fixture = format!("{FIXTURE}/postgres");
+            let db = fresh_pg_database(admin).await;
+            let res = std::process::Command::new("psql")
+                .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &db.url, "--file"])
+                .arg(format!("{fixture}/meldpunt.sql"))
+                .output()
+                .expect("run psql");
+            assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+            (db.url.clone(), Some(db), fixture)
+        }
+    };
+    let pepper = dir.join("pepper.key");
+    std::fs::copy(format!("{fixture}/pepper.key"), &pepper).expect("copy pepper");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    (url, pg, fixture)
+}
+
+/// One value from the database at `url` (a fresh connection, not the app's pool).
+pub async fn query_i64(url: &str, sql: &str) -> i64 {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        let v = sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.expect(sql);
+        c.close().await.ok();
+        v
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        let v = sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.expect(sql);
+        c.close().await.ok();
+        v
+    }
+}
+
+/// Combined standard output and error of a finished command.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

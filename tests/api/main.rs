@@ -17,6 +17,7 @@ mod inbox;
 mod journey;
 mod logs;
 mod notify;
+mod operate;
 mod reporter_pages;
 mod retention;
 mod routing;
