@@ -3,6 +3,7 @@
 //! (method, route template, status, duration: never an address or a header). Names no
 //! feature: what a feature keeps for itself is its own `web::Data`.
 
+pub mod body;
 pub mod form;
 pub mod session;
 

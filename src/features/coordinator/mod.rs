@@ -21,7 +21,8 @@ pub mod triage;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::crypto::CoordinatorSecret;
-use crate::http::form::{read_body, BodyError, Form};
+use crate::http::body::{read_body, BodyError};
+use crate::http::form::Form;
 use crate::http::session::{self, ActiveSession, SessionKind};
 use crate::http::{paths, query_lang, redirect, AppError, OrAppError, State};
 use crate::i18n::Lang;

@@ -11,7 +11,8 @@ use crate::features::intake::form_snapshot::FormCache;
 use crate::features::intake::{seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
 use crate::features::routing;
 use crate::http::form::body_limit;
-use crate::http::form::{read_body, Form};
+use crate::http::body::read_body;
+use crate::http::form::Form;
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 
 pub async fn form(state: State, cache: web::Data<FormCache>, req: HttpRequest) -> PageResult {

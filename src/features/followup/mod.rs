@@ -19,7 +19,8 @@ use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::features::evidence::upload::{self, Limits, Problem, Target};
 use crate::features::evidence::{choose_again, duplicate_notes, problem_text};
 use crate::http::form::{body_limit, check_text, FieldErrors};
-use crate::http::form::{read_body, BodyError, Form};
+use crate::http::body::{read_body, BodyError};
+use crate::http::form::Form;
 use crate::http::session::{self, SessionKind};
 use crate::http::{
     forbidden, message_page, paths, query_lang, redirect, render, too_large, OrAppError, Page, PageResult, State,
