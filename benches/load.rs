@@ -7,11 +7,14 @@
 //!   and 32 in flight as a share of that limit;
 //! - **p99** of a page during a 32-reporter rush against at rest;
 //! - the **wrong-code flood**: what a wrong meldcode costs against a right one;
-//! - the server's **RSS**: idle and peak.
+//! - the server's **RSS**: idle and peak;
+//! - **floods** (a second server with the shipped limits, `floods/mod.rs`): reporter success
+//!   rate and attacker cost for wrong meldcodes, refused uploads and junk reports.
 //!
 //! Run with `cargo bench --bench load`; `BENCH_SECONDS` sets each phase (default 5).
 
 mod common;
+mod floods;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -205,7 +208,9 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let server = start(&client, &[]).await;
+    // Hundreds of reports within minutes: far past the shipped hourly rate, which the flood
+    // phase at the end measures on a server of its own.
+    let server = start(&client, &[("MELDPUNT_LIMITS__REPORTS_PER_HOUR", "1000000")]).await;
     let base = server.base.clone();
     let pid = server.child.id();
     let first = submit(&client, &base).await.expect("a first report");
@@ -366,6 +371,8 @@ async fn main() {
         quiet as f64 / 1024.0
     );
     drop(server);
+
+    floods::run(for_, wrong_code).await;
 }
 
 /// Where the server's resident memory is, by kind of mapping (with `BENCH_SMAPS` set).

@@ -301,7 +301,7 @@ fn prompt(label: &str, alternative: &str) -> anyhow::Result<Zeroizing<String>> {
 /// `from_stdin`: the first line of standard input; otherwise asked twice at the terminal,
 /// where `alternative` names the option to use without one.
 fn read_password(from_stdin: bool, alternative: &str) -> anyhow::Result<Zeroizing<String>> {
-    let t = Lang::En.t();
+    let s = Lang::En.staff();
     let (pw, repeat) = if from_stdin {
         let mut line = Zeroizing::new(String::new());
         std::io::stdin().lock().read_line(&mut line)?;
@@ -312,7 +312,7 @@ fn read_password(from_stdin: bool, alternative: &str) -> anyhow::Result<Zeroizin
         let repeat = prompt("Password again: ", alternative)?;
         (pw, repeat)
     };
-    if let Some(problem) = account::password_problem(&pw, &repeat, t) {
+    if let Some(problem) = account::password_problem(&pw, &repeat, s) {
         anyhow::bail!("{problem}");
     }
     Ok(pw)
@@ -330,10 +330,10 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
         } => {
             check_email_language(email.as_deref(), &language)?;
             if !account::valid_username(&username) {
-                anyhow::bail!("{}", Lang::En.t().err_username);
+                anyhow::bail!("{}", Lang::En.staff().err_username);
             }
             if !account::valid_display_name(&name) {
-                anyhow::bail!("{}", Lang::En.t().err_display_name);
+                anyhow::bail!("{}", Lang::En.staff().err_display_name);
             }
             if store.coordinator_by_username(&username).await?.is_some() {
                 anyhow::bail!("a coordinator named '{username}' exists already");
@@ -347,9 +347,9 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
             store
                 .audit_detail(now, None, "coordinator_added_cli", None, Some(&username))
                 .await?;
-            let fingerprint = <[u8; 32]>::try_from(row.public_key.as_slice())
-                .map(|k| recovery::fingerprint(&k))
-                .unwrap_or_default();
+            // Over both keys, as the approval page shows it (crypto::sign).
+            let fingerprint =
+                crate::crypto::sign::coordinator_fingerprint(&row.public_key, row.verifying_key.as_deref());
             println!(
                 "Added '{username}' as pending, with key fingerprint {fingerprint}.\n\
                  An active coordinator approves it on /beheer/coordinatoren before it receives reports; \
@@ -406,7 +406,7 @@ async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Res
 
 fn check_email_language(email: Option<&str>, language: &str) -> anyhow::Result<()> {
     if email.is_some_and(|e| !account::valid_email(e)) {
-        anyhow::bail!("{}", Lang::En.t().err_email);
+        anyhow::bail!("{}", Lang::En.staff().err_email);
     }
     if !matches!(language, "nl" | "en") {
         anyhow::bail!("--language must be nl or en");
@@ -465,7 +465,10 @@ async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
             store
                 .audit_detail(now, None, "group_member_added_cli", None, Some(&detail))
                 .await?;
-            println!("'{username}' is in group '{group}'.");
+            println!(
+                "'{username}' is in group '{group}'. New reports reach them through it once a coordinator confirms \
+                 the membership on the groups page (/beheer/groepen): the command line cannot vouch for who reads reports."
+            );
         }
         GroupCommand::Member(MemberCommand::Remove { group, username }) => {
             let id = coordinator_id(username.clone()).await?;
@@ -501,7 +504,7 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
     let password = match password_file {
         Some(path) => {
             let pw = password_from_file(&path)?;
-            if let Some(problem) = account::password_problem(&pw, &pw, Lang::En.t()) {
+            if let Some(problem) = account::password_problem(&pw, &pw, Lang::En.staff()) {
                 anyhow::bail!("{problem}");
             }
             pw
@@ -512,7 +515,8 @@ async fn recover(settings: Settings, username: &str, password_file: Option<PathB
         )?,
     };
     let key = read_recovery_key()?;
-    let n = account::recover(&store, &kdf, &key, &row, &password).await?;
+    let pin_file = crate::domain::keyring::pin_path(&settings);
+    let n = account::recover(&store, &kdf, &key, &row, &password, &pin_file, Clock::system().now()).await?;
     store
         .audit(
             Clock::system().now(),

@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod i18n;
 pub mod ids;
 pub mod mail;
+pub mod pow;
 pub mod settings;
 pub mod storage;
 pub mod telemetry;

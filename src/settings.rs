@@ -119,6 +119,8 @@ pub struct SecuritySettings {
     pub argon2_parallelism: u32,
     pub kdf_threads: usize,
     pub kdf_queue: usize,
+    /// Leading zero bits of the proof of work that buys the priority lane ([`crate::pow`]).
+    pub pow_bits: u8,
     pub setup_link_hours: i64,
     pub require_totp: bool,
 }
@@ -174,6 +176,11 @@ pub struct LimitSettings {
     pub clean_metadata: bool,
     /// Evidence reporters may upload per hour, server-wide, in MiB.
     pub anonymous_mib_per_hour: u64,
+    /// New reports per clock hour, server-wide, whose form carried no proof of work.
+    pub reports_per_hour: u32,
+    /// New reports per clock hour, server-wide, whose form carried a proof of work: counted
+    /// apart, so a flood without proofs cannot use them up.
+    pub proven_reports_per_hour: u32,
 }
 
 impl LimitSettings {
@@ -408,6 +415,12 @@ impl Settings {
         }
         if !(1..=100_000).contains(&self.security.kdf_queue) {
             anyhow::bail!("security.kdf_queue must be between 1 and 100000");
+        }
+        if !(8..=28).contains(&self.security.pow_bits) {
+            anyhow::bail!("security.pow_bits must be between 8 and 28");
+        }
+        if self.limits.reports_per_hour == 0 {
+            anyhow::bail!("limits.reports_per_hour must be at least 1");
         }
         if self.limits.field_chars == 0 || self.limits.field_chars > 1_000_000 {
             anyhow::bail!("limits.field_chars must be between 1 and 1000000");

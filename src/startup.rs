@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use crate::clock::Clock;
 use crate::crypto::kdf::{KdfPool, Pepper};
 use crate::features::coordinator::account::SetupLink;
+use crate::domain::keyring;
 use crate::features::coordinator::overview::OverviewCache;
 use crate::features::coordinator::{self, account};
 use crate::features::intake::form_snapshot::FormCache;
@@ -104,6 +105,29 @@ async fn checked_pepper(store: &Store, settings: &Settings, fresh: bool) -> anyh
     Ok(pepper)
 }
 
+/// Refuses a start whose recipient keys were changed behind the service's back: a recovery
+/// key in the database other than the pinned one, or a missing pin where keys were vouched
+/// for. Other keys that fail (a coordinator made active by hand) are named in the log and
+/// by `/readyz`, and are never wrapped to.
+async fn check_recipient_keys(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let pin_file = keyring::pin_path(settings);
+    let verified = keyring::verify(store, &pin_file).await?;
+    if verified.recovery.is_none() || verified.recovery_changed {
+        anyhow::bail!(
+            "refusing to start: {}",
+            verified.problems.first().map(String::as_str).unwrap_or("no recovery key is pinned")
+        );
+    }
+    verified.log_problems();
+    if verified.unvouched {
+        tracing::warn!(
+            pin = %pin_file.display(),
+            "recipient keys are not vouched for yet (an installation from before this version): the first coordinator to log in vouches for them"
+        );
+    }
+    Ok(())
+}
+
 fn kdf_threads(settings: &Settings) -> usize {
     match settings.security.kdf_threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -181,11 +205,19 @@ impl Application {
         if matches!(setup, SetupLink::Done) {
             // Set up: every routing rule must reach somebody, or reports could go unread.
             routing::check_groups_have_members(&store, &settings.routing).await?;
+            check_recipient_keys(&store, &settings).await?;
         }
         let form = FormCache::new(store.clone(), settings.routing.clone());
         form.load().await?;
         let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
         let style = crate::http::stylesheet(&settings.organisation.colour);
+        // Keyed by the pepper: every instance on the database accepts the others' challenges,
+        // and forms open during a restart stay valid. Challenges live ten minutes.
+        let pow = crate::pow::ProofOfWork::new(
+            kdf.keyed_digest(b"meldpunt/v1/proof-of-work", b""),
+            settings.security.pow_bits,
+            600,
+        );
         let state = web::Data::new(AppState {
             store,
             kdf,
@@ -201,6 +233,7 @@ impl Application {
             logo,
             style,
             evidence_budget: crate::throttle::Budget::new(settings_budget),
+            pow,
         });
         let features = Features {
             form: web::Data::new(form),
@@ -362,6 +395,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Fea
             .route(paths::PRIVACY, web::get().to(public::privacy))
             .route("/.well-known/security.txt", web::get().to(public::security_txt))
             .route(paths::STYLE, web::get().to(public::style))
+            .route(paths::POW_SCRIPT, web::get().to(public::pow_script))
             .route(paths::LOGO, web::get().to(public::logo))
             .route("/healthz", web::get().to(public::healthz))
             .route("/readyz", web::get().to(public::readyz))

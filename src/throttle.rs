@@ -89,8 +89,10 @@ impl Attempt<'_> {
 }
 
 /// The evidence reporters (who are anonymous) may upload, server-wide, per clock hour: one
-/// client could otherwise fill the disk with reports of a few files each. Counted as bytes
-/// arrive, in memory (per instance); bytes of an upload that later fails stay counted.
+/// client could otherwise fill the disk with reports of a few files each. Taken as bytes
+/// arrive (so uploads in flight count), in memory (per instance); what is not stored in the
+/// end (a file over its limit, a refused form, a duplicate) is given back, so refused bytes
+/// cost a flooder their bandwidth but not the reporters their budget.
 #[derive(Debug)]
 pub struct Budget {
     per_hour: u64,
@@ -118,6 +120,16 @@ impl Budget {
         used.1 += n;
         true
     }
+
+    /// Gives back `n` bytes taken at `taken_at` that were not stored. Bytes of an hour that
+    /// is over are already forgotten.
+    pub fn give_back(&self, n: u64, taken_at: i64) {
+        let hour = taken_at.div_euclid(3600);
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.0 == hour {
+            used.1 = used.1.saturating_sub(n);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +155,20 @@ mod tests {
             a.succeeded();
         }
         assert!(t.admit(b"a", 0).is_some(), "right guesses are given back");
+    }
+
+    #[test]
+    fn bytes_given_back_can_be_taken_again_within_the_hour() {
+        let b = Budget::new(100);
+        assert!(b.take(80, 10));
+        assert!(!b.take(30, 20));
+        b.give_back(80, 10);
+        assert!(b.take(100, 30));
+        // Given back after the hour turned: the new hour is not credited.
+        b.give_back(100, 30);
+        assert!(b.take(100, 3600));
+        b.give_back(50, 3599);
+        assert!(!b.take(1, 3601));
     }
 
     #[test]

@@ -151,9 +151,30 @@ pub enum Lane {
     Code = 1,
     /// Coordinators: login, password change, set-up, recovery.
     Staff = 2,
+    /// A reporter opening a report with a meldcode whose form carried a valid proof of work
+    /// ([`crate::pow`]): waits in a queue of its own that is served before [`Lane::Code`]
+    /// in the code kind's turn. A flood of wrong codes without proofs fills only the
+    /// ordinary queue, so a reporter whose browser ran the script gets in; a flooder who
+    /// wants this queue pays the proof's CPU for every request.
+    CodeProven = 3,
 }
 
+impl Lane {
+    /// The queues a kind's turn serves, in order: the proven code queue before the
+    /// ordinary one, inside the code kind's turn (so proofs never starve reports or logins).
+    fn queues(kind: usize) -> &'static [usize] {
+        match kind {
+            1 => &[Lane::CodeProven as usize, Lane::Code as usize],
+            0 => &[Lane::Report as usize],
+            _ => &[Lane::Staff as usize],
+        }
+    }
+}
+
+/// Kinds served in turn (reports, codes, staff); the code kind has two queues.
 const LANES: usize = 3;
+/// Queues: one per [`Lane`].
+const QUEUES: usize = 4;
 
 /// The permits of the pool and the queues in front of them.
 struct Gate {
@@ -164,7 +185,7 @@ struct Gate {
 
 struct GateState {
     free: usize,
-    waiting: [VecDeque<oneshot::Sender<()>>; LANES],
+    waiting: [VecDeque<oneshot::Sender<()>>; QUEUES],
     /// The lane served first when a permit comes free.
     next: usize,
 }
@@ -209,11 +230,13 @@ impl Gate {
     fn release(&self) {
         let mut s = self.lock();
         for step in 0..LANES {
-            let lane = (s.next + step) % LANES;
-            while let Some(tx) = s.waiting[lane].pop_front() {
-                if tx.send(()).is_ok() {
-                    s.next = (lane + 1) % LANES;
-                    return;
+            let kind = (s.next + step) % LANES;
+            for &queue in Lane::queues(kind) {
+                while let Some(tx) = s.waiting[queue].pop_front() {
+                    if tx.send(()).is_ok() {
+                        s.next = (kind + 1) % LANES;
+                        return;
+                    }
                 }
             }
         }
@@ -486,6 +509,37 @@ mod tests {
         );
         a.unwrap();
         b.unwrap();
+    }
+
+    /// With the one permit taken, an ordinary code entry waiting first and a proven one
+    /// second: the proven one is served first, and a full ordinary queue does not refuse it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn proven_code_entries_go_before_ordinary_ones() {
+        let pool = KdfPool::new(Pepper(Key32::from_bytes([6; 32])), KdfParams::FLOOR, 1, 1);
+        let held = pool.gate.enter(Lane::Staff).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiting = |lane: Lane, name: &'static str| {
+            let (gate, order) = (pool.gate.clone(), order.clone());
+            tokio::spawn(async move {
+                let pass = gate.enter(lane).await.unwrap();
+                order.lock().unwrap().push(name);
+                drop(pass);
+            })
+        };
+        let queued = |lane: Lane| pool.gate.lock().waiting[lane as usize].len();
+        let ordinary = waiting(Lane::Code, "ordinary");
+        while queued(Lane::Code) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(pool.gate.enter(Lane::Code).await, Err(CryptoError::Busy)));
+        let proven = waiting(Lane::CodeProven, "proven");
+        while queued(Lane::CodeProven) == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        ordinary.await.unwrap();
+        proven.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["proven", "ordinary"]);
     }
 
     #[tokio::test]

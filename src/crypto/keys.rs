@@ -55,11 +55,14 @@ pub struct ReportKey {
 }
 
 impl ReportKey {
-    /// A new report: a report key and a staff key.
+    /// A new report: a report key. Its staff key is made by the first coordinator who
+    /// opens it, who signs the staff key's commitment (`domain::keyring`): made here, at
+    /// intake, nobody could vouch for it, and a database writer who knows the report key
+    /// could plant one of their own.
     pub fn generate() -> Self {
         ReportKey {
             key: Key32::random(),
-            staff: Some(Key32::random()),
+            staff: None,
         }
     }
     pub fn key(&self) -> &Key32 {
@@ -69,13 +72,21 @@ impl ReportKey {
     pub fn from_key(key: Key32) -> Self {
         ReportKey { key, staff: None }
     }
-    /// Gives a report stored without a staff key one; returns false if it has one already.
-    pub fn add_staff_key(&mut self) -> bool {
-        if self.staff.is_some() {
-            return false;
-        }
-        self.staff = Some(Key32::random());
-        true
+    /// Gives the report a fresh staff key, returning the one it had (if any): what was
+    /// sealed under the old one is opened with [`ReportKey::open_staff_with`] and sealed again.
+    pub fn replace_staff_key(&mut self) -> Option<Key32> {
+        self.staff.replace(Key32::random())
+    }
+
+    /// Opens what was sealed for staff under `old` (a replaced staff key), or under the
+    /// report key for a report that had none.
+    pub fn open_staff_with(
+        &self,
+        old: Option<&Key32>,
+        ctx: &Context,
+        blob: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        envelope::open_content(old.unwrap_or(&self.key), ctx, blob)
     }
     pub fn has_staff_key(&self) -> bool {
         self.staff.is_some()
@@ -125,10 +136,12 @@ impl ReportKey {
         envelope::open_content(&self.key, ctx, blob)
     }
 
-    /// Seals what only staff may read under the staff key (the report key only for a report
-    /// from before staff keys, which a coordinator's first look upgrades).
-    pub fn seal_staff(&self, ctx: &Context, plaintext: &[u8]) -> Vec<u8> {
-        envelope::seal_content(self.staff.as_ref().unwrap_or(&self.key), ctx, plaintext)
+    /// Seals what only staff may read under the staff key. Without one (a key opened with
+    /// the meldcode, or a report no coordinator has opened yet) this refuses: sealing a note
+    /// under the report key would let the meldcode open it.
+    pub fn seal_staff(&self, ctx: &Context, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let staff = self.staff.as_ref().ok_or(CryptoError::Commitment)?;
+        Ok(envelope::seal_content(staff, ctx, plaintext))
     }
 
     /// Opens what [`ReportKey::seal_staff`] sealed. With the meldcode's key alone (no staff
@@ -326,7 +339,10 @@ mod tests {
     #[test]
     fn staff_wraps_carry_the_staff_key_and_the_code_key_never_opens_staff_seals() {
         let alice = CoordinatorSecret::generate();
-        let key = ReportKey::generate();
+        let mut key = ReportKey::generate();
+        let note_ctx0 = Context::new(Purpose::Message).report([3; 16]).field(3);
+        assert!(key.seal_staff(&note_ctx0, b"x").is_err(), "no staff key yet: no staff seal");
+        assert_eq!(key.replace_staff_key().map(|_| ()), None);
         let ctx = wrap_ctx(&alice.public_bytes());
         let back = unwrap_with_secret(
             &wrap_to_public(&key, &alice.public_bytes(), &ctx).unwrap(),
@@ -338,7 +354,7 @@ mod tests {
             .report([3; 16])
             .role(Role::Coordinator)
             .field(3);
-        let note = key.seal_staff(&note_ctx, b"intern");
+        let note = key.seal_staff(&note_ctx, b"intern").unwrap();
         assert_eq!(&back.open_staff(&note_ctx, &note).unwrap()[..], b"intern");
         let stored = key.staff_commitment([3; 16]);
         assert!(back
@@ -353,11 +369,16 @@ mod tests {
             .is_err());
         // A forged staff key beside the right report key is refused by its commitment.
         let mut forged = ReportKey::from_key(Key32::from_bytes(*key.key().as_bytes()));
-        forged.add_staff_key();
+        forged.replace_staff_key();
         assert!(forged.check_commitment([3; 16], &key.commitment([3; 16])).is_ok());
         assert!(forged
             .check_staff_commitment([3; 16], stored.as_ref().map(|c| c.as_slice()))
             .is_err());
+        // Replacing the staff key: the old one still opens what it sealed.
+        let mut rekeyed = back;
+        let old = rekeyed.replace_staff_key();
+        assert!(rekeyed.open_staff(&note_ctx, &note).is_err());
+        assert_eq!(&rekeyed.open_staff_with(old.as_ref(), &note_ctx, &note).unwrap()[..], b"intern");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Cryptography for Meldpunt: the sealed-record envelope, key types and wraps, Argon2id on a
-//! bounded pool, and the paper encoding of the recovery key. Composes audited primitives
-//! only (XChaCha20-Poly1305, X25519, HKDF-SHA256, Argon2id); never logs key material.
+//! bounded pool, the paper encoding of the recovery key, signatures over recipient keys and
+//! the trust pin. Composes audited primitives only (XChaCha20-Poly1305, X25519, Ed25519,
+//! HKDF-SHA256, Argon2id); never logs key material.
 
 pub mod crockford;
 pub mod envelope;
 pub mod kdf;
 pub mod keys;
+pub mod pin;
 pub mod recovery;
+pub mod sign;
 
 pub use envelope::{Context, Purpose, Role};
 pub use keys::{CoordinatorSecret, Key32, ReportKey};

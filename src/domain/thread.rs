@@ -65,7 +65,7 @@ pub fn seal_message(
     // Internal notes (and the reasons recorded with triage) are staff-only: sealed under the
     // staff key, which the meldcode does not open.
     let sealed = if kind == NOTE {
-        key.seal_staff(&ctx, text.as_bytes())
+        key.seal_staff(&ctx, text.as_bytes())?
     } else {
         key.seal(&ctx, text.as_bytes())
     };

@@ -10,7 +10,7 @@ use crate::domain::deadlines;
 use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, Status, SubjectRole};
 use crate::domain::thread::{message_context, role_of, NOTE};
 use crate::features::evidence::{self, FileView};
-use crate::i18n::{fmt_date, Lang, Texts};
+use crate::i18n::{fmt_date, Lang, StaffTexts};
 use crate::ids;
 use crate::storage::{ReportRow, Store};
 
@@ -123,13 +123,13 @@ pub struct DeadlineView {
 }
 
 /// "nog 3 dagen", "vandaag", "2 dagen te laat".
-pub fn days_text(t: &Texts, days: i64) -> String {
+pub fn days_text(s: &StaffTexts, days: i64) -> String {
     match days {
-        0 => t.dl_today.to_string(),
-        1 => t.dl_one_day_left.to_string(),
-        -1 => t.dl_one_day_overdue.to_string(),
-        d if d > 0 => t.dl_days_left.replace("{n}", &d.to_string()),
-        d => t.dl_overdue.replace("{n}", &(-d).to_string()),
+        0 => s.dl_today.to_string(),
+        1 => s.dl_one_day_left.to_string(),
+        -1 => s.dl_one_day_overdue.to_string(),
+        d if d > 0 => s.dl_days_left.replace("{n}", &d.to_string()),
+        d => s.dl_overdue.replace("{n}", &(-d).to_string()),
     }
 }
 
@@ -142,7 +142,7 @@ pub fn deadline_view(
     feedback: Option<&str>,
     status: &str,
 ) -> Option<DeadlineView> {
-    let t = lang.t();
+    let s = lang.staff();
     let received = deadlines::parse_date(received)?;
     let next = deadlines::next(
         received,
@@ -153,11 +153,11 @@ pub fn deadline_view(
     let days = (next.date() - today).num_days();
     Some(DeadlineView {
         what: match next {
-            deadlines::Next::Acknowledge(_) => t.dl_ack,
-            deadlines::Next::Feedback(_) => t.dl_feedback,
+            deadlines::Next::Acknowledge(_) => s.dl_ack,
+            deadlines::Next::Feedback(_) => s.dl_feedback,
         },
         date: fmt_date(lang, &next.date().format("%Y-%m-%d").to_string()),
-        left: days_text(t, days),
+        left: days_text(s, days),
         overdue: days < 0,
     })
 }
@@ -273,7 +273,7 @@ pub async fn open(
         };
         let author = match (role, viewer) {
             (Role::Reporter, Role::Reporter) => t.author_you,
-            (Role::Reporter, _) => t.author_reporter,
+            (Role::Reporter, _) => lang.staff().author_reporter,
             (Role::Coordinator, _) => t.author_coordinator,
             _ => t.author_system,
         };

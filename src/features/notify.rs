@@ -124,22 +124,6 @@ pub fn notices(state: &AppState, coordinators: impl IntoIterator<Item = String>,
 /// whole pass.
 const PARALLEL_SENDS: usize = 8;
 
-/// Subject, text and HTML of the one mail there is: something is waiting, nothing more.
-pub fn mail_texts(lang: Lang, link: &str) -> (&'static str, String, String) {
-    match lang {
-        Lang::Nl => (
-            "Er staat iets voor u klaar in het meldpunt",
-            format!("Er staat iets nieuws voor u klaar in het meldpunt.\n\nLog in om het te bekijken:\n{link}\n\nDeze e-mail noemt met opzet geen melding en geen inhoud.\n"),
-            format!("<p>Er staat iets nieuws voor u klaar in het meldpunt.</p><p><a href=\"{link}\">Log in om het te bekijken</a>.</p><p>Deze e-mail noemt met opzet geen melding en geen inhoud.</p>"),
-        ),
-        Lang::En => (
-            "Something is waiting for you in the reporting point",
-            format!("Something new is waiting for you in the reporting point.\n\nLog in to see it:\n{link}\n\nThis e-mail deliberately names no report and no content.\n"),
-            format!("<p>Something new is waiting for you in the reporting point.</p><p><a href=\"{link}\">Log in to see it</a>.</p><p>This e-mail deliberately names no report and no content.</p>"),
-        ),
-    }
-}
-
 /// What one worker pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -181,7 +165,7 @@ pub async fn run_once(state: &AppState, mailer: &Mailer, worker: &str) -> anyhow
             let result = match to {
                 Ok((email, lang)) => {
                     let link = format!("{}{}", public_url.trim_end_matches('/'), paths::ADMIN);
-                    let (subject, text, html) = mail_texts(Lang::from_code(Some(&lang)), &link);
+                    let (subject, text, html) = crate::i18n::mail::notification(Lang::from_code(Some(&lang)), &link);
                     mailer.send(&email, subject, text, html).await
                 }
                 Err(e) => Err(e),
@@ -297,17 +281,6 @@ mod tests {
         let summer = 1_782_864_000; // 2026-07-01 00:00 UTC
         assert_eq!(next_due(summer + 4 * 3600, &slots), summer + 5 * 3600);
         assert!(digest_slots(&["25:00".into()]).is_err());
-    }
-
-    #[test]
-    fn mails_name_nothing() {
-        for lang in [Lang::Nl, Lang::En] {
-            let (subject, text, html) = mail_texts(lang, "https://meldpunt.example/beheer");
-            assert!(
-                text.contains("https://meldpunt.example/beheer") && html.contains("https://meldpunt.example/beheer")
-            );
-            assert!(!subject.is_empty());
-        }
     }
 
     #[test]

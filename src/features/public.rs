@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
+use crate::domain::keyring;
 use crate::http::{paths, query_lang, render, MessagePage, Page, State};
 
 #[derive(Template)]
@@ -89,6 +90,15 @@ pub async fn style(state: State) -> HttpResponse {
         .body(css)
 }
 
+/// `GET /static/pow.js`: the proof-of-work script (SECURITY.md, "Floods"). Served from
+/// this origin only; pages work without it.
+pub async fn pow_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
+        .body(include_str!("../../web/static/pow.js"))
+}
+
 /// `GET /static/logo`: the organisation's logo, or 404 without one. The page-wide CSP
 /// (`default-src 'none'`) also keeps an SVG opened on its own from running anything.
 pub async fn logo(state: State) -> HttpResponse {
@@ -118,6 +128,26 @@ pub async fn readyz(state: State) -> HttpResponse {
             reason: "the database did not answer a write within 5 s",
             detail: "a write lock is held or the server does not answer".into(),
         }),
+    };
+    // Ready also means every report would reach only the keys it should: a recipient key
+    // changed by hand (say, a recovery key swapped in the database) makes this answer 503
+    // until the operator has looked; the log names what failed.
+    let verdict = match verdict {
+        Ok(()) => match keyring::verify(&state.store, &keyring::pin_path(&state.settings)).await {
+            Ok(v) if v.problems.is_empty() => Ok(()),
+            Ok(v) => {
+                v.log_problems();
+                Err(crate::storage::NotReady {
+                    reason: "a recipient key failed verification against the trust pin",
+                    detail: v.problems.join("; "),
+                })
+            }
+            Err(e) => Err(crate::storage::NotReady {
+                reason: "the recipient keys could not be checked",
+                detail: format!("{e:#}"),
+            }),
+        },
+        Err(why) => Err(why),
     };
     match verdict {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::domain::report::{Category, ChainLabel, SubjectRole};
+use crate::domain::keyring::Verified;
 use crate::settings::{RoutingRule, RoutingSettings};
 use crate::storage::{DbResult, Store};
 
@@ -112,9 +113,12 @@ pub enum RouteError {
     NoRecipients,
 }
 
-/// The coordinators (id, public key) a new report is wrapped to.
+/// The coordinators (id, public key) a new report is wrapped to: verified members of the
+/// groups the rules name, with their verified keys ([`Verified`]), never a row as it
+/// stands in the database alone.
 pub async fn recipients(
     store: &Store,
+    verified: &Verified,
     r: &RoutingSettings,
     label: ChainLabel,
     role: SubjectRole,
@@ -124,9 +128,12 @@ pub async fn recipients(
     let (_, groups) = groups_for(r, label, role, category);
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
     for g in groups {
-        for m in store.active_members(g).await? {
-            if !found.iter().any(|(id, _)| *id == m.0) {
-                found.push(m);
+        for (id, _) in store.active_members(g).await? {
+            let Some(public) = verified.coordinator(&id).filter(|_| verified.routes_to(g, &id)) else {
+                continue;
+            };
+            if !found.iter().any(|(f, _)| *f == id) {
+                found.push((id, public.to_vec()));
             }
         }
     }

@@ -20,7 +20,7 @@ use askama::Template;
 
 use crate::clock::Clock;
 use crate::crypto::kdf::KdfPool;
-use crate::i18n::{Lang, Texts};
+use crate::i18n::{Lang, StaffTexts, Texts};
 use crate::settings::Settings;
 use crate::storage::Store;
 use crate::throttle::Throttle;
@@ -53,6 +53,7 @@ pub mod paths {
     pub const INVITE_PREFIX: &str = "/beheer/uitnodiging/";
     pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";
     pub const STYLE: &str = "/static/style.css";
+    pub const POW_SCRIPT: &str = "/static/pow.js";
     pub const LOGO: &str = "/static/logo";
 
     pub fn admin_report(id: &str) -> String {
@@ -74,6 +75,8 @@ pub struct AppState {
     pub background: tokio::runtime::Handle,
     /// What reporters may still upload this hour (see [`crate::throttle::Budget`]).
     pub evidence_budget: crate::throttle::Budget,
+    /// The challenges of the proof of work that buys the priority lane (see [`crate::pow`]).
+    pub pow: crate::pow::ProofOfWork,
     /// The organisation's logo, read at start (`organisation.logo_file`).
     pub logo: Option<Logo>,
     /// The stylesheet with the organisation's colour, made once at start.
@@ -133,6 +136,8 @@ pub type State = web::Data<AppState>;
 pub struct Page {
     pub lang: Lang,
     pub t: &'static Texts,
+    /// The texts only coordinators see, for the /beheer pages (`page.s.inbox_title`).
+    pub s: &'static StaffTexts,
     pub org: String,
     /// The language switch in the header; `None` on pages where following a link would
     /// lose something (a form being filled in, a meldcode shown once).
@@ -152,16 +157,16 @@ pub struct Page {
 impl Page {
     /// The coordinators' navigation: (path, label).
     pub fn admin_links(&self) -> [(&'static str, &'static str); 8] {
-        let t = self.t;
+        let s = self.s;
         [
-            (paths::ADMIN, t.inbox_title),
-            (paths::OVERVIEW, t.overview_title),
-            (paths::REGISTER, t.register_title),
-            (paths::COORDINATORS, t.coordinators_title),
-            (paths::GROUPS, t.groups_title),
-            (paths::OUTBOX, t.outbox_title),
-            (paths::AUDIT, t.audit_title),
-            (paths::PASSWORD, t.pw_title),
+            (paths::ADMIN, s.inbox_title),
+            (paths::OVERVIEW, s.overview_title),
+            (paths::REGISTER, s.register_title),
+            (paths::COORDINATORS, s.coordinators_title),
+            (paths::GROUPS, s.groups_title),
+            (paths::OUTBOX, s.outbox_title),
+            (paths::AUDIT, s.audit_title),
+            (paths::PASSWORD, s.pw_title),
         ]
     }
 
@@ -188,6 +193,7 @@ impl Page {
         Page {
             lang,
             t: lang.t(),
+            s: lang.staff(),
             org: state.settings.organisation.name.clone(),
             switch_href: Some(lang.other().href(path)),
             shown_once: false,
@@ -466,6 +472,19 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
         .add((header::CACHE_CONTROL, "no-store"))
+}
+
+/// The page's CSP with one addition: scripts from this origin (the proof of work,
+/// `/static/pow.js`), for the forms that offer the priority lane. Every other page keeps
+/// [`security_headers`]' policy with no script source at all.
+pub fn allow_own_script(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    res
 }
 
 /// The answer for a path that is not there, or a thing the user may not see: the two read

@@ -12,18 +12,21 @@ use sqlx::Connection;
 
 pub(crate) mod counts;
 mod evidence;
+mod floods;
 mod queries;
 mod retention;
 mod routing_notify;
 pub mod serving;
 mod totp;
 mod triage;
+mod trust;
 pub use evidence::FileRow;
 pub(crate) use evidence::{segments_table, FILES_WITHOUT_CONTENT};
 pub use queries::*;
 pub use retention::*;
 pub use routing_notify::*;
 pub use triage::*;
+pub use trust::{Endorsement, SignedMember};
 
 /// Which database the URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,9 @@ pub struct CoordinatorRow {
     pub email: Option<String>,
     pub language: String,
     pub totp_sealed: Option<Vec<u8>>,
+    /// The Ed25519 key they sign with (see `crypto::sign`); `None` for an account from
+    /// before signatures until its first login.
+    pub verifying_key: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -209,7 +212,9 @@ impl Store {
         now: i64,
         recovery_public: &[u8],
         first: &CoordinatorRow,
-        groups: &[String],
+        endorsement: &super::Endorsement,
+        // (group, signer, signature): the first coordinator's memberships, signed by them
+        groups: &[(String, Vec<u8>, Vec<u8>)],
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -221,12 +226,18 @@ impl Store {
                 return Ok(false);
             }
             insert_coordinator_q(first).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&endorsement.coordinator_id).bind(&endorsement.public_key).bind(&endorsement.verifying_key)
+                .bind(&endorsement.signer).bind(&endorsement.signature).bind(now)
+                .execute(&mut *tx).await?;
             // The first coordinator is, for now, everyone the routing rules name.
-            for g in groups {
+            for (g, signer, signature) in groups {
                 sqlx::query("INSERT INTO coordinator_groups (name, label) VALUES ($1, $1) ON CONFLICT DO NOTHING")
                     .bind(g).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO group_members (group_name, coordinator_id) VALUES ($1, $2)")
-                    .bind(g).bind(&first.id).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO group_members (group_name, coordinator_id, signer, signature) VALUES ($1, $2, $3, $4)")
+                    .bind(g).bind(&first.id).bind(signer).bind(signature).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(true)
@@ -259,19 +270,19 @@ impl Store {
 
     pub async fn coordinators(&self) -> DbResult<Vec<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators ORDER BY username")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed, verifying_key FROM coordinators ORDER BY username")
             .fetch_all(pool).await)
     }
 
     pub async fn coordinator_by_username(&self, username: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators WHERE username = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed, verifying_key FROM coordinators WHERE username = $1")
             .bind(username).fetch_optional(pool).await)
     }
 
     pub async fn coordinator(&self, id: &str) -> DbResult<Option<CoordinatorRow>> {
         on_pool!(self, pool => sqlx::query_as::<_, CoordinatorRow>(
-            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed FROM coordinators WHERE id = $1")
+            "SELECT id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, totp_sealed, verifying_key FROM coordinators WHERE id = $1")
             .bind(id).fetch_optional(pool).await)
     }
 
@@ -712,10 +723,11 @@ where
     for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     sqlx::query(
-        "INSERT INTO coordinators (id, username, display_name, public_key, sealed_private_key, status, created_at, email, language) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO coordinators (id, username, display_name, public_key, sealed_private_key, status, created_at, email, language, verifying_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(c.id.clone())
     .bind(c.username.clone())
@@ -726,6 +738,7 @@ where
     .bind(c.created_at)
     .bind(c.email.clone())
     .bind(c.language.clone())
+    .bind(c.verifying_key.clone())
 }
 
 pub(crate) fn insert_message_q<DB: sqlx::Database>(

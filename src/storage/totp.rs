@@ -63,9 +63,10 @@ impl Store {
     }
 
     /// Every report with its key commitment and recovery-key wrap.
-    pub async fn recovery_wraps(&self) -> DbResult<Vec<(String, Vec<u8>, Vec<u8>)>> {
-        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(
-            "SELECT r.id, r.key_commitment, w.wrapped FROM reports r \
+    /// Every report's recovery wrap: (report id, key commitment, staff commitment, wrap).
+    pub async fn recovery_wraps(&self) -> DbResult<Vec<(String, Vec<u8>, Option<Vec<u8>>, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as::<_, (String, Vec<u8>, Option<Vec<u8>>, Vec<u8>)>(
+            "SELECT r.id, r.key_commitment, r.staff_commitment, w.wrapped FROM reports r \
              JOIN report_wraps w ON w.report_id = r.id AND w.recipient_kind = 'recovery' ORDER BY r.id")
             .fetch_all(pool).await)
     }

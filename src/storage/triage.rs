@@ -119,28 +119,47 @@ impl Store {
             .bind(report_id).fetch_all(pool).await)
     }
 
-    /// Gives a report stored before staff keys its staff key, in one transaction: the
-    /// commitment, every staff-side wrap replaced by one carrying the staff key, and every
-    /// note re-sealed under it. False (nothing changed) if another coordinator did it first,
-    /// or if a wrap or note came or went since they were read: the next look tries again.
+    /// Gives a report a (new) staff key, in one transaction: the commitment with its
+    /// signer and signature, every staff-side wrap replaced by one carrying the staff key,
+    /// and every note re-sealed under it. False (nothing changed) if another coordinator did
+    /// it first (the commitment is no longer `old`), or if a wrap or note came or went since
+    /// they were read: the next look tries again.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_staff_key(
         &self,
         report_id: &str,
+        old: Option<&[u8]>,
         commitment: &[u8],
+        (signer, signature): (&[u8], &[u8]),
         // (kind, recipient, the wrap read before, its replacement)
         wraps: &[(String, String, Vec<u8>, Vec<u8>)],
+        // (kind, recipient) of wraps to remove: held by nobody who may hold one
+        dropped: &[(String, String)],
         notes: &[(String, Vec<u8>)],
     ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let first = sqlx::query("UPDATE reports SET staff_commitment = $1 WHERE id = $2 AND staff_commitment IS NULL AND destroyed_on IS NULL")
-                .bind(commitment).bind(report_id).execute(&mut *tx).await?.rows_affected() == 1;
+            let first = sqlx::query(
+                "UPDATE reports SET staff_commitment = $1, staff_signer = $2, staff_signature = $3 \
+                 WHERE id = $4 AND staff_commitment IS NOT DISTINCT FROM $5 AND destroyed_on IS NULL")
+                .bind(commitment).bind(signer).bind(signature).bind(report_id).bind(old)
+                .execute(&mut *tx).await?.rows_affected() == 1;
             let holders: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM report_wraps WHERE report_id = $1 AND recipient_kind IN ('coordinator', 'recovery')")
                 .bind(report_id).fetch_one(&mut *tx).await?;
             let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE report_id = $1 AND kind = 'note'")
                 .bind(report_id).fetch_one(&mut *tx).await?;
-            let mut same = first && holders == wraps.len() as i64 && kept == notes.len() as i64;
+            let mut same = first && holders == (wraps.len() + dropped.len()) as i64 && kept == notes.len() as i64;
+            for (kind, recipient) in dropped {
+                if !same {
+                    break;
+                }
+                if kind == "coordinator" {
+                    bump_counts!(tx, report_id, -1, only recipient);
+                }
+                same = sqlx::query("DELETE FROM report_wraps WHERE report_id = $1 AND recipient_kind = $2 AND recipient_id = $3")
+                    .bind(report_id).bind(kind).bind(recipient).execute(&mut *tx).await?.rows_affected() == 1;
+            }
             for (kind, recipient, before, wrapped) in wraps {
                 if !same {
                     break;

@@ -164,6 +164,28 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
         "{}",
         text(&groups)
     );
+    // The command line cannot vouch for who reads reports: the membership routes nothing
+    // until a coordinator confirms it in the browser, where it is signed.
+    app.submit_report(&reporter, "voor de bevestiging").await;
+    let inbox = bert.get("/beheer").await;
+    assert!(inbox.body.contains("Er zijn geen meldingen voor u."), "{}", inbox.body);
+    let groups = anna.get("/beheer/groepen").await;
+    let csrf = hidden(&groups.body, "csrf").expect("csrf");
+    let bert_id = app
+        .state
+        .store
+        .coordinator_by_username("bert")
+        .await
+        .expect("db")
+        .expect("bert")
+        .id;
+    let res = anna
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[("csrf", csrf.as_str()), ("group", "integriteit"), ("coordinator", bert_id.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     app.submit_report(&reporter, "na de goedkeuring").await;
     let inbox = bert.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");

@@ -266,12 +266,8 @@ async fn coordinator_without_access_gets_404(backend: Backend) {
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
 
     // Bert becomes active after the report came in: no wrap, so no access to it.
-    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
-    app.state
-        .store
-        .add_member("integriteit", &bert.id)
-        .await
-        .expect("member");
+    // Approved and put in the group by a colleague (signed), as in the browser.
+    app.add_coordinator("bert", "Bert", "active", &["integriteit"]).await;
     let b = app.browser();
     let ok = b
         .post(

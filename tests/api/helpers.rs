@@ -91,6 +91,9 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     // Most tests log in with a password only; tests/api/totp.rs covers the second factor
     // as shipped (required).
     s.security.require_totp = false;
+    // Tests send reports at a fixed clock, many in one "hour"; tests/api/floods.rs covers the
+    // hourly rate of new reports as shipped.
+    s.limits.reports_per_hour = 1_000_000;
     // Tests drain the outbox themselves (no background worker racing them), at once.
     s.notify.digest_times = vec![];
     s.notify.poll_seconds = 3600;
@@ -308,10 +311,45 @@ impl TestApp {
             .insert_coordinator(&row)
             .await
             .expect("insert coordinator");
+        // "Approved earlier" means what a person does: a vouched-for colleague (one who set
+        // up with the shared test password) signs the keys and the memberships. Without one
+        // (before set-up) there is nobody to vouch, and the rows are all there is.
+        let approver = self.vouched_signer().await;
+        if let (Some(signer), "active") = (&approver, status) {
+            let e = meldpunt::domain::keyring::endorse(signer, &row.id, &row.public_key, row.verifying_key.as_deref())
+                .expect("endorsement");
+            self.state.store.set_endorsement(&e, T0).await.expect("endorse");
+        }
         for g in groups {
-            self.state.store.add_member(g, &row.id).await.expect("group member");
+            match &approver {
+                Some(signer) => {
+                    let (by, sig) = meldpunt::domain::keyring::sign_membership(signer, g, &row.id).expect("signature");
+                    assert!(
+                        self.state.store.add_signed_member(g, &row.id, &by, &sig).await.expect("member"),
+                        "group {g} exists"
+                    );
+                }
+                None => {
+                    self.state.store.add_member(g, &row.id).await.expect("group member");
+                }
+            }
         }
         row
+    }
+
+    /// The signing key of a coordinator whose keys are vouched for and whose password is
+    /// the tests' shared one (the one who set up, usually).
+    async fn vouched_signer(&self) -> Option<meldpunt::crypto::sign::SigningKey> {
+        let endorsed = self.state.store.endorsements().await.expect("endorsements");
+        for c in self.state.store.coordinators().await.expect("coordinators") {
+            if c.status != "active" || !endorsed.iter().any(|e| e.coordinator_id == c.id) {
+                continue;
+            }
+            if let Ok(Some(secret)) = meldpunt::features::coordinator::account::unlock(&self.state.kdf, Some(&c), PASSWORD).await {
+                return Some(meldpunt::crypto::sign::SigningKey::of(&secret));
+            }
+        }
+        None
     }
 
     pub async fn report_ids(&self) -> Vec<String> {

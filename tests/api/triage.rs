@@ -628,12 +628,8 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
         .expect("db")
         .expect("anna")
         .id;
-    let bert = app.add_coordinator("bert", "Bert", "active", &[]).await;
-    app.state
-        .store
-        .add_member("integriteit", &bert.id)
-        .await
-        .expect("member");
+    // Approved and put in the group by a colleague (signed), as in the browser.
+    let bert = app.add_coordinator("bert", "Bert", "active", &["integriteit"]).await;
     app.state
         .store
         .remove_member("integriteit", &anna_id)

@@ -47,7 +47,7 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         .await
         .or_500(lang)?
     {
-        let shown = ReplyState::refused(String::new(), vec![("access", lang.t().err_mfa.to_string())]);
+        let shown = ReplyState::refused(String::new(), vec![("access", lang.staff().err_mfa.to_string())]);
         return report_page(&state, lang, &me, key, row, shown).await;
     }
     let target = form.text("coordinator");
@@ -66,7 +66,14 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
     let (Some(who), Some(rid)) = (who, ids::parse(&row.id)) else {
         return Ok(crate::http::not_found_page(&state, lang));
     };
-    let Some(wrapped) = keyring::wrap_to_coordinator(&key, rid, &who.id, &who.public_key).or_500(lang)? else {
+    // Only to a colleague whose key is vouched for, with the key that was vouched for.
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
+    let Some(public) = verified.coordinator(&who.id) else {
+        return Ok(crate::http::not_found_page(&state, lang));
+    };
+    let Some(wrapped) = keyring::wrap_to_coordinator(&key, rid, &who.id, &public).or_500(lang)? else {
         return Ok(crate::http::not_found_page(&state, lang));
     };
     if state
@@ -103,7 +110,10 @@ pub async fn revoke(state: State, req: HttpRequest, id: web::Path<String>, paylo
     let stepping_aside = target == me.row.id;
     // Stepping aside cannot be undone by oneself: it needs the second button, which says so.
     if stepping_aside && form.text("confirm") != "1" {
-        let shown = ReplyState::refused(String::new(), vec![("access", lang.t().step_aside_confirm.to_string())]);
+        let shown = ReplyState::refused(
+            String::new(),
+            vec![("access", lang.staff().step_aside_confirm.to_string())],
+        );
         return report_page(&state, lang, &me, key, row, shown).await;
     }
     match state
@@ -115,7 +125,10 @@ pub async fn revoke(state: State, req: HttpRequest, id: web::Path<String>, paylo
         WrapRemoval::Removed => {}
         WrapRemoval::NotHeld => return Ok(crate::http::not_found_page(&state, lang)),
         WrapRemoval::WouldLeaveNobody => {
-            let shown = ReplyState::refused(String::new(), vec![("access", lang.t().err_last_access.to_string())]);
+            let shown = ReplyState::refused(
+                String::new(),
+                vec![("access", lang.staff().err_last_access.to_string())],
+            );
             return report_page(&state, lang, &me, key, row, shown).await;
         }
     }

@@ -9,11 +9,13 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::crypto::pin::TrustPin;
+use crate::crypto::sign::SigningKey;
 use crate::crypto::envelope::{Context, Purpose};
 use crate::crypto::kdf::{random_salt, KdfPool, Lane};
 use crate::crypto::keys::{self, Argon2Header};
 use crate::crypto::{CoordinatorSecret, CryptoError};
-use crate::i18n::Texts;
+use crate::i18n::StaffTexts;
 use crate::ids;
 use crate::storage::{CoordinatorRow, Store};
 
@@ -58,13 +60,13 @@ const COMMON_PASSWORDS: &[&str] = &[
 ];
 
 /// Why a chosen password is refused, as a message in the user's language.
-pub fn password_problem<'t>(password: &str, repeat: &str, t: &'t Texts) -> Option<&'t str> {
+pub fn password_problem<'s>(password: &str, repeat: &str, s: &'s StaffTexts) -> Option<&'s str> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        Some(t.err_password_short)
+        Some(s.err_password_short)
     } else if COMMON_PASSWORDS.contains(&password.to_lowercase().as_str()) {
-        Some(t.err_password_common)
+        Some(s.err_password_common)
     } else if password != repeat {
-        Some(t.err_password_mismatch)
+        Some(s.err_password_mismatch)
     } else {
         None
     }
@@ -77,13 +79,13 @@ pub fn check_password_and_email(
     password: &str,
     repeat: &str,
     email: &str,
-    t: &Texts,
+    s: &StaffTexts,
 ) {
-    if let Some(problem) = password_problem(password, repeat, t) {
+    if let Some(problem) = password_problem(password, repeat, s) {
         errors.push(("password", problem.into()));
     }
     if !email.is_empty() && !valid_email(email) {
-        errors.push(("email", t.err_email.into()));
+        errors.push(("email", s.err_email.into()));
     }
 }
 
@@ -143,6 +145,7 @@ pub async fn new_coordinator(
         email: None,
         language: "nl".to_string(),
         totp_sealed: None,
+        verifying_key: Some(SigningKey::of(&secret).verifying_bytes().to_vec()),
     };
     Ok((row, secret))
 }
@@ -182,10 +185,22 @@ pub async fn recover(
     recovery: &CoordinatorSecret,
     row: &CoordinatorRow,
     new_password: &str,
+    pin_file: &std::path::Path,
+    now: i64,
 ) -> anyhow::Result<usize> {
     let recovery_public = recovery.public_bytes();
     if store.recovery_public_key().await?.as_ref() != Some(&recovery_public) {
         anyhow::bail!("this is not the recovery key of this Meldpunt");
+    }
+    // Checked against the pin too: the database's copy of the recovery key proves nothing.
+    let pin = TrustPin::load(pin_file)?;
+    if let Some(pin) = &pin {
+        if pin.recovery != recovery_public {
+            anyhow::bail!(
+                "this is not the recovery key pinned in {}; the database's recovery key was changed by hand",
+                pin_file.display()
+            );
+        }
     }
     if row.status != "active" {
         anyhow::bail!("'{}' is not an active coordinator; approve them first", row.username);
@@ -198,6 +213,20 @@ pub async fn recover(
     let sealed = seal_private_key(kdf, &row.id, &fresh, new_password).await?;
     let wraps = crate::domain::keyring::rewrap_from_recovery(store, recovery, &row.id, &public, &held).await?;
     store.replace_coordinator_key(&row.id, &public, &sealed, &wraps).await?;
+    // The recovery key vouches for the new keys (it holds the organisation's authority),
+    // and becomes a root of the pin if an upgraded installation did not have it as one.
+    let verifying = SigningKey::of(&fresh).verifying_bytes();
+    store.set_verifying_key(&row.id, &verifying).await?;
+    if let Some(mut pin) = pin {
+        let recovery_signer = SigningKey::of(recovery);
+        if !pin.roots.contains(&recovery_signer.verifying_bytes()) {
+            pin.roots.push(recovery_signer.verifying_bytes());
+            pin.store(pin_file)?;
+        }
+        let e = crate::domain::keyring::endorse(&recovery_signer, &row.id, &public, Some(&verifying))
+            .ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+        store.set_endorsement(&e, now).await?;
+    }
     Ok(wraps.len())
 }
 

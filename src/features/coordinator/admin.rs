@@ -8,6 +8,7 @@ use askama::Template;
 
 use super::{current, lang_of, read_form, to_login};
 use crate::features::notify::{format_time, Event};
+use crate::domain::keyring;
 use crate::features::routing;
 use crate::http::not_found_page;
 use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
@@ -92,10 +93,10 @@ pub async fn groups(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let t = lang.t();
+    let s = lang.staff();
     let notice = match req.query_string() {
-        q if q.contains("done=added") => Some(t.member_added.to_string()),
-        q if q.contains("done=removed") => Some(t.member_removed.to_string()),
+        q if q.contains("done=added") => Some(s.member_added.to_string()),
+        q if q.contains("done=removed") => Some(s.member_removed.to_string()),
         _ => None,
     };
     groups_page(&state, lang, me.session.token.csrf(), StatusCode::OK, notice, None).await
@@ -106,7 +107,7 @@ async fn membership_post(
     state: &State,
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<Result<(Lang, super::Coordinator, String, String), actix_web::HttpResponse>, crate::http::AppError> {
+) -> Result<Result<(Lang, super::Coordinator, String, String, crate::http::form::Form), actix_web::HttpResponse>, crate::http::AppError> {
     let form = read_form(payload, 4096).await.unwrap_or_default();
     let lang = lang_of(req, &form);
     let Some(me) = current(state, req, lang).await? else {
@@ -127,7 +128,7 @@ async fn membership_post(
     if !known_group || !known_coordinator {
         return Ok(Err(not_found_page(state, lang)));
     }
-    Ok(Ok((lang, me, group, who)))
+    Ok(Ok((lang, me, group, who, form)))
 }
 
 /// "group: username" for the audit row of a membership change (whom it concerns).
@@ -140,11 +141,38 @@ async fn member_detail(state: &State, group: &str, who: &str) -> String {
 }
 
 pub async fn add_member(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
-    let (lang, me, group, who) = match membership_post(&state, &req, payload).await? {
+    let (lang, me, group, who, form) = match membership_post(&state, &req, payload).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    state.store.add_member(&group, &who).await.or_500(lang)?;
+    // A new member receives every new report routed to the group: widening who reads asks
+    // for a fresh second-factor code, and the membership is signed by whoever added it.
+    if !super::second_factor::fresh_second_factor(&state, &me, &form)
+        .await
+        .or_500(lang)?
+    {
+        return groups_page(
+            &state,
+            lang,
+            me.session.token.csrf(),
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some(lang.staff().err_mfa.to_string()),
+        )
+        .await;
+    }
+    let signer = crate::crypto::sign::SigningKey::of(&me.secret);
+    let Some((by, signature)) = keyring::sign_membership(&signer, &group, &who) else {
+        return Ok(not_found_page(&state, lang));
+    };
+    if !state
+        .store
+        .add_signed_member(&group, &who, &by, &signature)
+        .await
+        .or_500(lang)?
+    {
+        return Ok(not_found_page(&state, lang));
+    }
     let detail = member_detail(&state, &group, &who).await;
     state
         .store
@@ -161,7 +189,7 @@ pub async fn add_member(state: State, req: HttpRequest, payload: web::Payload) -
 }
 
 pub async fn remove_member(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
-    let (lang, me, group, who) = match membership_post(&state, &req, payload).await? {
+    let (lang, me, group, who, _) = match membership_post(&state, &req, payload).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
@@ -222,7 +250,7 @@ pub async fn outbox(state: State, req: HttpRequest) -> PageResult {
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
-    let t = lang.t();
+    let s = lang.staff();
     let items = state
         .store
         .outbox(200)
@@ -233,9 +261,9 @@ pub async fn outbox(state: State, req: HttpRequest) -> PageResult {
             recipient: r.display_name,
             kind: Event::label(&r.kind, lang),
             state: match r.state.as_str() {
-                "sent" => t.state_sent,
-                "given_up" => t.state_given_up,
-                _ => t.state_pending,
+                "sent" => s.state_sent,
+                "given_up" => s.state_given_up,
+                _ => s.state_pending,
             },
             state_code: r.state,
             due: format_time(r.sent_at.unwrap_or(r.due_at)),

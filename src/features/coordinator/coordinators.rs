@@ -7,12 +7,12 @@ use askama::Template;
 
 use super::second_factor;
 use super::{current, lang_of, read_form, to_login, Coordinator};
+use crate::domain::keyring;
 use crate::http::form::FieldErrors;
 use crate::http::{
     forbidden, not_found_page, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State,
 };
 use crate::i18n::Lang;
-use crate::ids;
 
 pub struct CoordinatorItem {
     pub id: String,
@@ -75,8 +75,8 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
         return Ok(to_login(lang));
     };
     let notice = match req.query_string() {
-        q if q.contains("done=approved") => Some(lang.t().approved_notice.to_string()),
-        q if q.contains("done=totp_reset") => Some(lang.t().reset_totp_notice.to_string()),
+        q if q.contains("done=approved") => Some(lang.staff().approved_notice.to_string()),
+        q if q.contains("done=totp_reset") => Some(lang.staff().reset_totp_notice.to_string()),
         _ => None,
     };
     coordinators_page(
@@ -100,6 +100,9 @@ pub(crate) async fn coordinators_page(
     notice: Option<String>,
     refused: CoordinatorsRefusal,
 ) -> PageResult {
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
     let items = state
         .store
         .coordinators()
@@ -107,12 +110,12 @@ pub(crate) async fn coordinators_page(
         .or_500(lang)?
         .into_iter()
         .map(|c| CoordinatorItem {
-            pending: c.status == "pending",
+            // Also an active colleague whose signing key nobody vouched for yet (after the
+            // upgrade): approving them again is how a person makes it count.
+            pending: c.status == "pending" || (c.id != me.row.id && !verified.vouched_signer(&c)),
             is_me: c.id == me.row.id,
             has_totp: c.totp_sealed.is_some(),
-            fingerprint: <[u8; 32]>::try_from(c.public_key.as_slice())
-                .map(|k| crate::crypto::recovery::fingerprint(&k))
-                .unwrap_or_default(),
+            fingerprint: crate::crypto::sign::coordinator_fingerprint(&c.public_key, c.verifying_key.as_deref()),
             id: c.id,
             username: c.username,
             display_name: c.display_name,
@@ -148,17 +151,49 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
         .or_500(lang)?
     {
         let refused = CoordinatorsRefusal {
-            errors: vec![("code", lang.t().err_mfa.to_string())],
+            errors: vec![("code", lang.staff().err_mfa.to_string())],
             code_field: format!("approve-code-{id}"),
             ..Default::default()
         };
         return coordinators_page(&state, lang, &me, StatusCode::UNAUTHORIZED, None, refused).await;
     }
-    if ids::parse(&id).is_none() || !state.store.approve_coordinator(&id).await.or_500(lang)? {
+    // The approver vouches, with their own signature, for exactly the keys whose
+    // fingerprint the page showed them: only that makes the new colleague a recipient.
+    // An installation from before verification is vouched for first (as at the first
+    // inbox after the upgrade): an endorsement without a pin would stop every wrap.
+    let pin_file = keyring::pin_path(&state.settings);
+    keyring::vouch_for_installation(&state.store, &pin_file, &me.secret, state.clock.now())
+        .await
+        .or_500(lang)?;
+    let verified = keyring::verify(&state.store, &pin_file).await.or_500(lang)?;
+    let Some(pending) = state
+        .store
+        .coordinator(&id)
+        .await
+        .or_500(lang)?
+        .filter(|c| c.status == "pending" || (c.id != me.row.id && !verified.vouched_signer(c)))
+    else {
+        return Ok(not_found_page(&state, lang));
+    };
+    let signer = crate::crypto::sign::SigningKey::of(&me.secret);
+    let Some(endorsement) = keyring::endorse(
+        &signer,
+        &pending.id,
+        &pending.public_key,
+        pending.verifying_key.as_deref(),
+    ) else {
+        return Ok(not_found_page(&state, lang));
+    };
+    if !state
+        .store
+        .approve_with_endorsement(&endorsement, state.clock.now())
+        .await
+        .or_500(lang)?
+    {
         return Ok(not_found_page(&state, lang));
     }
     // The audit row names whom: approving decides who receives reports from now on.
-    let target = state.store.coordinator(&id).await.or_500(lang)?.map(|c| c.username);
+    let target = Some(pending.username);
     state
         .store
         .audit_detail(

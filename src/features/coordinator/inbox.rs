@@ -7,6 +7,7 @@ use actix_web::HttpRequest;
 use askama::Template;
 
 use super::{current, to_login};
+use crate::domain::keyring;
 use crate::domain::report::{Category, ChainLabel, Status, SubjectRole};
 use crate::features::casefile::{self, DeadlineView};
 use crate::http::form::Form;
@@ -113,12 +114,71 @@ fn filter_query(f: &Form, lang: Lang) -> String {
     parts.join("&")
 }
 
+/// An installation from before recipient keys were verified has no trust pin: the first
+/// coordinator who opens the inbox after the upgrade vouches for the keys as they stand
+/// (`keyring::vouch_for_installation`) and is shown what they vouched for, once. After
+/// that no key is vouched for without a person.
+async fn vouch_after_upgrade(state: &State, me: &super::Coordinator, lang: Lang) -> Result<Option<String>, crate::http::AppError> {
+    let pin_file = keyring::pin_path(&state.settings);
+    if pin_file.exists() {
+        return Ok(None);
+    }
+    let vouched = keyring::vouch_for_installation(&state.store, &pin_file, &me.secret, state.clock.now())
+        .await
+        .or_500(lang)?;
+    if vouched.is_empty() {
+        return Ok(None);
+    }
+    state
+        .store
+        .audit(state.clock.now(), Some(&me.row.id), "keys_vouched", None)
+        .await
+        .or_500(lang)?;
+    tracing::info!(pin = %pin_file.display(), "the first coordinator after the upgrade vouched for the installation's keys");
+    let list = vouched
+        .iter()
+        .map(|(who, fp)| format!("{who}: {fp}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Some(match lang {
+        Lang::Nl => format!(
+            "U heeft zojuist ingestaan voor de sleutels van dit meldpunt zoals ze nu zijn; voortaan krijgt alleen een sleutel waar een collega voor instaat nog meldingen. Collega's die meldingen krijgen maar nog niet zelf mogen instaan, keurt u op de pagina Coördinatoren opnieuw goed. Vingerafdrukken: {list}."
+        ),
+        Lang::En => format!(
+            "You have just vouched for this meldpunt's keys as they are now; from now on only a key a colleague vouches for receives reports. Colleagues who receive reports but may not vouch yet are approved again on the Coordinators page. Fingerprints: {list}."
+        ),
+    }))
+}
+
+/// The coordinators' banner when a recipient key failed verification (a row changed by
+/// hand): nothing is wrapped to it, and the operator should find out who changed it.
+async fn key_alarm(state: &State, lang: Lang) -> Result<Option<String>, crate::http::AppError> {
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
+    if verified.problems.is_empty() {
+        return Ok(None);
+    }
+    verified.log_problems();
+    let list = verified.problems.join("; ");
+    Ok(Some(match lang {
+        Lang::Nl => format!(
+            "Let op: een sleutel klopt niet met wat het meldpunt vastlegde, dus is hij in de database met de hand veranderd. Meldingen gaan er niet naartoe. Vraag de beheerder dit uit te zoeken: {list}."
+        ),
+        Lang::En => format!(
+            "Warning: a key does not match what the meldpunt pinned, so it was changed by hand in the database. No report is wrapped to it. Ask the operator to look into it: {list}."
+        ),
+    }))
+}
+
 pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
-    let t = lang.t();
+    let s = lang.staff();
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
+    let vouched = vouch_after_upgrade(&state, &me, lang).await?;
+    let alarm = key_alarm(&state, lang).await?;
     let f = Form::parse(req.query_string().as_bytes());
     // Unknown values are ignored rather than refused: a filter is a view, not input.
     let status = f.get("status").and_then(Status::parse).map(Status::code);
@@ -210,7 +270,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
     let filters = vec![
         select(
             "status",
-            t.col_status,
+            s.col_status,
             Status::ALL,
             Status::code,
             |v| v.label(lang),
@@ -219,7 +279,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         ),
         select(
             "label",
-            t.col_label,
+            s.col_label,
             ChainLabel::ALL,
             ChainLabel::code,
             |v| v.label(lang),
@@ -228,7 +288,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         ),
         select(
             "category",
-            t.col_category,
+            s.col_category,
             Category::ALL,
             Category::code,
             |v| v.label(lang),
@@ -237,7 +297,7 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         ),
         select(
             "subject",
-            t.col_subject,
+            s.col_subject,
             SubjectRole::ALL,
             SubjectRole::code,
             |v| v.label(lang),
@@ -250,10 +310,11 @@ pub async fn inbox(state: State, req: HttpRequest) -> PageResult {
         StatusCode::OK,
         &InboxPage {
             page,
-            notice: req
-                .query_string()
-                .contains("done=stepped_aside")
-                .then(|| t.stepped_aside_notice.to_string()),
+            notice: alarm.or(vouched).or_else(|| {
+                req.query_string()
+                    .contains("done=stepped_aside")
+                    .then(|| s.stepped_aside_notice.to_string())
+            }),
             name: me.row.display_name.clone(),
             csrf: me.session.token.csrf(),
             items,

@@ -25,7 +25,7 @@ fn token_hash(token: &str) -> Vec<u8> {
 pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> PageResult {
     let form = read_form(payload, 4096).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
-    let t = lang.t();
+    let s = lang.staff();
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
@@ -34,9 +34,9 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     }
     let (username, name) = (form.text("username").trim().to_string(), form.text("display_name"));
     let problem = if !account::valid_display_name(&name) {
-        Some(t.err_display_name)
+        Some(s.err_display_name)
     } else if !account::valid_username(&username) {
-        Some(t.err_username)
+        Some(s.err_username)
     } else if state
         .store
         .coordinator_by_username(&username)
@@ -44,12 +44,12 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         .or_500(lang)?
         .is_some()
     {
-        Some(t.err_username_taken)
+        Some(s.err_username_taken)
     } else {
         None
     };
     if let Some(p) = problem {
-        let field = if p == t.err_display_name {
+        let field = if p == s.err_display_name {
             "display_name"
         } else {
             "username"
@@ -95,13 +95,13 @@ pub async fn create(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         token.as_str()
     );
     let page = Page::new(&state, lang, paths::COORDINATORS);
-    let home = (lang.href(paths::COORDINATORS), t.coordinators_title.to_string());
+    let home = (lang.href(paths::COORDINATORS), s.coordinators_title.to_string());
     Ok(render(
         StatusCode::OK,
         &crate::http::MessagePage {
             page,
-            title: t.invite_link_label.into(),
-            paragraphs: vec![link, t.invite_link_hint.into()],
+            title: s.invite_link_label.into(),
+            paragraphs: vec![link, s.invite_link_hint.into()],
             links: vec![home],
         },
     ))
@@ -156,8 +156,8 @@ pub async fn show(state: State, req: HttpRequest, token: web::Path<String>) -> P
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            lang.t().invite_title,
-            lang.t().err_invite,
+            lang.staff().invite_title,
+            lang.staff().err_invite,
         ));
     };
     Ok(render(
@@ -169,7 +169,7 @@ pub async fn show(state: State, req: HttpRequest, token: web::Path<String>) -> P
 pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, payload: web::Payload) -> PageResult {
     let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
-    let t = lang.t();
+    let s = lang.staff();
     let now = state.clock.now();
     let hash = token_hash(&token);
     let Some(inv) = state.store.invite(&hash, now).await.or_500(lang)? else {
@@ -177,8 +177,8 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            t.invite_title,
-            t.err_invite,
+            s.invite_title,
+            s.err_invite,
         ));
     };
     let (password, repeat) = (
@@ -187,7 +187,7 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
     );
     let email = form.text("email").trim().to_string();
     let mut errors = FieldErrors::new();
-    account::check_password_and_email(&mut errors, &password, &repeat, &email, t);
+    account::check_password_and_email(&mut errors, &password, &repeat, &email, s);
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -208,8 +208,8 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            t.invite_title,
-            t.err_invite,
+            s.invite_title,
+            s.err_invite,
         ));
     }
     state
@@ -217,14 +217,12 @@ pub async fn accept(state: State, req: HttpRequest, token: web::Path<String>, pa
         .audit_detail(now, Some(&row.id), "invite_accepted", None, Some(&row.username))
         .await
         .or_500(lang)?;
-    let fingerprint = <[u8; 32]>::try_from(row.public_key.as_slice())
-        .map(|k| crate::crypto::recovery::fingerprint(&k))
-        .unwrap_or_default();
+    let fingerprint = crate::crypto::sign::coordinator_fingerprint(&row.public_key, row.verifying_key.as_deref());
     Ok(message_page(
         &state,
         lang,
         StatusCode::OK,
-        t.invite_title,
-        &t.invite_pending_text.replace("{fingerprint}", &fingerprint),
+        s.invite_title,
+        &s.invite_pending_text.replace("{fingerprint}", &fingerprint),
     ))
 }

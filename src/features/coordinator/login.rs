@@ -43,6 +43,7 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
     let t = lang.t();
+    let s = lang.staff();
     let username = form.text("username").trim().to_string();
     let password = Zeroizing::new(form.text("password"));
     let now = state.clock.now();
@@ -69,7 +70,7 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
         .filter(|r| r.status == "active");
     let secret = match account::unlock(&state.kdf, row.as_ref(), &password).await {
         Ok(Some(secret)) => secret,
-        Ok(None) => return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login)),
+        Ok(None) => return Ok(refuse(StatusCode::UNAUTHORIZED, s.err_login)),
         Err(_) => {
             attempt.not_checked();
             return Ok(crate::http::retry_later(refuse(
@@ -80,8 +81,18 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     };
     attempt.succeeded();
     let Some(row) = row else {
-        return Ok(refuse(StatusCode::UNAUTHORIZED, t.err_login));
+        return Ok(refuse(StatusCode::UNAUTHORIZED, s.err_login));
     };
+    // An account from before signatures learns its signing key now (it is derived from the
+    // secret just unsealed); it counts once a colleague's endorsement covers it.
+    let verifying = crate::crypto::sign::SigningKey::of(&secret).verifying_bytes();
+    if row.verifying_key.as_deref() != Some(&verifying[..]) {
+        state
+            .store
+            .set_verifying_key(&row.id, &verifying)
+            .await
+            .or_500(lang)?;
+    }
     let second_factor = state.settings.security.require_totp || row.totp_sealed.is_some();
     let stage = if second_factor {
         Stage::SecondFactor

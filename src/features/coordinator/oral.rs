@@ -9,9 +9,10 @@ use actix_web::{web, HttpRequest};
 use super::{current, lang_of, to_login};
 use crate::features::intake::form_snapshot::FormCache;
 use crate::features::intake::{seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
+use crate::domain::keyring;
 use crate::features::routing;
-use crate::http::form::body_limit;
 use crate::http::body::read_body;
+use crate::http::form::body_limit;
 use crate::http::form::Form;
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 
@@ -55,18 +56,26 @@ pub async fn record(state: State, cache: web::Data<FormCache>, req: HttpRequest,
         Err(errors) => return refuse(errors).await,
     };
     let token = crate::features::intake::form_token(&form);
-    let (Some(token), Some(recovery)) = (token, state.store.recovery_public_key().await.or_500(lang)?) else {
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
+    verified.log_problems();
+    let (Some(token), Some(recovery)) = (token, verified.recovery) else {
         return refuse(vec![("what", t.err_form_expired.to_string())]).await;
     };
     let (about, subject, category) = report.routing_keys();
     // Routed as the form would be; an empty group leaves at least the recorder below.
-    let mut recipients = routing::recipients(&state.store, &state.settings.routing, about, subject, category, &[])
-        .await
-        .or_500(lang)?
-        .unwrap_or_default();
-    // The coordinator who took the report down can always read it back.
-    if !recipients.iter().any(|(id, _)| *id == me.row.id) {
-        recipients.push((me.row.id.clone(), me.row.public_key.clone()));
+    let mut recipients =
+        routing::recipients(&state.store, &verified, &state.settings.routing, about, subject, category, &[])
+            .await
+            .or_500(lang)?
+            .unwrap_or_default();
+    // The coordinator who took the report down can always read it back, if their key is
+    // vouched for.
+    if let Some(mine) = verified.coordinator(&me.row.id) {
+        if !recipients.iter().any(|(id, _)| *id == me.row.id) {
+            recipients.push((me.row.id.clone(), mine.to_vec()));
+        }
     }
     let page = Page::new(&state, lang, paths::ADMIN).shown_once();
     let outcome = seal_and_store(&state, &report, recovery, &recipients, &token, "oral", Sealing::fresh())

@@ -266,7 +266,7 @@ pub fn chart_svg(a: &Aggregates, lang: Lang) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="chart-title" viewBox="0 0 {width} {}" width="{width}">"#,
         height + 60
     );
-    let _ = write!(s, r#"<title id="chart-title">{}</title>"#, lang.t().chart_title);
+    let _ = write!(s, r#"<title id="chart-title">{}</title>"#, lang.staff().chart_title);
     let _ = write!(
         s,
         r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#555"/>"##,

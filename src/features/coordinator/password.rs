@@ -59,7 +59,7 @@ pub async fn show(state: State, req: HttpRequest) -> PageResult {
     let notice = req
         .query_string()
         .contains("done=changed")
-        .then_some(lang.t().pw_changed);
+        .then_some(lang.staff().pw_changed);
     Ok(page(
         &state,
         lang,
@@ -74,6 +74,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
     let t = lang.t();
+    let s = lang.staff();
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
     };
@@ -86,7 +87,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
         Zeroizing::new(form.text("password")),
         Zeroizing::new(form.text("password_repeat")),
     );
-    if let Some(problem) = account::password_problem(&new, &repeat, t) {
+    if let Some(problem) = account::password_problem(&new, &repeat, s) {
         return Ok(page(
             &state,
             lang,
@@ -130,7 +131,7 @@ pub async fn change(state: State, req: HttpRequest, payload: web::Payload) -> Pa
             lang,
             csrf,
             StatusCode::UNAUTHORIZED,
-            Some(("current", t.err_current_password)),
+            Some(("current", s.err_current_password)),
             None,
         ));
     }

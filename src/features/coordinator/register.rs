@@ -41,15 +41,15 @@ pub struct RegisterLine {
 }
 
 fn line(r: &RegisterRow, lang: Lang, keep_days: i64) -> RegisterLine {
-    let t = lang.t();
+    let s = lang.staff();
     let date = |d: &Option<String>| d.as_deref().map(|d| fmt_date(lang, d)).unwrap_or_default();
     let content = match (&r.destroyed_on, &r.closed_on) {
-        (Some(d), _) => t.register_destroyed.replace("{date}", &fmt_date(lang, d)),
+        (Some(d), _) => s.register_destroyed.replace("{date}", &fmt_date(lang, d)),
         (None, Some(c)) => match retention::destruction_day(c, r.keep_until.as_deref(), keep_days) {
-            Some(d) => t.register_kept.replace("{date}", &fmt_date(lang, &d.to_string())),
-            None => t.register_held.to_string(),
+            Some(d) => s.register_kept.replace("{date}", &fmt_date(lang, &d.to_string())),
+            None => s.register_held.to_string(),
         },
-        (None, None) => t.register_held.to_string(),
+        (None, None) => s.register_held.to_string(),
     };
     RegisterLine {
         href: lang.href(&paths::admin_report(&r.id)),
@@ -189,15 +189,17 @@ pub fn retention_view(
     closed_on: Option<&str>,
     keep_until: Option<&str>,
 ) -> Option<RetentionView> {
-    let t = lang.t();
+    let staff = lang.staff();
     let s = &state.settings.retention;
     let day = retention::destruction_day(closed_on?, keep_until, s.keep_days_after_closing)?;
     Some(RetentionView {
-        text: t.retention_until.replace("{date}", &fmt_date(lang, &day.to_string())),
+        text: staff
+            .retention_until
+            .replace("{date}", &fmt_date(lang, &day.to_string())),
         extended: keep_until
             .filter(|k| *k == day.to_string())
-            .map(|k| t.retention_extended_by.replace("{date}", &fmt_date(lang, k))),
-        button: t.retention_button.replace("{days}", &s.extend_days.to_string()),
+            .map(|k| staff.retention_extended_by.replace("{date}", &fmt_date(lang, k))),
+        button: staff.retention_button.replace("{days}", &s.extend_days.to_string()),
     })
 }
 
@@ -210,6 +212,7 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         Err(res) => return Ok(res),
     };
     let t = lang.t();
+    let staff = lang.staff();
     let reason = form.text("reason");
     let s = &state.settings.retention;
     let today = state.clock.today();
@@ -219,20 +222,20 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         .and_then(|c| retention::destruction_day(c, row.keep_until.as_deref(), s.keep_days_after_closing))
         .and_then(|current| retention::extended_until(current, today, s.extend_days));
     let Some(until) = until else {
-        let shown = ReplyState::refused(reason, vec![("retention", t.err_retention.to_string())]);
+        let shown = ReplyState::refused(reason, vec![("retention", staff.err_retention.to_string())]);
         return super::report::report_page(&state, lang, &me, key, row, shown).await;
     };
     let mut errors = FieldErrors::new();
-    check_text(&mut errors, "retention", &reason, limit, Some(t.err_reason), t);
+    check_text(&mut errors, "retention", &reason, limit, Some(staff.err_reason), t);
     if let Some((_, msg)) = errors.first() {
         let shown = ReplyState::refused(reason, vec![("retention", msg.clone())]);
         return super::report::report_page(&state, lang, &me, key, row, shown).await;
     }
     let text = format!(
         "{}: {}. {}: {}",
-        t.retention_heading,
-        t.retention_extended_by.replace("{date}", &fmt_date(lang, &until)),
-        t.reason_label,
+        staff.retention_heading,
+        staff.retention_extended_by.replace("{date}", &fmt_date(lang, &until)),
+        staff.reason_label,
         reason.trim()
     );
     let note = seal_message(
@@ -251,7 +254,7 @@ pub async fn extend(state: State, req: HttpRequest, id: web::Path<String>, paylo
         .await
         .or_500(lang)?
     {
-        let shown = ReplyState::refused(reason, vec![("retention", t.err_retention.to_string())]);
+        let shown = ReplyState::refused(reason, vec![("retention", staff.err_retention.to_string())]);
         return super::report::report_page(&state, lang, &me, key, row, shown).await;
     }
     Ok(redirect(

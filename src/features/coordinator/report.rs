@@ -79,7 +79,10 @@ pub(crate) async fn unlock_report(
     id: &str,
     lang: Lang,
 ) -> Result<Option<(ReportKey, ReportRow)>, AppError> {
-    keyring::unlock(&state.store, &me.secret, &me.row.id, id)
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
+    keyring::unlock(&state.store, &verified, &me.secret, &me.row.id, id)
         .await
         .or_500(lang)
 }
@@ -181,14 +184,14 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         .await
         .or_500(lang)?;
     state.store.mark_read(&row.id).await.or_500(lang)?;
-    let t = lang.t();
+    let s = lang.staff();
     let notice = match req.query_string() {
-        q if q.contains("done=ack") => Some(t.acknowledged_done.to_string()),
-        q if q.contains("done=sent") => Some(t.message_sent.to_string()),
-        q if q.contains("done=changed") => Some(t.changed_notice.to_string()),
-        q if q.contains("done=granted") => Some(t.granted_notice.to_string()),
-        q if q.contains("done=revoked") => Some(t.revoked_notice.to_string()),
-        q if q.contains("done=kept") => Some(t.retention_done.to_string()),
+        q if q.contains("done=ack") => Some(s.acknowledged_done.to_string()),
+        q if q.contains("done=sent") => Some(s.message_sent.to_string()),
+        q if q.contains("done=changed") => Some(s.changed_notice.to_string()),
+        q if q.contains("done=granted") => Some(s.granted_notice.to_string()),
+        q if q.contains("done=revoked") => Some(s.revoked_notice.to_string()),
+        q if q.contains("done=kept") => Some(s.retention_done.to_string()),
         _ => None,
     };
     report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await

@@ -164,6 +164,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
     let form = read_form(payload, 4096).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
     let t = lang.t();
+    let s = lang.staff();
     let Some((p, row)) = pending(&state, &req, lang).await? else {
         return Ok(redirect(&lang.href(paths::LOGIN)));
     };
@@ -206,7 +207,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                 }
             };
             if !ok {
-                return Ok(page(&state, lang, &p, &row, StatusCode::UNAUTHORIZED, Some(t.err_mfa)));
+                return Ok(page(&state, lang, &p, &row, StatusCode::UNAUTHORIZED, Some(s.err_mfa)));
             }
             None
         }
@@ -219,7 +220,7 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
                     &p,
                     &row,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(t.err_mfa),
+                    Some(s.err_mfa),
                 ));
             };
             let codes = new_recovery_codes();
@@ -294,9 +295,13 @@ pub async fn verify(state: State, req: HttpRequest, payload: web::Payload) -> Pa
 
 /// Whether `me` proved their second factor just now, with the form's `code` (a code not
 /// used before): asked before actions that widen who can read reports (approving a
-/// colleague, granting access, erasing a second factor), so a stolen session or a password
-/// alone is not enough. True for a coordinator without a second factor (only where
-/// `security.require_totp` is off).
+/// colleague, granting access, erasing a second factor, adding a group member), so a stolen
+/// session or a password alone is not enough. True for a coordinator without a second
+/// factor (only where `security.require_totp` is off).
+///
+/// A wrong code counts in the account's throttle, the same one as the login's second step
+/// (ten per quarter of an hour), and is audited. Once the throttle closes, the session ends:
+/// whoever guesses with a stolen session cookie is logged out and must start over.
 pub(crate) async fn fresh_second_factor(
     state: &crate::http::AppState,
     me: &super::Coordinator,
@@ -305,15 +310,30 @@ pub(crate) async fn fresh_second_factor(
     let Some(sealed) = &me.row.totp_sealed else {
         return Ok(true);
     };
+    let now = state.clock.now();
+    let throttle_key = format!("totp:{}", me.row.id);
+    let Some(attempt) = state.login_throttle.admit(throttle_key.as_bytes(), now) else {
+        state.store.audit(now, Some(&me.row.id), "step_up_locked_out", None).await?;
+        tracing::warn!("too many wrong second-factor codes for an action: the session is ended");
+        crate::http::session::end(state, &me.session).await?;
+        return Ok(false);
+    };
     let code: String = form.text("code").chars().filter(|c| c.is_ascii_digit()).collect();
-    let unix = u64::try_from(state.clock.now()).unwrap_or_default();
+    let unix = u64::try_from(now).unwrap_or_default();
     let step = sealing_key(&me.secret, &me.row)
         .and_then(|(key, ctx)| envelope::open_content(&key, &ctx, sealed).ok())
         .and_then(|secret| totp(&secret, &me.row.username).and_then(|t| t.check(&code, unix)));
-    match step {
-        Some(step) => state.store.use_totp_step(&me.row.id, step as i64).await,
-        None => Ok(false),
+    let fresh = match step {
+        Some(step) => state.store.use_totp_step(&me.row.id, step as i64).await?,
+        None => false,
+    };
+    if fresh {
+        attempt.succeeded();
+    } else {
+        // Counted (the attempt is dropped) and audited: guessing leaves a trace.
+        state.store.audit(now, Some(&me.row.id), "step_up_failed", None).await?;
     }
+    Ok(fresh)
 }
 
 /// `POST /beheer/coordinatoren/{id}/tweede-factor`: erase another coordinator's second factor
@@ -321,7 +341,7 @@ pub(crate) async fn fresh_second_factor(
 pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> PageResult {
     let form = read_form(payload, 4096).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
-    let t = lang.t();
+    let s = lang.staff();
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(redirect(&lang.href(paths::LOGIN)));
     };
@@ -333,15 +353,15 @@ pub async fn reset(state: State, req: HttpRequest, id: web::Path<String>, payloa
             &state,
             lang,
             StatusCode::CONFLICT,
-            t.coordinators_title,
-            t.err_reset_self,
+            s.coordinators_title,
+            s.err_reset_self,
         ));
     }
     // The one resetting proves their own second factor now: a password alone (perhaps a
     // colleague's) must not be enough to take over someone else's.
     if !fresh_second_factor(&state, &me, &form).await.or_500(lang)? {
         let refused = super::coordinators::CoordinatorsRefusal {
-            errors: vec![("code", t.err_mfa.to_string())],
+            errors: vec![("code", s.err_mfa.to_string())],
             code_field: format!("reset-code-{id}"),
             ..Default::default()
         };

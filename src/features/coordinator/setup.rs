@@ -8,6 +8,9 @@ use zeroize::Zeroizing;
 
 use super::account;
 use super::{lang_of, read_form};
+use crate::crypto::pin::TrustPin;
+use crate::crypto::sign::SigningKey;
+use crate::domain::keyring;
 use crate::crypto::{recovery, CoordinatorSecret};
 use crate::http::form::FieldErrors;
 use crate::http::session::{self, SessionKind, Stage};
@@ -79,8 +82,8 @@ pub async fn setup_page(state: State, req: HttpRequest, token: web::Path<String>
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            lang.t().setup_title,
-            lang.t().err_setup_link,
+            lang.staff().setup_title,
+            lang.staff().err_setup_link,
         ));
     }
     Ok(render(
@@ -105,14 +108,14 @@ pub async fn setup_submit(
 ) -> PageResult {
     let form = read_form(payload, 16 * 1024).await.unwrap_or_default();
     let lang = lang_of(&req, &form);
-    let t = lang.t();
+    let s = lang.staff();
     if !setup_token_valid(&state, &token, lang).await? {
         return Ok(message_page(
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            t.setup_title,
-            t.err_setup_link,
+            s.setup_title,
+            s.err_setup_link,
         ));
     }
     let (username, display_name) = (form.text("username").trim().to_string(), form.text("display_name"));
@@ -123,12 +126,12 @@ pub async fn setup_submit(
     let email = form.text("email").trim().to_string();
     let mut errors = FieldErrors::new();
     if !account::valid_display_name(&display_name) {
-        errors.push(("display_name", t.err_display_name.into()));
+        errors.push(("display_name", s.err_display_name.into()));
     }
     if !account::valid_username(&username) {
-        errors.push(("username", t.err_username.into()));
+        errors.push(("username", s.err_username.into()));
     }
-    account::check_password_and_email(&mut errors, &password, &repeat, &email, t);
+    account::check_password_and_email(&mut errors, &password, &repeat, &email, s);
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -144,24 +147,54 @@ pub async fn setup_submit(
     let recovery_key = CoordinatorSecret::generate();
     let recovery_public = recovery_key.public_bytes();
     let hash = account::setup_token_hash(&token);
+    // The recovery key vouches for the first coordinator's keys, and the first coordinator
+    // signs their memberships; the pin (beside the pepper, outside the database) names the
+    // recovery key and its signing key, so nobody who can only write to the database can
+    // add a recipient later. Written before the set-up commits: a set-up without its pin
+    // would wrap nothing.
+    let recovery_signer = SigningKey::of(&recovery_key);
+    let mine = SigningKey::of(&secret);
+    let (Some(endorsement), Some(groups)) = (
+        keyring::endorse(
+            &recovery_signer,
+            &first.id,
+            &first.public_key,
+            first.verifying_key.as_deref(),
+        ),
+        crate::features::routing::named_groups(&state.settings.routing)
+            .into_iter()
+            .map(|g| keyring::sign_membership(&mine, &g, &first.id).map(|(by, sig)| (g, by, sig)))
+            .collect::<Option<Vec<_>>>(),
+    ) else {
+        return Err(AppError {
+            lang,
+            cause: anyhow::anyhow!("could not sign the first coordinator's keys"),
+        });
+    };
+    let pin_file = keyring::pin_path(&state.settings);
+    TrustPin {
+        recovery: recovery_public,
+        roots: vec![recovery_signer.verifying_bytes()],
+    }
+    .store(&pin_file)
+    .map_err(|e| anyhow::anyhow!("cannot write the trust pin {}: {e}", pin_file.display()))
+    .or_500(lang)?;
     if !state
         .store
-        .complete_setup(
-            &hash,
-            now,
-            &recovery_public,
-            &first,
-            &crate::features::routing::named_groups(&state.settings.routing),
-        )
+        .complete_setup(&hash, now, &recovery_public, &first, &endorsement, &groups)
         .await
         .or_500(lang)?
     {
+        // The link was used meanwhile. A pin for a set-up that never happened goes.
+        if matches!(state.store.recovery_public_key().await, Ok(None)) {
+            let _ = std::fs::remove_file(&pin_file);
+        }
         return Ok(message_page(
             &state,
             lang,
             StatusCode::NOT_FOUND,
-            t.setup_title,
-            t.err_setup_link,
+            s.setup_title,
+            s.err_setup_link,
         ));
     }
     // The recovery key exists nowhere else now: from here on nothing may stand between it

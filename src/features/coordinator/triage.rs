@@ -85,15 +85,16 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
         Err(res) => return Ok(res),
     };
     let t = lang.t();
+    let s = lang.staff();
     let reason = form.text("reason");
     let (Some(from), Some(to)) = (
         Status::parse(&row.status),
         Status::parse(form.get("status").unwrap_or_default()),
     ) else {
-        return refused(&state, lang, &me, (key, row), "status", t.err_transition, reason).await;
+        return refused(&state, lang, &me, (key, row), "status", s.err_transition, reason).await;
     };
     let Some(kind) = transition(from, to) else {
-        return refused(&state, lang, &me, (key, row), "status", t.err_transition, reason).await;
+        return refused(&state, lang, &me, (key, row), "status", s.err_transition, reason).await;
     };
     let mut errors = FieldErrors::new();
     check_text(
@@ -101,7 +102,7 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
         "status",
         &reason,
         limit,
-        (kind == Transition::Reopen).then_some(t.err_reason),
+        (kind == Transition::Reopen).then_some(s.err_reason),
         t,
     );
     if let Some((_, msg)) = errors.first() {
@@ -113,10 +114,10 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
     } else {
         let text = format!(
             "{}: {} → {}. {}: {}",
-            t.status_heading,
+            s.status_heading,
             from.label(lang),
             to.label(lang),
-            t.reason_label,
+            s.reason_label,
             reason.trim()
         );
         Some(note(&state, &key, &row, &me, &text).or_500(lang)?)
@@ -140,7 +141,7 @@ pub async fn change_status(state: State, req: HttpRequest, id: web::Path<String>
         .await
         .or_500(lang)?
     {
-        return refused(&state, lang, &me, (key, row), "status", t.err_transition, reason).await;
+        return refused(&state, lang, &me, (key, row), "status", s.err_transition, reason).await;
     }
     let detail = format!("{} -> {}", from.code(), to.code());
     let action = if kind == Transition::Reopen {
@@ -176,6 +177,7 @@ async fn relabel(
         Err(res) => return Ok(res),
     };
     let t = lang.t();
+    let s = lang.staff();
     let reason = form.text("reason");
     let field = match what {
         Relabel::Chain => "label",
@@ -186,19 +188,19 @@ async fn relabel(
         Relabel::Chain => (
             ChainLabel::parse(&row.chain_label).map(|c| c.label(lang)),
             ChainLabel::parse(chosen).map(|c| (c.code(), c.label(lang))),
-            t.label_heading,
+            s.label_heading,
         ),
         Relabel::Category => (
             Category::parse(&row.category).map(|c| c.label(lang)),
             Category::parse(chosen).map(|c| (c.code(), c.label(lang))),
-            t.category_heading,
+            s.category_heading,
         ),
     };
     let (Some(from), Some((to_code, to))) = (from, to) else {
         return refused(&state, lang, &me, (key, row), field, t.err_choice, reason).await;
     };
     let mut errors = FieldErrors::new();
-    check_text(&mut errors, field, &reason, limit, Some(t.err_reason), t);
+    check_text(&mut errors, field, &reason, limit, Some(s.err_reason), t);
     if let Some((_, msg)) = errors.first() {
         let msg = msg.clone();
         return refused(&state, lang, &me, (key, row), field, &msg, reason).await;
@@ -210,7 +212,7 @@ async fn relabel(
     if old_code == to_code {
         return Ok(back_to(lang, &row));
     }
-    let text = format!("{heading}: {from} → {to}. {}: {}", t.reason_label, reason.trim());
+    let text = format!("{heading}: {from} → {to}. {}: {}", s.reason_label, reason.trim());
     let sealed = note(&state, &key, &row, &me, &text).or_500(lang)?;
     if !state
         .store
@@ -218,7 +220,7 @@ async fn relabel(
         .await
         .or_500(lang)?
     {
-        return refused(&state, lang, &me, (key, row), field, t.err_transition, reason).await;
+        return refused(&state, lang, &me, (key, row), field, s.err_transition, reason).await;
     }
     let action = match what {
         Relabel::Chain => "chain_label_changed",
@@ -260,9 +262,10 @@ pub async fn add_note(state: State, req: HttpRequest, id: web::Path<String>, pay
         Err(res) => return Ok(res),
     };
     let t = lang.t();
+    let s = lang.staff();
     let text = form.text("note");
     let mut errors = FieldErrors::new();
-    check_text(&mut errors, "note", &text, limit, Some(t.err_note_empty), t);
+    check_text(&mut errors, "note", &text, limit, Some(s.err_note_empty), t);
     if !errors.is_empty() {
         return report_page(&state, lang, &me, key, row, ReplyState::refused(text, errors)).await;
     }
@@ -293,7 +296,7 @@ pub async fn print_view(state: State, req: HttpRequest, id: web::Path<String>) -
         .or_500(lang)?;
     let shown = ReplyState::shown(Some(format!(
         "{} {}",
-        lang.t().printed_on,
+        lang.staff().printed_on,
         fmt_date(lang, &state.clock.today_string())
     )));
     render_report(&state, lang, &me, key, row, shown, true).await
@@ -339,6 +342,23 @@ fn action_label(action: &str, lang: Lang) -> String {
         "chain_label_changed" => ("ketenschakel gewijzigd", "chain link changed"),
         "category_changed" => ("soort gewijzigd", "kind changed"),
         "coordinator_approved" => ("coördinator goedgekeurd", "coordinator approved"),
+        "step_up_failed" => (
+            "verkeerde code van de tweede stap bij een handeling",
+            "wrong second-step code for an action",
+        ),
+        "step_up_locked_out" => (
+            "te veel verkeerde codes: sessie beëindigd",
+            "too many wrong codes: session ended",
+        ),
+        "keys_vouched" => (
+            "ingestaan voor de sleutels na de upgrade",
+            "vouched for the keys after the upgrade",
+        ),
+        "pepper_replaced" => ("pepper vervangen (opdrachtregel)", "pepper replaced (command line)"),
+        "pepper_confirmed" => (
+            "pepper bevestigd met het wachtwoord van een coördinator (opdrachtregel)",
+            "pepper confirmed with a coordinator's password (command line)",
+        ),
         "access_granted" => ("toegang gegeven", "access granted"),
         "access_revoked" => ("toegang ingetrokken", "access revoked"),
         "stepped_aside" => ("opzij gestapt", "stepped aside"),
@@ -388,7 +408,7 @@ pub async fn audit_trail(state: State, req: HttpRequest) -> PageResult {
         .into_iter()
         .map(|a| AuditItem {
             when: format_time(a.at),
-            who: a.display_name.unwrap_or_else(|| lang.t().audit_operator.into()),
+            who: a.display_name.unwrap_or_else(|| lang.staff().audit_operator.into()),
             href: a
                 .report_id
                 .as_deref()

@@ -135,12 +135,25 @@ pub struct Upload {
     pub problem: Option<Problem>,
     /// Set once files were stored, so a request that ends any other way deletes them.
     store: Option<Store>,
+    /// Bytes this request took from the anonymous evidence budget, and when: given back
+    /// unless the files are attached ([`Upload::committed`]).
+    budget_taken: Option<(State, u64, i64)>,
+}
+
+impl Upload {
+    /// What was taken from the anonymous evidence budget goes back: nothing was stored.
+    fn give_back_budget(&mut self) {
+        if let Some((state, n, at)) = self.budget_taken.take() {
+            state.evidence_budget.give_back(n, at);
+        }
+    }
 }
 
 impl Drop for Upload {
     /// Pending files of a request that returned early (an error page, a dropped handler)
     /// are deleted here; attached files are untouched, as discarding skips them.
     fn drop(&mut self) {
+        self.give_back_budget();
         let ids = self.ids();
         if ids.is_empty() {
             return;
@@ -160,13 +173,16 @@ impl Upload {
         self.files.iter().map(|f| f.id.clone()).collect()
     }
 
-    /// The files are attached now: nothing is left to delete.
+    /// The files are attached now: nothing is left to delete, and their bytes stay counted.
     pub fn committed(&mut self) {
         self.store = None;
+        self.budget_taken = None;
     }
 
-    /// Deletes the pending files, when the form is refused after they were stored.
+    /// Deletes the pending files, when the form is refused after they were stored, and gives
+    /// their bytes back to the hour's budget.
     pub async fn discard(&mut self, store: &Store) {
+        self.give_back_budget();
         let ids = self.ids();
         self.files.clear();
         if let Err(e) = store.files_discard(&ids).await {
@@ -201,6 +217,7 @@ pub async fn read(
         counted: 0,
         budget_used: 0,
         budget,
+        taken: std::cell::Cell::new(0),
     };
     let body_limits = BodyLimits {
         text_bytes: limits.text_bytes,
@@ -209,7 +226,15 @@ pub async fn read(
         files_bytes: limits.report_bytes_left,
     };
     let body = body::read(req, payload, &body_limits, &mut files).await;
+    let (taken, taken_at) = (files.taken.get(), files.now);
     let mut up = files.up;
+    if taken > 0 {
+        up.budget_taken = Some((state.clone(), taken, taken_at));
+    }
+    if body.problem.is_some() {
+        // Every file of the request was abandoned: none of its bytes were stored.
+        up.give_back_budget();
+    }
     up.form = body.form;
     up.problem = body.problem;
     up.problem_in_original = body.problem_field.as_deref() == Some(ORIGINAL_FIELD);
@@ -235,6 +260,8 @@ struct Files<'a> {
     budget_used: u64,
     /// The anonymous budget, for a reporter's files (none for a coordinator's).
     budget: Option<&'a crate::throttle::Budget>,
+    /// Bytes taken from it by this request so far.
+    taken: std::cell::Cell<u64>,
 }
 
 type FieldResult = Result<(), Problem>;
@@ -276,6 +303,7 @@ impl FileParts for Files<'_> {
         if self.counted > self.limits.files {
             return Err(Problem::TooManyFiles);
         }
+        let taken_before = self.taken.get();
         self.spend(head.len())?;
         let kind = match clean::sniff(&head, &name) {
             // A ".txt" that is not text (a renamed binary, with a NUL or broken UTF-8 in its
@@ -313,6 +341,11 @@ impl FileParts for Files<'_> {
             self.created.retain(|c| *c != id);
             self.counted -= 1;
             self.budget_used -= meta.size.div_ceil(CHUNK as u64) * CHUNK as u64;
+            // Stored once: the second copy's bytes go back to the hour's budget.
+            if let Some(b) = self.budget {
+                b.give_back(self.taken.get() - taken_before, self.now);
+            }
+            self.taken.set(taken_before);
             return Ok(());
         }
         self.digests.push((digest, meta.name.clone()));
@@ -409,7 +442,11 @@ impl Files<'_> {
     fn spend(&self, n: usize) -> FieldResult {
         match self.budget {
             Some(b) if !b.take(n as u64, self.now) => Err(Problem::BudgetSpent),
-            _ => Ok(()),
+            Some(_) => {
+                self.taken.set(self.taken.get() + n as u64);
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 

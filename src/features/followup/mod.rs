@@ -18,15 +18,16 @@ use crate::domain::thread::seal_message;
 use crate::features::casefile::{self, MessageView, ReplyState, ReportView};
 use crate::features::evidence::upload::{self, Limits, Problem, Target};
 use crate::features::evidence::{choose_again, duplicate_notes, problem_text};
-use crate::http::form::{body_limit, check_text, FieldErrors};
 use crate::http::body::{read_body, BodyError};
 use crate::http::form::Form;
+use crate::http::form::{body_limit, check_text, FieldErrors};
 use crate::http::session::{self, SessionKind};
 use crate::http::{
     forbidden, message_page, paths, query_lang, redirect, render, too_large, OrAppError, Page, PageResult, State,
 };
 use crate::i18n::Lang;
 use crate::ids;
+use crate::pow::Purpose;
 
 #[derive(Template)]
 #[template(path = "followup_code.html")]
@@ -36,6 +37,8 @@ struct CodePage {
     error: Option<String>,
     /// A reply that could not be sent because the session had ended, kept for the reporter.
     pending: String,
+    /// A fresh proof-of-work challenge for the priority lane ([`crate::pow`]).
+    pow: String,
 }
 
 #[derive(Template)]
@@ -76,15 +79,17 @@ fn code_page_keeping(
     pending: String,
 ) -> HttpResponse {
     let page = Page::new(state, lang, paths::FOLLOW_UP);
-    render(
+    let pow = state.pow.challenge(Purpose::Code, state.clock.now());
+    crate::http::allow_own_script(render(
         status,
         &CodePage {
             page,
             code,
             error: error.map(str::to_string),
             pending,
+            pow,
         },
-    )
+    ))
 }
 
 /// The reporter's open report: the session's sealed report key, checked against the commitment.
@@ -190,19 +195,26 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     };
     let locator = code.locator_hash(&state.kdf);
     let now = state.clock.now();
+    // A form whose script did the proof of work waits in the priority queue, ahead of a
+    // flood of guesses without one; any other form (no JavaScript, a stale or reused proof)
+    // in the ordinary queue, as before. Checked before the throttle: it costs two hashes.
+    let lane = match (form.get("pow_challenge"), form.get("pow_nonce")) {
+        (Some(challenge), Some(nonce)) if state.pow.verify(Purpose::Code, challenge, nonce, now) => Lane::CodeProven,
+        _ => Lane::Code,
+    };
     let Some(attempt) = state.code_throttle.admit(&locator, now) else {
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, String::new(), t.err_busy));
     };
     let found = state.store.report_by_locator(&locator).await.or_500(lang)?;
     let opened = match found {
-        Some((id, commitment, wrapped)) => try_open(&state, &code, &id, &commitment, &wrapped)
+        Some((id, commitment, wrapped)) => try_open(&state, lane, &code, &id, &commitment, &wrapped)
             .await
             .map(|k| k.map(|k| (id, k))),
         // The same Argon2id cost as a real attempt, so timing does not tell whether the
         // locator exists.
         None => match state
             .kdf
-            .derive(Lane::Code, code.secret_bytes(), random_salt(), state.kdf.params)
+            .derive(lane, code.secret_bytes(), random_salt(), state.kdf.params)
             .await
         {
             Err(CryptoError::Busy) => Err(CryptoError::Busy),
@@ -247,7 +259,7 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     // An oral report's first code was seen by the coordinator who recorded it: its first use
     // gives the reporter a code of their own, and the first one stops working.
     let handed_over = if row.handover_pending != 0 {
-        match hand_over(&state, &report_id, &rid, &key, &locator).await {
+        match hand_over(&state, lane, &report_id, &rid, &key, &locator).await {
             Ok(Some(code)) => Some(code),
             Ok(None) => {
                 return Ok(refuse(
@@ -327,6 +339,7 @@ struct HandoverPage {
 /// by someone else a moment before.
 async fn hand_over(
     state: &State,
+    lane: Lane,
     report_id: &str,
     rid: &[u8; 16],
     key: &ReportKey,
@@ -336,7 +349,7 @@ async fn hand_over(
     let header = Argon2Header::new(state.kdf.params);
     let kek = state
         .kdf
-        .derive(Lane::Code, code.secret_bytes(), header.salt, header.params)
+        .derive(lane, code.secret_bytes(), header.salt, header.params)
         .await?;
     let wrap = keyring::wrap_to_code(&kek, &header, *rid, key);
     match state
@@ -360,12 +373,15 @@ pub async fn open_with_code(state: &State, typed: &str) -> Option<(String, Repor
     let code = Meldcode::parse(typed).ok()?;
     let locator = code.locator_hash(&state.kdf);
     let (id, commitment, wrapped) = state.store.report_by_locator(&locator).await.ok()??;
-    let key = try_open(state, &code, &id, &commitment, &wrapped).await.ok()??;
+    let key = try_open(state, Lane::Code, &code, &id, &commitment, &wrapped)
+        .await
+        .ok()??;
     Some((id, key))
 }
 
 async fn try_open(
     state: &State,
+    lane: Lane,
     code: &Meldcode,
     id: &str,
     commitment: &[u8],
@@ -376,7 +392,7 @@ async fn try_open(
         let header = Argon2Header::parse(wrapped).ok()?;
         let kek = match state
             .kdf
-            .derive(Lane::Code, code.secret_bytes(), header.salt, header.params)
+            .derive(lane, code.secret_bytes(), header.salt, header.params)
             .await
         {
             Ok(k) => k,

@@ -27,7 +27,7 @@ use crate::features::evidence::{choose_again, duplicate_notes, problem_text, Fil
 use crate::features::notify;
 use crate::features::routing::{self, RouteError};
 use crate::http::form::{body_limit, check_text, FieldErrors, Form, Opt};
-use crate::http::{message_page, paths, query_lang, render, too_large, Page, PageResult, State};
+use crate::http::{allow_own_script, message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
 use crate::ids;
 use crate::storage::{NewReport, ReportInsert};
@@ -197,6 +197,8 @@ pub(crate) struct FormPage {
     /// Set when a coordinator records an oral report: their CSRF token.
     oral_csrf: Option<String>,
     ff: FilesField,
+    /// A fresh proof-of-work challenge ([`crate::pow`]), for the reports counted apart.
+    pow: String,
 }
 
 impl FormPage {
@@ -250,6 +252,7 @@ impl FormPage {
             channels: lang.t().external_channels,
             oral_csrf: None,
             ff: FilesField::new(lang, &state.settings.limits),
+            pow: state.pow.challenge(crate::pow::Purpose::Report, state.clock.now()),
         }
     }
 
@@ -325,7 +328,7 @@ pub async fn form_page(state: State, cache: web::Data<FormCache>, req: HttpReque
         Err(e) => return Ok(store_down(&state, lang, e)),
     }
     let page = FormPage::new(&state, &cache, lang, Draft::default(), vec![]).await;
-    Ok(render(StatusCode::OK, &page))
+    Ok(allow_own_script(render(StatusCode::OK, &page)))
 }
 
 /// The database failed before anything could be typed: a 503 that says to come back, never
@@ -449,7 +452,7 @@ async fn refuse_form(
     if had_files {
         page = page.files_refused(file_error, again, up.problem_in_original);
     }
-    let mut res = render(status, &page);
+    let mut res = allow_own_script(render(status, &page));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         res.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
@@ -540,13 +543,43 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
         }
     };
     // Nobody could read a report before set-up: say so before anything is stored.
-    let Some(recovery) = recovery else {
+    if recovery.is_none() {
         up.discard(&state.store).await;
         return Ok(not_in_use(&state, lang));
+    }
+    // Wrapped only to keys the trust pin vouches for, whatever the database says now.
+    let verified = match keyring::verify(&state.store, &keyring::pin_path(&state.settings)).await {
+        Ok(v) => v,
+        Err(e) => {
+            let errors = store_failed(&e);
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await;
+        }
+    };
+    verified.log_problems();
+    let Some(recovery) = verified.recovery else {
+        up.discard(&state.store).await;
+        tracing::error!("no verified recovery key to wrap a report to; nothing was stored");
+        return Ok(message_page(
+            &state,
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            t.unavailable_title,
+            t.unavailable_text,
+        ));
     };
     let excluded: Vec<String> = up.form.all("exclude").into_iter().map(str::to_string).collect();
     let routed = routing::recipients(
         &state.store,
+        &verified,
         &state.settings.routing,
         report.about,
         report.subject,
@@ -631,7 +664,48 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
         excluded,
         ..sealing
     };
-    let outcome = match seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await {
+    // Last before the Argon2id work and the write: a report refused for the rate is told so
+    // with everything else about it already checked.
+    let counted = match take_report_slot(&state, &up.form).await {
+        Ok(Some(counted)) => counted,
+        Ok(None) => {
+            let (errors, wait) = reports_busy(&state, lang);
+            let mut res = refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await?;
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(wait),
+            );
+            return Ok(res);
+        }
+        Err(e) => {
+            let errors = store_failed(&e);
+            return refuse_form(
+                &state,
+                &cache,
+                lang,
+                &mut up,
+                StatusCode::SERVICE_UNAVAILABLE,
+                errors,
+                None,
+            )
+            .await;
+        }
+    };
+    let outcome = seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await;
+    if !matches!(outcome, Ok(Stored::Code(_))) {
+        // Nothing new was stored (too busy, a form sent twice, a failed write): the slot goes back.
+        counted.give_back(&state).await;
+    }
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             let errors = match e.downcast_ref::<crate::crypto::CryptoError>() {
@@ -690,6 +764,60 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
             .await
         }
     }
+}
+
+/// A new report counted against the hour's rate (`limits.reports_per_hour`, or
+/// `limits.proven_reports_per_hour` for a form with a valid proof of work): which count and
+/// which hour, to give it back when nothing is stored.
+struct ReportSlot {
+    kind: &'static str,
+    hour: i64,
+}
+
+impl ReportSlot {
+    async fn give_back(self, state: &State) {
+        if let Err(e) = state.store.flood_give_back(self.kind, self.hour, 1).await {
+            tracing::warn!(error = %e, "could not give a report's place in the hour's count back");
+        }
+    }
+}
+
+/// Takes a place in this hour's count of new reports, shared by every instance on the
+/// database: `None` when the hour's reports are in. A form with a valid proof of work is
+/// counted apart first (a flood without proofs cannot use those places up), then, when those
+/// are taken too, with the others.
+async fn take_report_slot(state: &State, form: &Form) -> Result<Option<ReportSlot>, sqlx::Error> {
+    let now = state.clock.now();
+    let hour = now.div_euclid(3600);
+    let limits = &state.settings.limits;
+    let proven = match (form.get("pow_challenge"), form.get("pow_nonce")) {
+        (Some(c), Some(n)) => state.pow.verify(crate::pow::Purpose::Report, c, n, now),
+        _ => false,
+    };
+    let mut counts = vec![(PLAIN_REPORTS, limits.reports_per_hour)];
+    if proven {
+        counts.insert(0, (PROVEN_REPORTS, limits.proven_reports_per_hour));
+    }
+    for (kind, max) in counts {
+        if state.store.flood_take(kind, hour, 1, i64::from(max)).await? {
+            return Ok(Some(ReportSlot { kind, hour }));
+        }
+    }
+    Ok(None)
+}
+
+/// The counts of new reports in the database (`flood_counts.kind`).
+const PLAIN_REPORTS: &str = "reports";
+const PROVEN_REPORTS: &str = "reports-proven";
+
+/// What a reporter is told when the hour's reports are in, and the seconds to wait (to the
+/// next clock hour, at least a minute).
+fn reports_busy(state: &State, lang: Lang) -> (FieldErrors, u32) {
+    let wait = 3600 - state.clock.now().rem_euclid(3600);
+    let wait = u32::try_from(wait.max(60)).unwrap_or(3600);
+    let minutes = wait.div_ceil(60).to_string();
+    let text = lang.t().err_reports_busy.replace("{minutes}", &minutes);
+    (vec![("what", text)], wait)
 }
 
 /// The new report's id and key, made before its form is read, and its pending files.
@@ -869,5 +997,5 @@ pub async fn switch_language(
             &up.chosen,
         ));
     }
-    Ok(render(StatusCode::OK, &page))
+    Ok(allow_own_script(render(StatusCode::OK, &page)))
 }
