@@ -170,6 +170,7 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
     let inbox = bert.get("/beheer").await;
     assert!(inbox.body.contains("Er zijn geen meldingen voor u."), "{}", inbox.body);
     let groups = anna.get("/beheer/groepen").await;
+    assert!(groups.body.contains("nog niet bevestigd"), "the groups page says so: {}", groups.body);
     let csrf = hidden(&groups.body, "csrf").expect("csrf");
     let bert_id = app
         .state
@@ -186,6 +187,7 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(!res.body.contains("nog niet bevestigd"), "confirmed");
     app.submit_report(&reporter, "na de goedkeuring").await;
     let inbox = bert.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");

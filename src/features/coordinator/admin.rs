@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::{current, lang_of, read_form, to_login};
-use crate::features::notify::{format_time, Event};
 use crate::domain::keyring;
+use crate::features::notify::{format_time, Event};
 use crate::features::routing;
 use crate::http::not_found_page;
 use crate::http::{forbidden, paths, query_lang, redirect, render, OrAppError, Page, PageResult, State};
@@ -21,6 +21,9 @@ pub struct GroupView {
     pub members: Vec<(String, String, String, bool)>,
     /// Coordinators not in the group yet: (id, display name).
     pub candidates: Vec<(String, String)>,
+    /// Members whose membership no signature vouches for (added by the command line, or by
+    /// hand): they receive nothing through the group until a coordinator confirms them.
+    pub unconfirmed: Vec<String>,
 }
 
 #[derive(Template)]
@@ -28,6 +31,8 @@ pub struct GroupView {
 struct GroupsPage {
     page: Page,
     csrf: String,
+    /// Adding or confirming a member asks for a fresh second-factor code.
+    ask_code: bool,
     groups: Vec<GroupView>,
     notice: Option<String>,
     error: Option<String>,
@@ -36,12 +41,15 @@ struct GroupsPage {
 async fn groups_page(
     state: &State,
     lang: Lang,
-    csrf: String,
+    me: &super::Coordinator,
     status: StatusCode,
     notice: Option<String>,
     error: Option<String>,
 ) -> PageResult {
     let members = state.store.group_members().await.or_500(lang)?;
+    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+        .await
+        .or_500(lang)?;
     let everyone = state.store.coordinators().await.or_500(lang)?;
     let groups = state
         .store
@@ -67,11 +75,17 @@ async fn groups_page(
                 .filter(|c| !inside.iter().any(|(id, ..)| *id == c.id))
                 .map(|c| (c.id.clone(), c.display_name.clone()))
                 .collect();
+            let unconfirmed = inside
+                .iter()
+                .filter(|(id, _, _, active)| *active && !verified.unvouched && !verified.routes_to(&name, id))
+                .map(|(id, ..)| id.clone())
+                .collect();
             GroupView {
                 name,
                 label,
                 members: inside,
                 candidates,
+                unconfirmed,
             }
         })
         .collect();
@@ -80,7 +94,8 @@ async fn groups_page(
         status,
         &GroupsPage {
             page,
-            csrf,
+            csrf: me.session.token.csrf(),
+            ask_code: me.row.totp_sealed.is_some(),
             groups,
             notice,
             error,
@@ -99,7 +114,7 @@ pub async fn groups(state: State, req: HttpRequest) -> PageResult {
         q if q.contains("done=removed") => Some(s.member_removed.to_string()),
         _ => None,
     };
-    groups_page(&state, lang, me.session.token.csrf(), StatusCode::OK, notice, None).await
+    groups_page(&state, lang, &me, StatusCode::OK, notice, None).await
 }
 
 /// Shared start of the two membership posts: session, CSRF, a known group and coordinator.
@@ -107,7 +122,10 @@ async fn membership_post(
     state: &State,
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<Result<(Lang, super::Coordinator, String, String, crate::http::form::Form), actix_web::HttpResponse>, crate::http::AppError> {
+) -> Result<
+    Result<(Lang, super::Coordinator, String, String, crate::http::form::Form), actix_web::HttpResponse>,
+    crate::http::AppError,
+> {
     let form = read_form(payload, 4096).await.unwrap_or_default();
     let lang = lang_of(req, &form);
     let Some(me) = current(state, req, lang).await? else {
@@ -154,7 +172,7 @@ pub async fn add_member(state: State, req: HttpRequest, payload: web::Payload) -
         return groups_page(
             &state,
             lang,
-            me.session.token.csrf(),
+            &me,
             StatusCode::UNAUTHORIZED,
             None,
             Some(lang.staff().err_mfa.to_string()),
@@ -201,15 +219,7 @@ pub async fn remove_member(state: State, req: HttpRequest, payload: web::Payload
             Lang::Nl => format!("Niet gedaan: de routeringsregel heeft een actief lid nodig ({why})."),
             Lang::En => format!("Not done: {why}."),
         };
-        return groups_page(
-            &state,
-            lang,
-            me.session.token.csrf(),
-            StatusCode::CONFLICT,
-            None,
-            Some(msg),
-        )
-        .await;
+        return groups_page(&state, lang, &me, StatusCode::CONFLICT, None, Some(msg)).await;
     }
     state.store.remove_member(&group, &who).await.or_500(lang)?;
     let detail = member_detail(&state, &group, &who).await;

@@ -64,6 +64,8 @@ pub static EN: StaffTexts = StaffTexts {
     groups_intro: "The routing rules in the configuration send a report to one or more groups. Only active members receive reports. The last active member of a group a rule names cannot be taken out.",
     group_members: "Members",
     add_member_button: "Add",
+    member_unconfirmed: "not confirmed yet: receives no reports through this group",
+    confirm_member_button: "Confirm",
     remove_member_button: "Take out of the group",
     member_added: "The member has been added and receives new reports for this group from now on.",
     member_removed: "The member has been taken out of the group.",

@@ -78,6 +78,9 @@ pub struct StaffTexts {
     pub groups_intro: &'static str,
     pub group_members: &'static str,
     pub add_member_button: &'static str,
+    /// A membership added without a person (the command line): it routes nothing yet.
+    pub member_unconfirmed: &'static str,
+    pub confirm_member_button: &'static str,
     pub remove_member_button: &'static str,
     pub member_added: &'static str,
     pub member_removed: &'static str,

@@ -64,6 +64,8 @@ pub static NL: StaffTexts = StaffTexts {
     groups_intro: "De routeringsregels in de configuratie sturen een melding naar een of meer groepen. Alleen actieve leden ontvangen meldingen. Het laatste actieve lid van een groep die in een regel staat, kan er niet uit.",
     group_members: "Leden",
     add_member_button: "Toevoegen",
+    member_unconfirmed: "nog niet bevestigd: krijgt via deze groep nog geen meldingen",
+    confirm_member_button: "Bevestigen",
     remove_member_button: "Uit de groep halen",
     member_added: "Het lid is toegevoegd. Het ontvangt voortaan nieuwe meldingen voor deze groep.",
     member_removed: "Het lid is uit de groep gehaald.",
