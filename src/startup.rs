@@ -11,8 +11,8 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::crypto::kdf::{KdfPool, Pepper};
-use crate::features::coordinator::account::SetupLink;
 use crate::domain::keyring;
+use crate::features::coordinator::account::SetupLink;
 use crate::features::coordinator::overview::OverviewCache;
 use crate::features::coordinator::{self, account};
 use crate::features::intake::form_snapshot::FormCache;
@@ -115,7 +115,11 @@ async fn check_recipient_keys(store: &Store, settings: &Settings) -> anyhow::Res
     if verified.recovery.is_none() || verified.recovery_changed {
         anyhow::bail!(
             "refusing to start: {}",
-            verified.problems.first().map(String::as_str).unwrap_or("no recovery key is pinned")
+            verified
+                .problems
+                .first()
+                .map(String::as_str)
+                .unwrap_or("no recovery key is pinned")
         );
     }
     verified.log_problems();

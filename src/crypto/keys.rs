@@ -341,7 +341,10 @@ mod tests {
         let alice = CoordinatorSecret::generate();
         let mut key = ReportKey::generate();
         let note_ctx0 = Context::new(Purpose::Message).report([3; 16]).field(3);
-        assert!(key.seal_staff(&note_ctx0, b"x").is_err(), "no staff key yet: no staff seal");
+        assert!(
+            key.seal_staff(&note_ctx0, b"x").is_err(),
+            "no staff key yet: no staff seal"
+        );
         assert_eq!(key.replace_staff_key().map(|_| ()), None);
         let ctx = wrap_ctx(&alice.public_bytes());
         let back = unwrap_with_secret(
@@ -378,7 +381,10 @@ mod tests {
         let mut rekeyed = back;
         let old = rekeyed.replace_staff_key();
         assert!(rekeyed.open_staff(&note_ctx, &note).is_err());
-        assert_eq!(&rekeyed.open_staff_with(old.as_ref(), &note_ctx, &note).unwrap()[..], b"intern");
+        assert_eq!(
+            &rekeyed.open_staff_with(old.as_ref(), &note_ctx, &note).unwrap()[..],
+            b"intern"
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ impl TrustPin {
     /// then the folder synced, so a crash leaves the old pin or the new one.
     pub fn store(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let tmp = path.with_extension("pin.new");
         let _ = std::fs::remove_file(&tmp);

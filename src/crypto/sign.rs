@@ -23,10 +23,7 @@ pub enum Statement<'a> {
     /// "This coordinator is a member of this group" (their keys are vouched for apart).
     Member { group: &'a str, coordinator_id: [u8; 16] },
     /// "This is the report's staff key": its commitment.
-    StaffKey {
-        report_id: [u8; 16],
-        commitment: [u8; 32],
-    },
+    StaffKey { report_id: [u8; 16], commitment: [u8; 32] },
 }
 
 impl Statement<'_> {
@@ -135,7 +132,11 @@ mod tests {
     fn a_signature_holds_for_its_statement_only() {
         let secret = CoordinatorSecret::generate();
         let key = SigningKey::of(&secret);
-        assert_eq!(key.verifying_bytes(), SigningKey::of(&secret).verifying_bytes(), "derived, stable");
+        assert_eq!(
+            key.verifying_bytes(),
+            SigningKey::of(&secret).verifying_bytes(),
+            "derived, stable"
+        );
         let s = Statement::Endorse {
             coordinator_id: [1; 16],
             public: [2; 32],

@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::crypto::envelope::{Context, Purpose, Role};
+use crate::crypto::keys::{self, unwrap_with_secret, Argon2Header};
 use crate::crypto::pin::{self, TrustPin};
 use crate::crypto::sign::{self, SigningKey, Statement};
-use crate::crypto::keys::{self, unwrap_with_secret, Argon2Header};
 use crate::crypto::{CoordinatorSecret, Key32, ReportKey};
 use crate::domain::thread;
 use crate::ids;
@@ -349,10 +349,7 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
                 v.coordinators.insert(c.id.clone(), public);
             }
         }
-        v.members = members
-            .into_iter()
-            .map(|m| (m.group_name, m.coordinator_id))
-            .collect();
+        v.members = members.into_iter().map(|m| (m.group_name, m.coordinator_id)).collect();
         return Ok(v);
     };
     v.recovery = Some(pin.recovery);
@@ -421,7 +418,9 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
             coordinator_id: cid,
         };
         match (&m.signer, &m.signature, ids::parse(&m.coordinator_id)) {
-            (Some(signer), Some(sig), Some(cid)) if v.is_signer(signer) && sign::verify(signer, &statement(cid), sig) => {
+            (Some(signer), Some(sig), Some(cid))
+                if v.is_signer(signer) && sign::verify(signer, &statement(cid), sig) =>
+            {
                 v.members.insert((m.group_name, m.coordinator_id));
             }
             // Added without a person (the command line): waits for a colleague to confirm.
@@ -436,7 +435,12 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
 }
 
 /// A coordinator's endorsement, signed by `signer`: the keys the row carries now.
-pub fn endorse(signer: &SigningKey, coordinator_id: &str, public: &[u8], verifying: Option<&[u8]>) -> Option<Endorsement> {
+pub fn endorse(
+    signer: &SigningKey,
+    coordinator_id: &str,
+    public: &[u8],
+    verifying: Option<&[u8]>,
+) -> Option<Endorsement> {
     let cid = ids::parse(coordinator_id)?;
     let public_a = <[u8; 32]>::try_from(public).ok()?;
     // Without a known signing key the endorsement is receive-only (all zero).
@@ -486,10 +490,7 @@ pub async fn vouch_for_installation(
         return Ok(vec![]);
     };
     let signer = SigningKey::of(me);
-    let mut vouched = vec![(
-        "recovery".to_string(),
-        crate::crypto::recovery::fingerprint(&recovery),
-    )];
+    let mut vouched = vec![("recovery".to_string(), crate::crypto::recovery::fingerprint(&recovery))];
     let mine = signer.verifying_bytes();
     for c in store.coordinators().await?.into_iter().filter(|c| c.status == "active") {
         // Colleagues are vouched for as recipients only: the signing key a row claims could

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::report::{Category, ChainLabel, SubjectRole};
 use crate::domain::keyring::Verified;
+use crate::domain::report::{Category, ChainLabel, SubjectRole};
 use crate::settings::{RoutingRule, RoutingSettings};
 use crate::storage::{DbResult, Store};
 

@@ -80,7 +80,13 @@ impl Store {
 
     /// Adds (or confirms) a membership with its signature. False if the group or the
     /// coordinator does not exist.
-    pub async fn add_signed_member(&self, group: &str, coordinator_id: &str, signer: &[u8], signature: &[u8]) -> DbResult<bool> {
+    pub async fn add_signed_member(
+        &self,
+        group: &str,
+        coordinator_id: &str,
+        signer: &[u8],
+        signature: &[u8],
+    ) -> DbResult<bool> {
         on_pool!(self, pool => {
             let exists: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM coordinator_groups g, coordinators c WHERE g.name = $1 AND c.id = $2")

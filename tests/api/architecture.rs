@@ -13,8 +13,7 @@ fn layer(module: &str) -> Option<usize> {
         "startup" => 2,
         "features" => 3,
         "http" | "domain" => 4,
-        "clock" | "crypto" | "i18n" | "ids" | "mail" | "pow" | "settings" | "storage" | "telemetry"
-        | "throttle" => 5,
+        "clock" | "crypto" | "i18n" | "ids" | "mail" | "pow" | "settings" | "storage" | "telemetry" | "throttle" => 5,
         _ => return None,
     })
 }

@@ -117,7 +117,11 @@ async fn a_backup_under_load_restores_every_report(backend: Backend) {
     };
     std::fs::copy(&app.pepper_file, fresh.path().join("pepper.key")).expect("pepper kept apart, put back");
     // The trust pin is kept with the pepper, and put back with it.
-    std::fs::copy(app.pepper_file.with_file_name("trust.pin"), fresh.path().join("trust.pin")).expect("pin kept with the pepper");
+    std::fs::copy(
+        app.pepper_file.with_file_name("trust.pin"),
+        fresh.path().join("trust.pin"),
+    )
+    .expect("pin kept with the pepper");
     let base = start_instance(fresh.path(), &restored_url, app.clock.clone()).await;
 
     // Every report from before the backup opens with its code; one from during it either

@@ -170,7 +170,11 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
     let inbox = bert.get("/beheer").await;
     assert!(inbox.body.contains("Er zijn geen meldingen voor u."), "{}", inbox.body);
     let groups = anna.get("/beheer/groepen").await;
-    assert!(groups.body.contains("nog niet bevestigd"), "the groups page says so: {}", groups.body);
+    assert!(
+        groups.body.contains("nog niet bevestigd"),
+        "the groups page says so: {}",
+        groups.body
+    );
     let csrf = hidden(&groups.body, "csrf").expect("csrf");
     let bert_id = app
         .state
@@ -183,7 +187,11 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
     let res = anna
         .post(
             "/beheer/groepen/lid-toevoegen",
-            &[("csrf", csrf.as_str()), ("group", "integriteit"), ("coordinator", bert_id.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "integriteit"),
+                ("coordinator", bert_id.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);

@@ -325,7 +325,11 @@ impl TestApp {
                 Some(signer) => {
                     let (by, sig) = meldpunt::domain::keyring::sign_membership(signer, g, &row.id).expect("signature");
                     assert!(
-                        self.state.store.add_signed_member(g, &row.id, &by, &sig).await.expect("member"),
+                        self.state
+                            .store
+                            .add_signed_member(g, &row.id, &by, &sig)
+                            .await
+                            .expect("member"),
                         "group {g} exists"
                     );
                 }
@@ -345,7 +349,9 @@ impl TestApp {
             if c.status != "active" || !endorsed.iter().any(|e| e.coordinator_id == c.id) {
                 continue;
             }
-            if let Ok(Some(secret)) = meldpunt::features::coordinator::account::unlock(&self.state.kdf, Some(&c), PASSWORD).await {
+            if let Ok(Some(secret)) =
+                meldpunt::features::coordinator::account::unlock(&self.state.kdf, Some(&c), PASSWORD).await
+            {
                 return Some(meldpunt::crypto::sign::SigningKey::of(&secret));
             }
         }

@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::helpers::{
-    between, enrol_second_factor, hidden, marker, spawn_app, spawn_app_with, test_settings, Backend, Browser,
-    TestApp, T0,
+    between, enrol_second_factor, hidden, marker, spawn_app, spawn_app_with, test_settings, Backend, Browser, TestApp,
+    T0,
 };
 
 both_backends!(
@@ -73,7 +73,13 @@ async fn wraps_for(app: &TestApp, coordinator_id: &str) -> i64 {
 async fn activated_by_hand(app: &TestApp, username: &str) -> (meldpunt::storage::CoordinatorRow, CoordinatorSecret) {
     let row = app.add_coordinator(username, "Mallory", "pending", &[]).await;
     let store = &app.state.store;
-    exec(store, "UPDATE coordinators SET status = 'active' WHERE id = $1", None, &[&row.id]).await;
+    exec(
+        store,
+        "UPDATE coordinators SET status = 'active' WHERE id = $1",
+        None,
+        &[&row.id],
+    )
+    .await;
     for g in ["integriteit", "burgemeester", "griffier"] {
         exec(
             store,
@@ -97,7 +103,11 @@ async fn a_coordinator_made_active_by_hand_gets_no_wrap_and_is_reported(backend:
     let (mallory, _) = activated_by_hand(&app, "mallory").await;
 
     app.submit_report(&app.browser(), &marker("what")).await;
-    assert_eq!(wraps_for(&app, &mallory.id).await, 0, "no wrap for a key nobody vouched for");
+    assert_eq!(
+        wraps_for(&app, &mallory.id).await,
+        0,
+        "no wrap for a key nobody vouched for"
+    );
     let anna_id = app
         .state
         .store
@@ -106,7 +116,11 @@ async fn a_coordinator_made_active_by_hand_gets_no_wrap_and_is_reported(backend:
         .expect("db")
         .expect("anna")
         .id;
-    assert_eq!(wraps_for(&app, &anna_id).await, 1, "the routed coordinator still gets the report");
+    assert_eq!(
+        wraps_for(&app, &anna_id).await,
+        1,
+        "the routed coordinator still gets the report"
+    );
 
     // The operator is told: /readyz, and a banner on the coordinators' inbox.
     let ready = app.browser().get("/readyz").await;
@@ -146,7 +160,13 @@ async fn a_swapped_recovery_key_is_refused_and_reported(backend: Backend) {
     let code = app.submit_report(&app.browser(), &marker("what")).await;
     let (id, _) = open_with_code(&app.state, &code).await.expect("code opens");
     let rid = meldpunt::ids::parse(&id).expect("id");
-    let wrapped = app.state.store.wrap(&id, "recovery", "recovery").await.expect("db").expect("wrap");
+    let wrapped = app
+        .state
+        .store
+        .wrap(&id, "recovery", "recovery")
+        .await
+        .expect("db")
+        .expect("wrap");
     let ctx = |public: &[u8; 32]| {
         Context::new(Purpose::WrapRecovery)
             .report(rid)
@@ -196,9 +216,10 @@ async fn plant_staff_key(app: &TestApp, code: &str, coordinator: &meldpunt::stor
     let mut forged = ReportKey::from_key(keys::Key32::from_bytes(*key.key().as_bytes()));
     forged.replace_staff_key();
     let public: [u8; 32] = coordinator.public_key.as_slice().try_into().expect("key");
-    let ctx = Context::new(Purpose::WrapCoordinator)
-        .report(rid)
-        .recipient(meldpunt::ids::parse(&coordinator.id).expect("id"), keys::key_id(&public));
+    let ctx = Context::new(Purpose::WrapCoordinator).report(rid).recipient(
+        meldpunt::ids::parse(&coordinator.id).expect("id"),
+        keys::key_id(&public),
+    );
     let wrap = keys::wrap_to_public(&forged, &public, &ctx).expect("wrap");
     let store = &app.state.store;
     exec(
@@ -234,8 +255,11 @@ async fn a_forged_staff_wrap_is_refused_and_no_note_is_sealed_under_it(backend: 
     let first = marker("first");
     let page = anna.get(&href).await;
     let csrf = hidden(&page.body, "csrf").expect("csrf");
-    anna.post(&format!("{href}/notitie"), &[("csrf", csrf.as_str()), ("note", first.as_str())])
-        .await;
+    anna.post(
+        &format!("{href}/notitie"),
+        &[("csrf", csrf.as_str()), ("note", first.as_str())],
+    )
+    .await;
 
     // The forged staff key in Anna's wrap, commitment to match: the note sealed before
     // does not open with it, so the report refuses rather than use it.
@@ -255,10 +279,17 @@ async fn a_forged_staff_wrap_is_refused_and_no_note_is_sealed_under_it(backend: 
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let csrf = hidden(&page.body, "csrf").expect("csrf");
     let note = marker("note");
-    anna.post(&format!("{href2}/notitie"), &[("csrf", csrf.as_str()), ("note", note.as_str())])
-        .await;
+    anna.post(
+        &format!("{href2}/notitie"),
+        &[("csrf", csrf.as_str()), ("note", note.as_str())],
+    )
+    .await;
     assert!(anna.get(&href2).await.body.contains(&note), "Anna reads her note");
-    assert_eq!(notes_open_with(&app, &id2, &forged2).await, vec![false], "the planted key opens no note");
+    assert_eq!(
+        notes_open_with(&app, &id2, &forged2).await,
+        vec![false],
+        "the planted key opens no note"
+    );
     assert!(notes_open_with(&app, &id, &forged).await.iter().all(|o| !o));
 }
 
@@ -296,8 +327,18 @@ async fn the_staff_key_upgrade_wraps_to_no_unverified_key(backend: Backend) {
 
     // Anna's first look gives the report its staff key: to her and the pinned recovery key.
     open_first_report(&anna).await;
-    assert_eq!(wraps_for(&app, &mallory.id).await, 0, "the planted wrap is gone, not upgraded");
-    let recovery_wrap = app.state.store.wrap(&id, "recovery", "recovery").await.expect("db").expect("wrap");
+    assert_eq!(
+        wraps_for(&app, &mallory.id).await,
+        0,
+        "the planted wrap is gone, not upgraded"
+    );
+    let recovery_wrap = app
+        .state
+        .store
+        .wrap(&id, "recovery", "recovery")
+        .await
+        .expect("db")
+        .expect("wrap");
     let rctx = |p: &[u8; 32]| {
         Context::new(Purpose::WrapRecovery)
             .report(rid)
@@ -321,7 +362,11 @@ async fn step_up_guessing_is_stopped_and_audited(backend: Backend) {
     // refused; with one it is done.
     let page = anna.get("/beheer/groepen").await;
     let csrf = hidden(&page.body, "csrf").expect("csrf");
-    let add = [("csrf", csrf.as_str()), ("group", "integriteit"), ("coordinator", carla.id.as_str())];
+    let add = [
+        ("csrf", csrf.as_str()),
+        ("group", "integriteit"),
+        ("coordinator", carla.id.as_str()),
+    ];
     let res = anna.post("/beheer/groepen/lid-toevoegen", &add).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
     assert_eq!(scalar(store, in_group, &carla.id).await, 0);
@@ -341,7 +386,9 @@ async fn step_up_guessing_is_stopped_and_audited(backend: Backend) {
     let mut ended = None;
     for guess in 0..12 {
         let code = format!("{:06}", 100_000 + guess);
-        let res = anna.post(&approve, &[("csrf", csrf.as_str()), ("code", code.as_str())]).await;
+        let res = anna
+            .post(&approve, &[("csrf", csrf.as_str()), ("code", code.as_str())])
+            .await;
         assert_ne!(res.status, StatusCode::OK, "no guess approves: {}", res.body);
         if anna.get("/beheer").await.status == StatusCode::SEE_OTHER {
             ended = Some(guess);
@@ -349,9 +396,19 @@ async fn step_up_guessing_is_stopped_and_audited(backend: Backend) {
         }
     }
     assert_eq!(ended, Some(9), "nine more wrong codes, then the session ends");
-    let failed = scalar(store, "SELECT COUNT(*) FROM audit_events WHERE action = $1", "step_up_failed").await;
+    let failed = scalar(
+        store,
+        "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+        "step_up_failed",
+    )
+    .await;
     assert_eq!(failed, 10, "every wrong code is audited");
-    let locked = scalar(store, "SELECT COUNT(*) FROM audit_events WHERE action = $1", "step_up_locked_out").await;
+    let locked = scalar(
+        store,
+        "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+        "step_up_locked_out",
+    )
+    .await;
     assert_eq!(locked, 1);
     let row = store.coordinator(&bert.id).await.expect("db").expect("bert");
     assert_eq!(row.status, "pending", "nothing was approved");

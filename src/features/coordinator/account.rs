@@ -9,11 +9,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::crypto::pin::TrustPin;
-use crate::crypto::sign::SigningKey;
 use crate::crypto::envelope::{Context, Purpose};
 use crate::crypto::kdf::{random_salt, KdfPool, Lane};
 use crate::crypto::keys::{self, Argon2Header};
+use crate::crypto::pin::TrustPin;
+use crate::crypto::sign::SigningKey;
 use crate::crypto::{CoordinatorSecret, CryptoError};
 use crate::i18n::StaffTexts;
 use crate::ids;

@@ -118,7 +118,11 @@ fn filter_query(f: &Form, lang: Lang) -> String {
 /// coordinator who opens the inbox after the upgrade vouches for the keys as they stand
 /// (`keyring::vouch_for_installation`) and is shown what they vouched for, once. After
 /// that no key is vouched for without a person.
-async fn vouch_after_upgrade(state: &State, me: &super::Coordinator, lang: Lang) -> Result<Option<String>, crate::http::AppError> {
+async fn vouch_after_upgrade(
+    state: &State,
+    me: &super::Coordinator,
+    lang: Lang,
+) -> Result<Option<String>, crate::http::AppError> {
     let pin_file = keyring::pin_path(&state.settings);
     if pin_file.exists() {
         return Ok(None);

@@ -87,11 +87,7 @@ pub async fn login(state: State, req: HttpRequest, payload: web::Payload) -> Pag
     // secret just unsealed); it counts once a colleague's endorsement covers it.
     let verifying = crate::crypto::sign::SigningKey::of(&secret).verifying_bytes();
     if row.verifying_key.as_deref() != Some(&verifying[..]) {
-        state
-            .store
-            .set_verifying_key(&row.id, &verifying)
-            .await
-            .or_500(lang)?;
+        state.store.set_verifying_key(&row.id, &verifying).await.or_500(lang)?;
     }
     let second_factor = state.settings.security.require_totp || row.totp_sealed.is_some();
     let stage = if second_factor {

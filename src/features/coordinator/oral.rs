@@ -7,9 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 
 use super::{current, lang_of, to_login};
+use crate::domain::keyring;
 use crate::features::intake::form_snapshot::FormCache;
 use crate::features::intake::{seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
-use crate::domain::keyring;
 use crate::features::routing;
 use crate::http::body::read_body;
 use crate::http::form::body_limit;
@@ -65,11 +65,18 @@ pub async fn record(state: State, cache: web::Data<FormCache>, req: HttpRequest,
     };
     let (about, subject, category) = report.routing_keys();
     // Routed as the form would be; an empty group leaves at least the recorder below.
-    let mut recipients =
-        routing::recipients(&state.store, &verified, &state.settings.routing, about, subject, category, &[])
-            .await
-            .or_500(lang)?
-            .unwrap_or_default();
+    let mut recipients = routing::recipients(
+        &state.store,
+        &verified,
+        &state.settings.routing,
+        about,
+        subject,
+        category,
+        &[],
+    )
+    .await
+    .or_500(lang)?
+    .unwrap_or_default();
     // The coordinator who took the report down can always read it back, if their key is
     // vouched for.
     if let Some(mine) = verified.coordinator(&me.row.id) {

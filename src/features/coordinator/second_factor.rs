@@ -313,7 +313,10 @@ pub(crate) async fn fresh_second_factor(
     let now = state.clock.now();
     let throttle_key = format!("totp:{}", me.row.id);
     let Some(attempt) = state.login_throttle.admit(throttle_key.as_bytes(), now) else {
-        state.store.audit(now, Some(&me.row.id), "step_up_locked_out", None).await?;
+        state
+            .store
+            .audit(now, Some(&me.row.id), "step_up_locked_out", None)
+            .await?;
         tracing::warn!("too many wrong second-factor codes for an action: the session is ended");
         crate::http::session::end(state, &me.session).await?;
         return Ok(false);
