@@ -11,7 +11,8 @@
 //! - **floods** (a second server with the shipped limits, `floods/mod.rs`): reporter success
 //!   rate and attacker cost for wrong meldcodes, refused uploads and junk reports.
 //!
-//! Run with `cargo bench --bench load`; `BENCH_SECONDS` sets each phase (default 5).
+//! Run with `cargo bench --bench load`; `BENCH_SECONDS` sets each phase (default 5), and
+//! `BENCH_FLOODS_ONLY=1` runs the flood phase alone.
 
 mod common;
 mod floods;
@@ -200,6 +201,10 @@ fn wrong_code(n: usize) -> String {
 #[tokio::main]
 async fn main() {
     let for_ = phase();
+    if std::env::var("BENCH_FLOODS_ONLY").is_ok() {
+        floods::run(for_, wrong_code).await;
+        return;
+    }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     // Redirects are not followed: a right code answers 303 to the thread (which needs the
     // session cookie this client does not keep); that answer is the opened report.
