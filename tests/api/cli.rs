@@ -137,6 +137,10 @@ async fn operator_adds_coordinator_who_is_approved_in_the_browser(backend: Backe
     assert_eq!(res.status, StatusCode::FORBIDDEN, "no CSRF token, no approval");
     let res = anna.post(&action, &[("csrf", csrf.as_str())]).await;
     assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+    assert!(
+        res.body.contains("zit nog in geen enkele groep"),
+        "approved but in no group: told it receives nothing yet"
+    );
     // The audit rows name whom: the operator's addition and Anna's approval of Bert.
     let audit = anna.get("/beheer/logboek").await;
     for action in ["coördinator goedgekeurd", "coördinator toegevoegd (opdrachtregel)"] {

@@ -75,6 +75,7 @@ pub async fn coordinators(state: State, req: HttpRequest) -> PageResult {
         return Ok(to_login(lang));
     };
     let notice = match req.query_string() {
+        q if q.contains("done=approved_no_group") => Some(lang.staff().approved_no_group_notice.to_string()),
         q if q.contains("done=approved") => Some(lang.staff().approved_notice.to_string()),
         q if q.contains("done=totp_reset") => Some(lang.staff().reset_totp_notice.to_string()),
         _ => None,
@@ -205,5 +206,14 @@ pub async fn approve(state: State, req: HttpRequest, id: web::Path<String>, payl
         )
         .await
         .or_500(lang)?;
-    Ok(redirect(&lang.href(&format!("{}?done=approved", paths::COORDINATORS))))
+    // Approved is not yet receiving: only a group routes new reports to them.
+    let in_a_group = state
+        .store
+        .group_members()
+        .await
+        .or_500(lang)?
+        .iter()
+        .any(|m| m.coordinator_id == id.as_str());
+    let done = if in_a_group { "approved" } else { "approved_no_group" };
+    Ok(redirect(&lang.href(&format!("{}?done={done}", paths::COORDINATORS))))
 }

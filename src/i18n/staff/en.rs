@@ -60,6 +60,7 @@ pub static EN: StaffTexts = StaffTexts {
     status_active: "active",
     approve_button: "Approve",
     approved_notice: "The coordinator has been approved and will receive new reports from now on.",
+    approved_no_group_notice: "The coordinator has been approved, but is in no group yet and so receives no reports. Put them in the right group on the Groups page; older reports are shared one by one.",
     groups_title: "Groups",
     groups_intro: "The routing rules in the configuration send a report to one or more groups. Only active members receive reports. The last active member of a group a rule names cannot be taken out.",
     group_members: "Members",

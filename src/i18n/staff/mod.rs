@@ -74,6 +74,8 @@ pub struct StaffTexts {
     pub status_active: &'static str,
     pub approve_button: &'static str,
     pub approved_notice: &'static str,
+    /// After approving someone who is in no group: they receive nothing yet.
+    pub approved_no_group_notice: &'static str,
     pub groups_title: &'static str,
     pub groups_intro: &'static str,
     pub group_members: &'static str,

@@ -60,6 +60,7 @@ pub static NL: StaffTexts = StaffTexts {
     status_active: "actief",
     approve_button: "Goedkeuren",
     approved_notice: "De coördinator is goedgekeurd en ontvangt voortaan nieuwe meldingen.",
+    approved_no_group_notice: "De coördinator is goedgekeurd, maar zit nog in geen enkele groep en ontvangt dus nog geen meldingen. Zet hen op de pagina Groepen in de juiste groep; oudere meldingen deelt u per melding.",
     groups_title: "Groepen",
     groups_intro: "De routeringsregels in de configuratie sturen een melding naar een of meer groepen. Alleen actieve leden ontvangen meldingen. Het laatste actieve lid van een groep die in een regel staat, kan er niet uit.",
     group_members: "Leden",
