@@ -87,7 +87,8 @@ pub struct Texts {
     pub err_code_unknown: &'static str,
     pub err_busy: &'static str,
     pub err_kdf_busy: &'static str,
-    /// The hour's reports are in (a flood): `{minutes}` is replaced by the wait.
+    /// The hour's reports are in (a flood): `{wait}` is replaced by the wait ("over 12 minuten",
+    /// "in 1 minute").
     pub err_reports_busy: &'static str,
 
     pub thread_title: &'static str,
@@ -245,7 +246,7 @@ pub static NL: Texts = Texts {
     err_code_unknown: "Met deze meldcode kunnen we geen melding openen. Controleer de code en probeer het opnieuw.",
     err_busy: "Er worden nu te veel codes geprobeerd. Wacht een kwartier en probeer het opnieuw.",
     err_kdf_busy: "Het is op dit moment erg druk bij het meldpunt. Er is niets opgeslagen of gecontroleerd; probeer het over een minuut opnieuw. Wat u invulde staat er nog.",
-    err_reports_busy: "Er komen dit uur ongewoon veel meldingen binnen, en het meldpunt neemt er tijdelijk geen meer aan. Uw melding is nog niet verstuurd en niet opgeslagen; wat u schreef staat hieronder. Verstuur het over {minutes} minuten opnieuw. Uw bestanden moet u dan opnieuw kiezen.",
+    err_reports_busy: "Er komen dit uur ongewoon veel meldingen binnen, en het meldpunt neemt er tijdelijk geen meer aan. Uw melding is nog niet verstuurd en niet opgeslagen; wat u schreef staat hieronder. Verstuur het {wait} opnieuw. Uw bestanden moet u dan opnieuw kiezen.",
 
     thread_title: "Uw melding",
     status_label: "Status",
@@ -398,7 +399,7 @@ pub static EN: Texts = Texts {
     err_code_unknown: "We cannot open a report with this code. Please check the code and try again.",
     err_busy: "Too many codes are being tried right now. Please wait a quarter of an hour and try again.",
     err_kdf_busy: "The reporting point is very busy right now. Nothing was stored or checked; please try again in a minute. What you entered is still here.",
-    err_reports_busy: "Unusually many reports are coming in this hour, and the reporting point is not taking more for the moment. Your report has not been sent or stored yet; what you wrote is below. Please send it again in {minutes} minutes. You will need to choose any files again.",
+    err_reports_busy: "Unusually many reports are coming in this hour, and the reporting point is not taking more for the moment. Your report has not been sent or stored yet; what you wrote is below. Please send it again {wait}. You will need to choose any files again.",
 
     thread_title: "Your report",
     status_label: "Status",

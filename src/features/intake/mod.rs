@@ -815,8 +815,14 @@ const PROVEN_REPORTS: &str = "reports-proven";
 fn reports_busy(state: &State, lang: Lang) -> (FieldErrors, u32) {
     let wait = 3600 - state.clock.now().rem_euclid(3600);
     let wait = u32::try_from(wait.max(60)).unwrap_or(3600);
-    let minutes = wait.div_ceil(60).to_string();
-    let text = lang.t().err_reports_busy.replace("{minutes}", &minutes);
+    let minutes = wait.div_ceil(60);
+    let phrase = match (lang, minutes) {
+        (Lang::Nl, 1) => "over 1 minuut".to_string(),
+        (Lang::Nl, n) => format!("over {n} minuten"),
+        (Lang::En, 1) => "in 1 minute".to_string(),
+        (Lang::En, n) => format!("in {n} minutes"),
+    };
+    let text = lang.t().err_reports_busy.replace("{wait}", &phrase);
     (vec![("what", text)], wait)
 }
 
