@@ -809,3 +809,29 @@ pub fn output_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Runs one statement binding a blob (if any) and then text values, on either backend.
+pub async fn exec(store: &meldpunt::storage::Store, sql: &str, blob: Option<&[u8]>, texts: &[&str]) {
+    match store {
+        meldpunt::storage::Store::Sqlite(p) => {
+            let mut q = sqlx::query(sql);
+            if let Some(b) = blob {
+                q = q.bind(b.to_vec());
+            }
+            for t in texts {
+                q = q.bind(t.to_string());
+            }
+            q.execute(p).await.expect("statement");
+        }
+        meldpunt::storage::Store::Postgres(p) => {
+            let mut q = sqlx::query(sql);
+            if let Some(b) = blob {
+                q = q.bind(b.to_vec());
+            }
+            for t in texts {
+                q = q.bind(t.to_string());
+            }
+            q.execute(p).await.expect("statement");
+        }
+    }
+}

@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::helpers::{
-    between, enrol_second_factor, hidden, marker, spawn_app, spawn_app_with, test_settings, Backend, Browser, TestApp,
-    T0,
+    between, enrol_second_factor, exec, hidden, marker, spawn_app, spawn_app_with, test_settings, Backend, Browser,
+    TestApp, T0,
 };
 
 both_backends!(
@@ -25,32 +25,6 @@ both_backends!(
     the_staff_key_upgrade_wraps_to_no_unverified_key,
     step_up_guessing_is_stopped_and_audited
 );
-
-/// Runs one statement binding a blob (if any) and then text values, on either backend.
-async fn exec(store: &Store, sql: &str, blob: Option<&[u8]>, texts: &[&str]) {
-    match store {
-        Store::Sqlite(p) => {
-            let mut q = sqlx::query(sql);
-            if let Some(b) = blob {
-                q = q.bind(b.to_vec());
-            }
-            for t in texts {
-                q = q.bind(t.to_string());
-            }
-            q.execute(p).await.expect("statement");
-        }
-        Store::Postgres(p) => {
-            let mut q = sqlx::query(sql);
-            if let Some(b) = blob {
-                q = q.bind(b.to_vec());
-            }
-            for t in texts {
-                q = q.bind(t.to_string());
-            }
-            q.execute(p).await.expect("statement");
-        }
-    }
-}
 
 async fn scalar(store: &Store, sql: &str, text: &str) -> i64 {
     match store {

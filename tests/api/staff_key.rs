@@ -8,11 +8,11 @@ use meldpunt::crypto::keys::{self, ReportKey};
 use meldpunt::domain::report::field;
 use meldpunt::domain::thread::{message_context, role_of, NOTE};
 use meldpunt::features::followup::open_with_code;
-use meldpunt::storage::{NewMessage, Store};
+use meldpunt::storage::NewMessage;
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestApp};
+use crate::helpers::{between, exec, hidden, marker, spawn_app, Backend, Browser, TestApp};
 
 both_backends!(
     notes_are_out_of_reach_of_the_meldcode,
@@ -102,32 +102,6 @@ async fn notes_are_out_of_reach_of_the_meldcode(backend: Backend) {
         opened.iter().all(|o| !o),
         "no note opens with the meldcode's key: {opened:?}"
     );
-}
-
-/// Runs one statement binding a blob and text values, on either backend.
-async fn exec(store: &Store, sql: &str, blob: Option<&[u8]>, texts: &[&str]) {
-    match store {
-        Store::Sqlite(p) => {
-            let mut q = sqlx::query(sql);
-            if let Some(b) = blob {
-                q = q.bind(b.to_vec());
-            }
-            for t in texts {
-                q = q.bind(t.to_string());
-            }
-            q.execute(p).await.expect("statement");
-        }
-        Store::Postgres(p) => {
-            let mut q = sqlx::query(sql);
-            if let Some(b) = blob {
-                q = q.bind(b.to_vec());
-            }
-            for t in texts {
-                q = q.bind(t.to_string());
-            }
-            q.execute(p).await.expect("statement");
-        }
-    }
 }
 
 async fn a_report_from_before_staff_keys_gets_one_on_first_look(backend: Backend) {
