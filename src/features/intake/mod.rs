@@ -4,6 +4,11 @@
 //! stores a word of the report in the clear.
 
 pub mod form_snapshot;
+mod rate;
+mod seal;
+
+use rate::{reports_busy, take_report_slot};
+pub use seal::{seal_and_store, Sealing, Stored};
 
 use form_snapshot::FormCache;
 
@@ -14,23 +19,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::rngs::OsRng;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::crypto::envelope::{self, Context, Purpose, Role};
-use crate::crypto::keys::{Argon2Header, ReportKey};
 use crate::crypto::Key32;
 use crate::domain::keyring;
 use crate::domain::meldcode::Meldcode;
-use crate::domain::report::{field, Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
+use crate::domain::report::{Anonymity, Category, ChainLabel, HowKnown, SubjectRole};
 use crate::features::evidence::upload::{self, Limits, Problem, Target, Upload};
 use crate::features::evidence::{choose_again, duplicate_notes, problem_text, FileTexts, FileView, FilesField};
-use crate::features::notify;
 use crate::features::routing::{self, RouteError};
 use crate::http::form::{body_limit, check_text, FieldErrors, Form, Opt};
 use crate::http::{allow_own_script, message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
-use crate::ids;
-use crate::storage::{NewReport, ReportInsert};
 
 fn options<T: Copy>(
     all: &[T],
@@ -764,219 +764,6 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
             .await
         }
     }
-}
-
-/// A new report counted against the hour's rate (`limits.reports_per_hour`, or
-/// `limits.proven_reports_per_hour` for a form with a valid proof of work): which count and
-/// which hour, to give it back when nothing is stored.
-struct ReportSlot {
-    kind: &'static str,
-    hour: i64,
-}
-
-impl ReportSlot {
-    async fn give_back(self, state: &State) {
-        if let Err(e) = state.store.flood_give_back(self.kind, self.hour, 1).await {
-            tracing::warn!(error = %e, "could not give a report's place in the hour's count back");
-        }
-    }
-}
-
-/// Takes a place in this hour's count of new reports, shared by every instance on the
-/// database: `None` when the hour's reports are in. A form with a valid proof of work is
-/// counted apart first (a flood without proofs cannot use those places up), then, when those
-/// are taken too, with the others.
-async fn take_report_slot(state: &State, form: &Form) -> Result<Option<ReportSlot>, sqlx::Error> {
-    let now = state.clock.now();
-    let hour = now.div_euclid(3600);
-    let limits = &state.settings.limits;
-    let proven = match (form.get("pow_challenge"), form.get("pow_nonce")) {
-        (Some(c), Some(n)) => state.pow.verify(crate::pow::Purpose::Report, c, n, now),
-        _ => false,
-    };
-    let mut counts = vec![(PLAIN_REPORTS, limits.reports_per_hour)];
-    if proven {
-        counts.insert(0, (PROVEN_REPORTS, limits.proven_reports_per_hour));
-    }
-    for (kind, max) in counts {
-        if state.store.flood_take(kind, hour, 1, i64::from(max)).await? {
-            return Ok(Some(ReportSlot { kind, hour }));
-        }
-    }
-    Ok(None)
-}
-
-/// The counts of new reports in the database (`flood_counts.kind`).
-const PLAIN_REPORTS: &str = "reports";
-const PROVEN_REPORTS: &str = "reports-proven";
-
-/// What a reporter is told when the hour's reports are in, and the seconds to wait (to the
-/// next clock hour, at least a minute).
-fn reports_busy(state: &State, lang: Lang) -> (FieldErrors, u32) {
-    let wait = 3600 - state.clock.now().rem_euclid(3600);
-    let wait = u32::try_from(wait.max(60)).unwrap_or(3600);
-    let minutes = wait.div_ceil(60);
-    let phrase = match (lang, minutes) {
-        (Lang::Nl, 1) => "over 1 minuut".to_string(),
-        (Lang::Nl, n) => format!("over {n} minuten"),
-        (Lang::En, 1) => "in 1 minute".to_string(),
-        (Lang::En, n) => format!("in {n} minutes"),
-    };
-    let text = lang.t().err_reports_busy.replace("{wait}", &phrase);
-    (vec![("what", text)], wait)
-}
-
-/// The new report's id and key, made before its form is read, and its pending files.
-pub struct Sealing {
-    pub id: String,
-    pub rid: [u8; 16],
-    pub key: ReportKey,
-    pub files: Vec<String>,
-    /// Coordinators the reporter excluded (and was allowed to), kept sealed with the report
-    /// so nobody can give them access later.
-    pub excluded: Vec<String>,
-}
-
-impl Sealing {
-    pub fn fresh() -> Sealing {
-        let (id, rid) = ids::new_id();
-        Sealing {
-            id,
-            rid,
-            key: ReportKey::generate(),
-            files: vec![],
-            excluded: vec![],
-        }
-    }
-}
-
-/// How storing a valid report went.
-pub enum Stored {
-    /// Stored; the meldcode to show once.
-    Code(Meldcode),
-    /// The same form was sent before; its code, shown again.
-    Again(String),
-    /// The same form was sent before and its code is no longer kept.
-    Duplicate,
-    /// The database refused; nothing was kept.
-    Failed,
-}
-
-/// Seals `report` under a fresh report key, wraps that key to a new meldcode, the recovery
-/// key and `coordinators`, and stores it all (with the notifications) in one transaction,
-/// so a code is only ever shown for a report that can be opened with it.
-pub async fn seal_and_store(
-    state: &State,
-    report: &ValidReport,
-    recovery: [u8; 32],
-    coordinators: &[(String, Vec<u8>)],
-    token: &[u8],
-    origin: &str,
-    sealing: Sealing,
-) -> anyhow::Result<Stored> {
-    let notices = notify::notices(
-        state,
-        coordinators.iter().map(|(id, _)| id.clone()),
-        notify::Event::NewReport,
-    );
-
-    let Sealing {
-        id: report_id,
-        rid,
-        key,
-        files,
-        excluded,
-    } = sealing;
-    let mut code = Meldcode::generate();
-
-    let header = Argon2Header::new(state.kdf.params);
-    let kek = state
-        .kdf
-        .derive(
-            crate::crypto::kdf::Lane::Report,
-            code.secret_bytes(),
-            header.salt,
-            header.params,
-        )
-        .await?;
-    let mut wraps = vec![
-        (
-            "code".to_string(),
-            "reporter".to_string(),
-            keyring::wrap_to_code(&kek, &header, rid, &key),
-        ),
-        (
-            "recovery".into(),
-            "recovery".into(),
-            keyring::wrap_to_recovery(&key, rid, &recovery)?,
-        ),
-    ];
-    for (cid, public) in coordinators {
-        if let Some(wrapped) = keyring::wrap_to_coordinator(&key, rid, cid, public)? {
-            wraps.push(("coordinator".into(), cid.clone(), wrapped));
-        }
-    }
-
-    let seal = |f: u16, text: &str| {
-        (
-            i64::from(f),
-            key.seal(
-                &Context::new(Purpose::ReportField)
-                    .report(rid)
-                    .role(Role::Reporter)
-                    .field(f),
-                text.as_bytes(),
-            ),
-        )
-    };
-    let mut fields = vec![
-        seal(field::WHAT, &report.what),
-        seal(field::WHEN, &report.when),
-        seal(field::WHERE, &report.place),
-        seal(field::HOW_KNOWN, report.how_known.code()),
-        seal(field::ANONYMITY, report.anonymity.code()),
-        seal(field::CONTACT, &report.contact),
-    ];
-    if !excluded.is_empty() {
-        fields.push(seal(field::EXCLUDED, &excluded.join("\n")));
-    }
-    let new = NewReport {
-        id: report_id,
-        key_commitment: key.commitment(rid).to_vec(),
-        staff_commitment: key.staff_commitment(rid).map(|c| c.to_vec()),
-        received_on: state.clock.today_string(),
-        chain_label: report.about.code().into(),
-        category: report.category.code().into(),
-        subject_role: report.subject.code().into(),
-        fields,
-        wraps,
-        form_token_hash: Sha256::digest(token).to_vec(),
-        files,
-        notices,
-        next_due_on: crate::domain::deadlines::next_due_string(&state.clock.today_string(), None, None, "nieuw"),
-        origin: origin.to_string(),
-    };
-    let stored = state
-        .store
-        .insert_report(&new, |collided| {
-            if collided {
-                code = code.with_new_locator();
-            }
-            (code.locator_hash(&state.kdf), seal_code_for_form(token, &code))
-        })
-        .await;
-    Ok(match stored {
-        Ok(ReportInsert::Stored) => Stored::Code(code),
-        Ok(ReportInsert::DuplicateForm(Some(sealed))) => match open_code_for_form(token, &sealed) {
-            Some(shown) => Stored::Again(shown),
-            None => Stored::Duplicate,
-        },
-        Ok(ReportInsert::DuplicateForm(None)) => Stored::Duplicate,
-        Err(e) => {
-            tracing::error!(error = %e, "storing a report failed; nothing was kept");
-            Stored::Failed
-        }
-    })
 }
 
 /// `POST /melden/taal?lang=xx`: the language switch on the form. Shows the same form, with
