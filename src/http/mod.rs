@@ -4,6 +4,7 @@
 //! feature: what a feature keeps for itself is its own `web::Data`.
 
 pub mod body;
+pub mod context;
 pub mod form;
 pub mod session;
 
@@ -130,7 +131,7 @@ impl Logo {
     }
 }
 
-pub type State = web::Data<AppState>;
+pub use context::State;
 
 /// What every page template needs: language, texts, organisation, the language switch.
 pub struct Page {
@@ -398,7 +399,7 @@ pub async fn refuse_nul_in_url(
     let has_nul = |s: &str| percent_encoding::percent_decode_str(s).any(|b| b == 0);
     if has_nul(req.path()) || has_nul(req.query_string()) {
         let lang = query_lang(req.request());
-        let res = match req.app_data::<State>().cloned() {
+        let res = match context::context(req.request()) {
             Some(s) => not_found_page(&s, lang),
             None => HttpResponse::NotFound().finish(),
         };
@@ -418,7 +419,7 @@ pub async fn same_origin_posts(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD && !post_is_same_origin(&req) {
         let lang = query_lang(req.request());
-        let state = req.app_data::<State>().cloned();
+        let state = context::context(req.request());
         let res = match state {
             Some(s) => message_page(
                 &s,
@@ -440,7 +441,7 @@ fn post_is_same_origin(req: &ServiceRequest) -> bool {
         // "none" is a request the user made directly (typed address, bookmark).
         return site == "same-origin" || site == "none";
     }
-    match (header("origin"), req.app_data::<State>()) {
+    match (header("origin"), context::context(req.request())) {
         (Some(origin), Some(state)) => origin_allowed(origin, &state.settings, req),
         _ => false,
     }

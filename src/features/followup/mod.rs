@@ -369,7 +369,7 @@ async fn hand_over(
 /// What a holder of a meldcode can open (the report key alone, never the staff key), without
 /// the throttle or a session: for operator tools and for tests that play someone who has a
 /// code and the database. `None` if the code is malformed or opens nothing.
-pub async fn open_with_code(state: &State, typed: &str) -> Option<(String, ReportKey)> {
+pub async fn open_with_code(state: &crate::http::AppState, typed: &str) -> Option<(String, ReportKey)> {
     let code = Meldcode::parse(typed).ok()?;
     let locator = code.locator_hash(&state.kdf);
     let (id, commitment, wrapped) = state.store.report_by_locator(&locator).await.ok()??;
@@ -380,7 +380,7 @@ pub async fn open_with_code(state: &State, typed: &str) -> Option<(String, Repor
 }
 
 async fn try_open(
-    state: &State,
+    state: &crate::http::AppState,
     lane: Lane,
     code: &Meldcode,
     id: &str,
