@@ -21,6 +21,10 @@ pub enum BodyError {
     TooLarge,
     /// Broken off, malformed, or stalled past the body's timeout.
     Broken,
+    /// A part's header could not be read: in practice a file name with a control character
+    /// (a NUL byte) that the browser or a script put in its `Content-Disposition`. Told apart
+    /// from [`BodyError::Broken`] so the user learns to rename the file, not to send again.
+    BadPartHeader,
 }
 
 /// A body that sends nothing for this long is abandoned, so a stalled client cannot hold a
@@ -307,7 +311,19 @@ pub async fn read<F: FileParts>(
                 mp_ended = true;
                 break;
             }
-            Some(Some(Err(_))) | None => {
+            Some(Some(Err(e))) => {
+                mp_ended = true;
+                let error = if over.get() {
+                    BodyError::TooLarge
+                } else if matches!(e, actix_multipart::MultipartError::Parse(_)) {
+                    BodyError::BadPartHeader
+                } else {
+                    BodyError::Broken
+                };
+                body.problem = Some(error.into());
+                break;
+            }
+            None => {
                 mp_ended = true;
                 let error = if over.get() {
                     BodyError::TooLarge

@@ -15,6 +15,7 @@ both_backends!(
     a_file_named_only_by_filename_star_is_kept,
     invisible_characters_never_disguise_a_name,
     the_hourly_budget_for_anonymous_evidence_is_kept,
+    a_file_name_with_a_nul_byte_is_refused_with_a_message,
 );
 
 async fn form_token(b: &crate::helpers::Browser) -> String {
@@ -434,4 +435,51 @@ async fn the_hourly_budget_for_anonymous_evidence_is_kept(backend: Backend) {
     let token = form_token(&b).await;
     let third = b.post("/melden", &report_fields(&what, &token)).await;
     assert_eq!(third.status, StatusCode::OK, "without the file it goes through");
+}
+
+/// A file name with a NUL byte (no browser sends one, but a script may): the reporter is
+/// told what is wrong in their language, the typed text is kept, and nothing is stored.
+async fn a_file_name_with_a_nul_byte_is_refused_with_a_message(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let b = app.browser();
+    let what = marker("nul-in-naam");
+    let token = form_token(&b).await;
+    let res = b
+        .post_multipart(
+            "/melden",
+            &report_fields(&what, &token),
+            &[("files", "bewijs\u{0}.txt", b"inhoud\n")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(
+        res.body
+            .contains("De naam van een bestand bevat een teken dat niet kan worden verstuurd"),
+        "the reporter is told what is wrong: {}",
+        res.body
+    );
+    assert!(res.body.contains(&what), "the typed text is kept");
+    assert!(app.report_ids().await.is_empty(), "nothing was stored");
+
+    // In English too, and for a file sent with a reply.
+    let code = app.submit_report(&b, &marker("melding")).await;
+    let thread = b.post("/opvolgen?lang=en", &[("code", code.as_str())]).await;
+    let csrf = hidden(&thread.body, "csrf").expect("csrf");
+    let reply = marker("antwoord");
+    let res = b
+        .post_multipart(
+            "/opvolgen/bericht?lang=en",
+            &[("csrf", csrf.as_str()), ("lang", "en"), ("message", reply.as_str())],
+            &[("files", "proof\u{0}.pdf", b"%PDF-1.4\n")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(
+        res.body
+            .contains("The name of a file contains a character that cannot be sent"),
+        "{}",
+        res.body
+    );
+    assert!(res.body.contains(&reply), "the typed reply is kept");
 }

@@ -49,6 +49,7 @@ pub struct FileTexts {
     pub kept_original: &'static str,
     pub store_failed: &'static str,
     pub broken: &'static str,
+    pub bad_name: &'static str,
 }
 
 pub static NL: FileTexts = FileTexts {
@@ -81,6 +82,7 @@ pub static NL: FileTexts = FileTexts {
     kept_original: "Op uw verzoek onaangeroerd opgeslagen: eventuele verborgen gegevens zitten er nog in.",
     store_failed: "Uw bestanden konden niet worden opgeslagen. Er is nog niets verstuurd. Probeer het later opnieuw.",
     broken: "Het versturen is onderbroken. Er is nog niets verstuurd. Probeer het opnieuw.",
+    bad_name: "De naam van een bestand bevat een teken dat niet kan worden verstuurd (een stuurteken). Er is nog niets verstuurd en uw tekst staat er nog. Geef het bestand een andere naam en kies het opnieuw.",
 };
 
 pub static EN: FileTexts = FileTexts {
@@ -113,6 +115,7 @@ pub static EN: FileTexts = FileTexts {
     kept_original: "Stored untouched, as you asked: any hidden data is still in it.",
     store_failed: "Your files could not be stored. Nothing has been sent yet. Please try again later.",
     broken: "Sending was interrupted. Nothing has been sent yet. Please try again.",
+    bad_name: "The name of a file contains a character that cannot be sent (a control character). Nothing has been sent yet and your text is still here. Rename the file and choose it again.",
 };
 
 pub fn texts(lang: Lang) -> &'static FileTexts {
@@ -190,6 +193,7 @@ pub fn problem_text(p: &Problem, state_limits: &crate::settings::LimitSettings, 
         (Problem::Busy, Lang::En) => "The reporting point is very busy right now: your file could not be received. \
              Nothing has been sent yet and your text is still here; choose the file again and try again in a minute.".to_string(),
         (Problem::Broken, _) => ft.broken.to_string(),
+        (Problem::BadFileName, _) => ft.bad_name.to_string(),
         (Problem::Store, _) => ft.store_failed.to_string(),
     }
 }

@@ -90,6 +90,8 @@ pub enum Problem {
     Busy,
     /// The request broke off or was not a readable form.
     Broken,
+    /// A part's header was unreadable: a file name with a control character (a NUL byte).
+    BadFileName,
     /// The database or the sealing failed.
     Store,
 }
@@ -111,6 +113,7 @@ impl From<BodyError> for Problem {
         match e {
             BodyError::TooLarge => Problem::TextTooLarge,
             BodyError::Broken => Problem::Broken,
+            BodyError::BadPartHeader => Problem::BadFileName,
         }
     }
 }

@@ -177,7 +177,7 @@ pub async fn enter_code(state: State, req: HttpRequest, payload: web::Payload) -
     let body = match read_body(payload, body_limit(limit, 1)).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Ok(too_large(&state, lang)),
-        Err(BodyError::Broken) => return Ok(broken_request(&state, lang)),
+        Err(BodyError::Broken | BodyError::BadPartHeader) => return Ok(broken_request(&state, lang)),
     };
     let form = Form::parse(&body);
     if form.get("lang").is_some() {
