@@ -9,6 +9,7 @@ use crate::helpers::{between, hidden, marker, spawn_app, Backend, Browser, TestA
 
 both_backends!(
     oral_report_recorded_and_confirmed,
+    a_written_report_has_no_minutes_to_confirm,
     chain_overview_and_csv,
     overdue_counts_follow_the_days_and_every_change,
     access_grant_revoke_and_stepping_aside,
@@ -687,7 +688,13 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
         confirmed.body
     );
     assert!(!confirmed.body.contains("Het verslag klopt</button>"), "confirmed once");
-    reporter.post("/opvolgen/bevestigen", &[("csrf", rcsrf.as_str())]).await;
+    let twice = reporter.post("/opvolgen/bevestigen", &[("csrf", rcsrf.as_str())]).await;
+    assert_eq!(twice.status, StatusCode::OK);
+    assert!(
+        !twice.body.contains("Uw bericht is verstuurd"),
+        "a second confirmation stores nothing and says nothing was sent: {}",
+        twice.body
+    );
 
     let inbox = anna.get("/beheer").await;
     let href = between(&inbox.body, "<td><a href=\"", "\"").expect("link");
@@ -738,4 +745,39 @@ async fn audit_rows_of_a_report_stay_with_those_who_hold_it(backend: Backend) {
     for trace in ["melding geopend", "status gewijzigd", reference.as_str()] {
         assert!(!berts.body.contains(trace), "bert sees {trace}: {}", berts.body);
     }
+}
+
+/// Confirming minutes is for an oral report. On a written one nothing is stored, and the
+/// reporter is not told that something was sent (before: a redirect to "?sent=1").
+async fn a_written_report_has_no_minutes_to_confirm(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.setup("anna").await;
+    let reporter = app.browser();
+    let code = app.submit_report(&reporter, &marker("geschreven")).await;
+    let thread = reporter.post("/opvolgen?lang=en", &[("code", code.as_str())]).await;
+    let csrf = hidden(&thread.body, "csrf").expect("csrf");
+    let (messages, outbox) = (app.count("messages").await, app.count("outbox").await);
+    let res = reporter
+        .post(
+            "/opvolgen/bevestigen?lang=en",
+            &[("csrf", csrf.as_str()), ("lang", "en")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    assert!(
+        res.body.contains("Page not found"),
+        "in the reporter's language: {}",
+        res.body
+    );
+    assert!(!res.body.contains("Your message has been sent"), "{}", res.body);
+    assert_eq!(app.count("messages").await, messages, "no message stored");
+    assert_eq!(app.count("outbox").await, outbox, "nobody notified");
+    let row = app
+        .state
+        .store
+        .report(&app.report_ids().await[0])
+        .await
+        .expect("db")
+        .expect("report");
+    assert!(row.minutes_confirmed_on.is_none());
 }

@@ -636,9 +636,21 @@ pub async fn confirm_minutes(state: State, req: HttpRequest, payload: web::Paylo
     if !active.token.csrf_matches(form.get("csrf")) {
         return Ok(forbidden(&state, lang));
     }
+    // A written report has no minutes: there is nothing to confirm, and "your message has
+    // been sent" would tell the reporter something was stored that was not.
+    if row.origin != "oral" {
+        return Ok(crate::http::not_found_page(&state, lang));
+    }
     let m = seal_message(&state.clock, &key, &row.id, Role::Reporter, None, "confirm", "").or_500(lang)?;
     let tell = state.store.coordinators_with_access(&row.id).await.or_500(lang)?;
     let notices = crate::features::notify::notices(&state, tell, crate::features::notify::Event::ReporterReply);
-    state.store.confirm_minutes(&m, &notices).await.or_500(lang)?;
-    Ok(redirect(&lang.href(&format!("{}?sent=1", paths::FOLLOW_UP))))
+    // False when confirmed before (a second click): nothing new was stored, so the thread
+    // shows the earlier confirmation without a "sent" notice.
+    let stored = state.store.confirm_minutes(&m, &notices).await.or_500(lang)?;
+    let target = if stored {
+        format!("{}?sent=1", paths::FOLLOW_UP)
+    } else {
+        paths::FOLLOW_UP.to_string()
+    };
+    Ok(redirect(&lang.href(&target)))
 }
