@@ -386,122 +386,119 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Fea
             .wrap(from_fn(http::refuse_nul_in_url))
             .wrap(http::security_headers())
             .wrap(from_fn(http::access_log))
-            .route(paths::HOME, web::get().to(public::home))
-            .route(paths::REPORT, web::get().to(intake::form_page))
-            .route(paths::REPORT, web::post().to(intake::submit))
-            .route(paths::REPORT_LANGUAGE, web::post().to(intake::switch_language))
-            .route(paths::FOLLOW_UP, web::get().to(followup::show))
-            .route(paths::FOLLOW_UP, web::post().to(followup::enter_code))
-            .route(paths::FOLLOW_UP_REPLY, web::post().to(followup::reply))
-            .route(paths::FOLLOW_UP_CLOSE, web::post().to(followup::close))
-            .route("/opvolgen/bestanden/{file}", web::get().to(followup::download))
-            .route(paths::ACCESSIBILITY, web::get().to(public::accessibility))
-            .route(paths::PRIVACY, web::get().to(public::privacy))
-            .route("/.well-known/security.txt", web::get().to(public::security_txt))
-            .route(paths::STYLE, web::get().to(public::style))
-            .route(paths::POW_SCRIPT, web::get().to(public::pow_script))
-            .route(paths::LOGO, web::get().to(public::logo))
-            .route("/healthz", web::get().to(public::healthz))
-            .route("/readyz", web::get().to(public::readyz))
-            .route(paths::ADMIN, web::get().to(coordinator::inbox::inbox))
-            .route(paths::LOGIN, web::get().to(coordinator::login::login_page))
-            .route(paths::LOGIN, web::post().to(coordinator::login::login))
-            .route(paths::LOGOUT, web::post().to(coordinator::login::logout))
-            .route(paths::SECOND_FACTOR, web::get().to(coordinator::second_factor::show))
-            .route(paths::SECOND_FACTOR, web::post().to(coordinator::second_factor::verify))
-            .route(
-                "/beheer/coordinatoren/{id}/tweede-factor",
-                web::post().to(coordinator::second_factor::reset),
+            // One resource per path with all its methods: the router then answers a method
+            // the path lacks with 405 and the methods it has (`http::known_methods`).
+            .service(web::resource(paths::HOME).route(web::get().to(public::home)))
+            .service(
+                web::resource(paths::REPORT)
+                    .route(web::get().to(intake::form_page))
+                    .route(web::post().to(intake::submit)),
             )
-            .route(
-                "/beheer/inrichten/{token}",
-                web::get().to(coordinator::setup::setup_page),
+            .service(web::resource(paths::REPORT_LANGUAGE).route(web::post().to(intake::switch_language)))
+            .service(
+                web::resource(paths::FOLLOW_UP)
+                    .route(web::get().to(followup::show))
+                    .route(web::post().to(followup::enter_code)),
             )
-            .route(
-                "/beheer/inrichten/{token}",
-                web::post().to(coordinator::setup::setup_submit),
+            .service(web::resource(paths::FOLLOW_UP_REPLY).route(web::post().to(followup::reply)))
+            .service(web::resource(paths::FOLLOW_UP_CLOSE).route(web::post().to(followup::close)))
+            .service(web::resource("/opvolgen/bestanden/{file}").route(web::get().to(followup::download)))
+            .service(web::resource(paths::ACCESSIBILITY).route(web::get().to(public::accessibility)))
+            .service(web::resource(paths::PRIVACY).route(web::get().to(public::privacy)))
+            .service(web::resource("/.well-known/security.txt").route(web::get().to(public::security_txt)))
+            .service(web::resource(paths::STYLE).route(web::get().to(public::style)))
+            .service(web::resource(paths::POW_SCRIPT).route(web::get().to(public::pow_script)))
+            .service(web::resource(paths::LOGO).route(web::get().to(public::logo)))
+            .service(web::resource("/healthz").route(web::get().to(public::healthz)))
+            .service(web::resource("/readyz").route(web::get().to(public::readyz)))
+            .service(web::resource(paths::ADMIN).route(web::get().to(coordinator::inbox::inbox)))
+            .service(
+                web::resource(paths::LOGIN)
+                    .route(web::get().to(coordinator::login::login_page))
+                    .route(web::post().to(coordinator::login::login)),
             )
-            .route("/beheer/melding/{id}", web::get().to(coordinator::report::show_report))
-            .route(
-                "/beheer/melding/{id}/ontvangst",
-                web::post().to(coordinator::report::acknowledge),
+            .service(web::resource(paths::LOGOUT).route(web::post().to(coordinator::login::logout)))
+            .service(
+                web::resource(paths::SECOND_FACTOR)
+                    .route(web::get().to(coordinator::second_factor::show))
+                    .route(web::post().to(coordinator::second_factor::verify)),
             )
-            .route(
-                "/beheer/melding/{id}/bericht",
-                web::post().to(coordinator::report::reply),
+            .service(
+                web::resource("/beheer/coordinatoren/{id}/tweede-factor")
+                    .route(web::post().to(coordinator::second_factor::reset)),
             )
-            .route(
-                "/beheer/melding/{id}/bestanden/{file}",
-                web::get().to(coordinator::report::download),
+            .service(
+                web::resource("/beheer/inrichten/{token}")
+                    .route(web::get().to(coordinator::setup::setup_page))
+                    .route(web::post().to(coordinator::setup::setup_submit)),
             )
-            .route(
-                paths::COORDINATORS,
-                web::get().to(coordinator::coordinators::coordinators),
+            .service(web::resource("/beheer/melding/{id}").route(web::get().to(coordinator::report::show_report)))
+            .service(
+                web::resource("/beheer/melding/{id}/ontvangst").route(web::post().to(coordinator::report::acknowledge)),
             )
-            .route(
-                "/beheer/coordinatoren/{id}/goedkeuren",
-                web::post().to(coordinator::coordinators::approve),
+            .service(web::resource("/beheer/melding/{id}/bericht").route(web::post().to(coordinator::report::reply)))
+            .service(
+                web::resource("/beheer/melding/{id}/bestanden/{file}")
+                    .route(web::get().to(coordinator::report::download)),
             )
-            .route(paths::GROUPS, web::get().to(coordinator::admin::groups))
-            .route(
-                "/beheer/groepen/lid-toevoegen",
-                web::post().to(coordinator::admin::add_member),
+            .service(web::resource(paths::COORDINATORS).route(web::get().to(coordinator::coordinators::coordinators)))
+            .service(
+                web::resource("/beheer/coordinatoren/{id}/goedkeuren")
+                    .route(web::post().to(coordinator::coordinators::approve)),
             )
-            .route(
-                "/beheer/groepen/lid-verwijderen",
-                web::post().to(coordinator::admin::remove_member),
+            .service(web::resource(paths::GROUPS).route(web::get().to(coordinator::admin::groups)))
+            .service(
+                web::resource("/beheer/groepen/lid-toevoegen").route(web::post().to(coordinator::admin::add_member)),
             )
-            .route(paths::OUTBOX, web::get().to(coordinator::admin::outbox))
-            .route(paths::AUDIT, web::get().to(coordinator::triage::audit_trail))
-            .route(
-                "/beheer/melding/{id}/status",
-                web::post().to(coordinator::triage::change_status),
+            .service(
+                web::resource("/beheer/groepen/lid-verwijderen")
+                    .route(web::post().to(coordinator::admin::remove_member)),
             )
-            .route(
-                "/beheer/melding/{id}/ketenschakel",
-                web::post().to(coordinator::triage::relabel_chain),
+            .service(web::resource(paths::OUTBOX).route(web::get().to(coordinator::admin::outbox)))
+            .service(web::resource(paths::AUDIT).route(web::get().to(coordinator::triage::audit_trail)))
+            .service(
+                web::resource("/beheer/melding/{id}/status").route(web::post().to(coordinator::triage::change_status)),
             )
-            .route(
-                "/beheer/melding/{id}/bewaren",
-                web::post().to(coordinator::register::extend),
+            .service(
+                web::resource("/beheer/melding/{id}/ketenschakel")
+                    .route(web::post().to(coordinator::triage::relabel_chain)),
             )
-            .route(
-                "/beheer/melding/{id}/soort",
-                web::post().to(coordinator::triage::relabel_category),
+            .service(web::resource("/beheer/melding/{id}/bewaren").route(web::post().to(coordinator::register::extend)))
+            .service(
+                web::resource("/beheer/melding/{id}/soort")
+                    .route(web::post().to(coordinator::triage::relabel_category)),
             )
-            .route(
-                "/beheer/melding/{id}/notitie",
-                web::post().to(coordinator::triage::add_note),
+            .service(web::resource("/beheer/melding/{id}/notitie").route(web::post().to(coordinator::triage::add_note)))
+            .service(
+                web::resource("/beheer/melding/{id}/afdrukken").route(web::get().to(coordinator::triage::print_view)),
             )
-            .route(
-                "/beheer/melding/{id}/afdrukken",
-                web::get().to(coordinator::triage::print_view),
+            .service(web::resource("/beheer/melding/{id}/toegang").route(web::post().to(coordinator::access::grant)))
+            .service(
+                web::resource("/beheer/melding/{id}/toegang-intrekken")
+                    .route(web::post().to(coordinator::access::revoke)),
             )
-            .route(
-                "/beheer/melding/{id}/toegang",
-                web::post().to(coordinator::access::grant),
+            .service(
+                web::resource(paths::PASSWORD)
+                    .route(web::get().to(coordinator::password::show))
+                    .route(web::post().to(coordinator::password::change)),
             )
-            .route(
-                "/beheer/melding/{id}/toegang-intrekken",
-                web::post().to(coordinator::access::revoke),
+            .service(web::resource(paths::OVERVIEW).route(web::get().to(coordinator::overview::show)))
+            .service(web::resource("/beheer/overzicht.csv").route(web::get().to(coordinator::overview::download)))
+            .service(web::resource(paths::REGISTER).route(web::get().to(coordinator::register::show)))
+            .service(web::resource("/beheer/register.csv").route(web::get().to(coordinator::register::download)))
+            .service(
+                web::resource(paths::ORAL)
+                    .route(web::get().to(coordinator::oral::form))
+                    .route(web::post().to(coordinator::oral::record)),
             )
-            .route(paths::PASSWORD, web::get().to(coordinator::password::show))
-            .route(paths::PASSWORD, web::post().to(coordinator::password::change))
-            .route(paths::OVERVIEW, web::get().to(coordinator::overview::show))
-            .route("/beheer/overzicht.csv", web::get().to(coordinator::overview::download))
-            .route(paths::REGISTER, web::get().to(coordinator::register::show))
-            .route("/beheer/register.csv", web::get().to(coordinator::register::download))
-            .route(paths::ORAL, web::get().to(coordinator::oral::form))
-            .route(paths::ORAL, web::post().to(coordinator::oral::record))
-            .route(paths::CONFIRM_MINUTES, web::post().to(followup::confirm_minutes))
-            .route(
-                "/beheer/coordinatoren/uitnodigen",
-                web::post().to(coordinator::invite::create),
+            .service(web::resource(paths::CONFIRM_MINUTES).route(web::post().to(followup::confirm_minutes)))
+            .service(
+                web::resource("/beheer/coordinatoren/uitnodigen").route(web::post().to(coordinator::invite::create)),
             )
-            .route("/beheer/uitnodiging/{token}", web::get().to(coordinator::invite::show))
-            .route(
-                "/beheer/uitnodiging/{token}",
-                web::post().to(coordinator::invite::accept),
+            .service(
+                web::resource("/beheer/uitnodiging/{token}")
+                    .route(web::get().to(coordinator::invite::show))
+                    .route(web::post().to(coordinator::invite::accept)),
             )
             .default_service(web::to(http::not_found))
     })

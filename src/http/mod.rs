@@ -367,26 +367,62 @@ pub async fn access_log(
     Ok(res)
 }
 
-/// HEAD is answered as GET (actix-web leaves out the body and keeps the headers); a method
-/// other than GET, HEAD and POST gets 405 with `Allow`, not a 404 that hides what the
-/// service does, whatever the path.
+/// A method of our own that no route registers: a request with a method we serve nowhere
+/// (PUT, DELETE, OPTIONS, ...) is routed under this name, so the router says which methods
+/// its path has (or that the path does not exist) and no handler can run for it.
+fn unserved_method() -> Method {
+    // A valid token, so this cannot fail; GET in the impossible case is still read-only.
+    Method::from_bytes(b"MELDPUNT-UNSERVED").unwrap_or(Method::GET)
+}
+
+/// HEAD is answered as GET (actix-web leaves out the body and keeps the headers). A method
+/// a path does not have gets 405 naming the methods it does have: each path is one
+/// resource in `startup`, whose router answers 405 with the methods registered for it, and
+/// this adds HEAD wherever GET is (HEAD arrives here as GET) and a page in the user's
+/// language, since a person who opens a form's address gets it too. A path that does not
+/// exist stays a 404 whatever the method.
 pub async fn known_methods(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    use actix_web::http::{header, Method};
     match *req.method() {
         Method::GET | Method::POST => {}
         Method::HEAD => req.head_mut().method = Method::GET,
-        _ => {
-            let res = HttpResponse::MethodNotAllowed()
-                .insert_header((header::ALLOW, "GET, HEAD, POST"))
-                .content_type("text/plain; charset=utf-8")
-                .body("405 Method Not Allowed\n");
-            return Ok(req.into_response(res));
-        }
+        _ => req.head_mut().method = unserved_method(),
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?.map_into_boxed_body();
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(res);
+    }
+    let registered = res
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let has = |m: &str| registered.split(',').any(|r| r.trim() == m);
+    let allow: Vec<&str> = ["GET", "HEAD", "POST"]
+        .into_iter()
+        .filter(|m| has(m) || (*m == "HEAD" && has("GET")))
+        .collect();
+    let (req, _) = res.into_parts();
+    let lang = query_lang(&req);
+    let mut page = match context::context(&req) {
+        Some(state) => message_page(
+            &state,
+            lang,
+            StatusCode::METHOD_NOT_ALLOWED,
+            lang.t().method_not_allowed_title,
+            lang.t().method_not_allowed_text,
+        ),
+        None => HttpResponse::MethodNotAllowed()
+            .content_type("text/plain; charset=utf-8")
+            .body("405 Method Not Allowed\n"),
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&allow.join(", ")) {
+        page.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(ServiceResponse::new(req, page))
 }
 
 /// Refuses a request whose path or query string carries a NUL byte (`%00`): no route or
@@ -417,7 +453,11 @@ pub async fn same_origin_posts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != Method::GET && req.method() != Method::HEAD && !post_is_same_origin(&req) {
+    // The unserved method reaches no handler (see `known_methods`): it is answered 405 or
+    // 404, not refused as if it came from another site.
+    let reaches_no_handler = *req.method() == unserved_method();
+    if req.method() != Method::GET && req.method() != Method::HEAD && !reaches_no_handler && !post_is_same_origin(&req)
+    {
         let lang = query_lang(req.request());
         let state = context::context(req.request());
         let res = match state {

@@ -1,7 +1,7 @@
 //! Malformed and hostile input never panics or answers 500: cut-off multipart bodies, NUL
 //! bytes in every kind of value (PostgreSQL refuses them in text), a file just over its
 //! limit with the body running on, a file named only by `filename*=`, invisible characters
-//! in names, and methods other than GET, HEAD and POST.
+//! in names, and methods a path does not have (405 naming those it has).
 
 use reqwest::StatusCode;
 
@@ -254,8 +254,16 @@ async fn head_is_get_and_other_methods_are_not_allowed() {
         assert_eq!(head.headers().get("content-type").cloned(), get_type, "HEAD {path}");
         assert!(head.bytes().await.expect("body").is_empty(), "HEAD {path} has no body");
     }
+    // Allow names the methods the path has, not the same three everywhere.
     for method in ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
-        for path in ["/", "/melden", "/beheer/melding/0123"] {
+        for (path, allow) in [
+            ("/", "GET, HEAD"),
+            ("/melden", "GET, HEAD, POST"),
+            ("/beheer/melding/0123", "GET, HEAD"),
+            ("/opvolgen/bericht", "POST"),
+            ("/beheer/melding/0123/status", "POST"),
+            ("/static/style.css", "GET, HEAD"),
+        ] {
             let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
             let res = client
                 .request(m, format!("{}{path}", app.base))
@@ -265,10 +273,38 @@ async fn head_is_get_and_other_methods_are_not_allowed() {
             assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert_eq!(
                 res.headers().get("allow").and_then(|v| v.to_str().ok()),
-                Some("GET, HEAD, POST")
+                Some(allow),
+                "{method} {path}"
             );
         }
     }
+    // A method the path lacks among GET and POST too: a page in the user's language.
+    let res = client
+        .get(format!("{}/opvolgen/bericht?lang=en", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+    assert!(res.text().await.expect("body").contains("Not possible on this page"));
+    let res = client
+        .post(format!("{}/privacy", app.base))
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        res.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    // A path that does not exist is not there, whatever the method.
+    let res = client
+        .request(reqwest::Method::PUT, format!("{}/bestaat-niet", app.base))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 /// Sends `head` and `first`, then `trickle` one byte every 5 s (or nothing), never finishing
