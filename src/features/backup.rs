@@ -203,8 +203,14 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
     let staging = sibling(&target, "restoring");
     let _ = std::fs::remove_file(&staging);
     create_private_new(&staging)?;
-    std::fs::copy(from, &staging)?;
-    std::fs::File::open(&staging)?.sync_all()?;
+    // The bytes only: fs::copy would also give the copy the backup file's mode, and a backup
+    // readable by others would make the database readable by others.
+    {
+        let mut source = std::fs::File::open(from)?;
+        let mut copy = std::fs::OpenOptions::new().write(true).open(&staging)?;
+        std::io::copy(&mut source, &mut copy)?;
+        copy.sync_all()?;
+    }
     for suffix in ["-wal", "-shm"] {
         let stale = sibling(&target, suffix);
         match std::fs::remove_file(&stale) {

@@ -167,6 +167,40 @@ impl NewFiles {
     }
 }
 
+/// The database file private to the service's user, like the pepper and the evidence file:
+/// made empty with mode 0600 before SQLite opens it (which would create it with the umask,
+/// 0644 as a rule), so its write-ahead log and shared-memory file, which SQLite gives the
+/// database file's mode, are private too. A file of an earlier version, or one put in place
+/// by hand, is made private with a line in the log.
+fn make_database_private(db: &std::path::Path, create: bool) -> anyhow::Result<()> {
+    if create && !db.exists() {
+        // Another instance starting together may have made it meanwhile.
+        if let Err(e) = create_private_new(db) {
+            if !db.exists() {
+                return Err(e);
+            }
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        for file in [db.to_path_buf(), wal.into(), shm.into()] {
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", file.display()))?;
+                tracing::warn!(file = %file.display(), was = format!("{:o}", mode & 0o777), "made a database file private to the service's user");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates a new, empty file readable by its owner only; fails if it exists.
 pub(crate) fn create_private_new(path: &std::path::Path) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
@@ -400,6 +434,7 @@ impl Store {
                         std::fs::create_dir_all(dir)?;
                     }
                 }
+                make_database_private(opts.get_filename(), create)?;
                 // The evidence file is made here, private to the service's user, so that an
                 // administrative command (which may not create the database) can attach it too.
                 let evidence = evidence_file(opts.get_filename());

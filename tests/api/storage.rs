@@ -132,3 +132,47 @@ async fn a_wrong_or_shared_pepper_file_is_refused_by_name(backend: Backend) {
     let thread = app.browser().post("/opvolgen", &[("code", code.as_str())]).await;
     assert!(thread.body.contains("melding"));
 }
+
+/// The database file, its write-ahead log and its shared-memory file are the service user's
+/// only, like the pepper and the evidence file (they were 0644), and a restore does not give
+/// the database the backup file's mode.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_database_files_are_private_and_a_restore_keeps_them_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("file").permissions().mode() & 0o777;
+    let app = spawn_app(Backend::Sqlite).await;
+    app.setup("anna").await;
+    app.submit_report(&app.browser(), "melding").await;
+    let db = app.sqlite_path.clone().expect("sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert!(file.exists(), "{} exists while serving", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("backup.db");
+    let backup = meldpunt_command()
+        .args(["backup", "--out"])
+        .arg(&out)
+        .env("MELDPUNT_DATABASE__URL", &app.db_url)
+        .env("MELDPUNT_SECURITY__PEPPER_FILE", &app.pepper_file)
+        .env("MELDPUNT_LOG__FILTER", "warn")
+        .output()
+        .expect("run backup");
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    // A backup copied around with a looser mode (cp without -p under umask 022).
+    set_mode(&out, 0o644);
+    let target = dir.path().join("data/meldpunt.db");
+    let restore = meldpunt_command()
+        .args(["restore", "--from"])
+        .arg(&out)
+        .env("MELDPUNT_DATABASE__URL", format!("sqlite://{}", target.display()))
+        .env("MELDPUNT_SECURITY__PEPPER_FILE", dir.path().join("pepper.key"))
+        .env("MELDPUNT_LOG__FILTER", "warn")
+        .output()
+        .expect("run restore");
+    assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
+    assert_eq!(mode(&target), 0o600, "the restored database is private");
+}
