@@ -637,6 +637,17 @@ async fn replace_pepper(settings: Settings) -> anyhow::Result<()> {
         anyhow::bail!("this Meldpunt is not set up yet: nothing depends on the pepper; start it and it makes one");
     }
     if path.exists() {
+        // A rerun after a replacement that finished (or stopped after putting the file in
+        // place): the file there is the one the database's check value was made with.
+        let there = crate::crypto::kdf::Pepper::load_or_create(&path, false)?;
+        if store.pepper_check().await?.as_deref() == Some(&there.check_value()[..]) {
+            println!(
+                "The pepper at {} is already the one this database uses: nothing to replace.",
+                path.display()
+            );
+            store.close().await;
+            return Ok(());
+        }
         anyhow::bail!(
             "a file is at {}: if it is the right pepper, nothing needs replacing; if not, move it away first",
             path.display()
@@ -650,8 +661,21 @@ async fn replace_pepper(settings: Settings) -> anyhow::Result<()> {
     if key.public_bytes() != stored {
         anyhow::bail!("this is not the recovery key of this Meldpunt; nothing was changed");
     }
-    let pepper = crate::crypto::kdf::Pepper::load_or_create(&path, true)?;
+    // Made under a name of its own, its check value stored, and only then put in place: a
+    // stop at any point leaves either no pepper file (a rerun makes a new one; the one left
+    // beside it was never used) or the right one (a rerun says so), never a file the
+    // database refuses.
+    let fresh = path.with_extension("key.new");
+    match std::fs::remove_file(&fresh) {
+        Ok(()) => tracing::info!(path = %fresh.display(), "removed a pepper left by a replacement that did not finish"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot remove {}: {e}", fresh.display()),
+    }
+    let pepper = crate::crypto::kdf::Pepper::load_or_create(&fresh, true)?;
     store.set_pepper_check(&pepper.check_value()).await?;
+    std::fs::rename(&fresh, &path)
+        .map_err(|e| anyhow::anyhow!("cannot put the new pepper at {}: {e}", path.display()))?;
+    crate::crypto::kdf::sync_folder_of(&path)?;
     store
         .audit(Clock::system().now(), None, "pepper_replaced", None)
         .await?;

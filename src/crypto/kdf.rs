@@ -137,7 +137,22 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    sync_folder_of(path)
+}
+
+/// Syncs the folder a file was just created in (or renamed into), so the file's name
+/// survives a power cut too, not only its bytes.
+pub fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Who asks for a derivation. Each kind waits in its own queue and the pool serves the

@@ -621,17 +621,30 @@ async fn a_lost_pepper_is_replaced_with_the_recovery_key(backend: Backend) {
     let wrong = meldpunt(&app, &["pepper", "replace"], "ABCD-EFGH");
     assert!(!wrong.status.success());
     assert!(!app.pepper_file.exists(), "no pepper without the recovery key");
+    // A replacement that stopped half-way (its new file written, not yet in place) is no
+    // obstacle: the next run starts over and leaves nothing beside the pepper.
+    let half = app.pepper_file.with_extension("key.new");
+    std::fs::write(&half, [7u8; 32]).expect("a half-done replacement");
     let out = meldpunt(&app, &["pepper", "replace"], &recovery_key);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(!half.exists(), "the half-done file is gone");
     assert!(
         text(&out).contains("meldpunt recover --username anna"),
         "{}",
         text(&out)
     );
     assert_eq!(std::fs::read(&app.pepper_file).expect("new pepper").len(), 32);
+    // Run again (say, after a stop before it could print): the file is the right one.
     let again = meldpunt(&app, &["pepper", "replace"], &recovery_key);
-    assert!(!again.status.success());
-    assert!(text(&again).contains("a file is at"), "{}", text(&again));
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("already the one"), "{}", text(&again));
+    // A file that is not the database's pepper is never replaced over.
+    let right = std::fs::read(&app.pepper_file).expect("pepper");
+    std::fs::write(&app.pepper_file, [9u8; 32]).expect("another file");
+    let other = meldpunt(&app, &["pepper", "replace"], &recovery_key);
+    assert!(!other.status.success());
+    assert!(text(&other).contains("a file is at"), "{}", text(&other));
+    std::fs::write(&app.pepper_file, right).expect("the right one back");
 
     // Anna gets a new password with the recovery key and reads the report again.
     let dir = tempfile::tempdir().expect("dir");
