@@ -392,6 +392,13 @@ fn safe_type(kind: Kind) -> &'static str {
 
 /// Streams a file, decrypting one segment (about 1 MiB) at a time. Always an attachment,
 /// never sniffed, sandboxed if a browser renders it anyway. `None` if the file is unknown.
+/// A decrypted segment handed to the response without a copy, and zeroed when the response
+/// is done with it: the buffer is its own owner (`Bytes::from_owner`), so dropping the last
+/// reference drops the `Zeroizing`, which overwrites the whole allocation before freeing it.
+fn plaintext_body(plain: zeroize::Zeroizing<Vec<u8>>) -> actix_web::web::Bytes {
+    actix_web::web::Bytes::from_owner(plain)
+}
+
 pub async fn download(
     store: &Store,
     key: &ReportKey,
@@ -422,7 +429,7 @@ pub async fn download(
     let first = opener
         .open_segment_in_place(first_sealed)
         .map_err(|e| anyhow::anyhow!("file segment 0: {e}"))?;
-    let first = actix_web::web::Bytes::from(first);
+    let first = plaintext_body(first);
     let store = store.clone();
     let id = row.id.clone();
     let rest = stream::unfold((opener, 1i64, false), move |(mut opener, seq, failed)| {
@@ -438,7 +445,7 @@ pub async fn download(
             let item = match store.file_segment(&id, seq).await {
                 Ok(Some(sealed)) => opener
                     .open_segment_in_place(sealed)
-                    .map(actix_web::web::Bytes::from)
+                    .map(plaintext_body)
                     .map_err(|_| std_error("file segment does not open")),
                 Ok(None) => Err(std_error("file segment missing")),
                 Err(_) => Err(std_error("reading a file segment failed")),
@@ -495,4 +502,17 @@ pub fn duplicate_notes(up: &upload::Upload, lang: Lang) -> Vec<String> {
             Lang::En => format!("‘{dup}’ was the same file as ‘{first}’ and was stored once."),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_decrypted_segment_is_served_from_its_own_zeroizing_buffer() {
+        let plain = zeroize::Zeroizing::new(b"platte tekst".to_vec());
+        let at = plain.as_ptr();
+        let body = super::plaintext_body(plain);
+        // No copy: the response holds the very buffer that is zeroed when it is dropped.
+        assert_eq!(body.as_ptr(), at);
+        assert_eq!(&body[..], b"platte tekst");
+    }
 }

@@ -281,13 +281,13 @@ impl FileOpener {
 
     /// Plaintext of the next segment, without the last chunk's padding.
     pub fn open_segment(&mut self, segment: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        self.open_segment_in_place(segment.to_vec()).map(Zeroizing::new)
+        self.open_segment_in_place(segment.to_vec())
     }
 
     /// The same, decrypted in the segment's own buffer (each chunk in place, then moved up
     /// over the tags before it), so a download copies no megabyte twice. On an error the
     /// buffer, which may hold some plaintext, is zeroed before it is dropped.
-    pub fn open_segment_in_place(&mut self, segment: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
+    pub fn open_segment_in_place(&mut self, segment: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let mut segment = Zeroizing::new(segment);
         if segment.is_empty() {
             return Err(CryptoError::Format);
@@ -320,7 +320,7 @@ impl FileOpener {
         // whole, and what lies beyond its length is freed with it.
         segment[write..].fill(0);
         segment.truncate(write);
-        Ok(std::mem::take(&mut *segment))
+        Ok(segment)
     }
 
     /// True once the last chunk has been opened.
