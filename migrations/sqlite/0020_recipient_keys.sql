@@ -19,6 +19,17 @@ CREATE TABLE key_endorsements (
     signature BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- An endorsement whose keys were replaced (a recovery) or whose coordinator was removed:
+-- what its key signed before (colleagues it approved, memberships it added, staff keys)
+-- keeps counting, but it vouches for no recipient.
+CREATE TABLE retired_endorsements (
+    coordinator_id TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    verifying_key BLOB NOT NULL,
+    signer BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    retired_at INTEGER NOT NULL
+);
 -- Group memberships decide who receives new reports: each is signed by the coordinator
 -- who added it. An unsigned one (added by hand or by the command line) routes nothing
 -- until a coordinator confirms it.

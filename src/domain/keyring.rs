@@ -330,6 +330,7 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
     let pin = TrustPin::load(pin_file)?;
     let stored_recovery = store.recovery_public_key().await?;
     let endorsements = store.endorsements().await?;
+    let retired = store.retired_endorsements().await?;
     let coordinators = store.coordinators().await?;
     let members = store.signed_members().await?;
     let mut v = Verified::default();
@@ -399,6 +400,31 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
                 v.signers.insert(verifying);
             }
             grew = true;
+        }
+        // A retired endorsement (keys replaced, or the coordinator removed) vouches for no
+        // recipient, but what its key signed while it counted keeps counting.
+        for e in &retired {
+            let Ok(verifying) = <[u8; 32]>::try_from(e.verifying_key.as_slice()) else {
+                continue;
+            };
+            if verifying == [0; 32] || v.signers.contains(&verifying) || !v.is_signer(&e.signer) {
+                continue;
+            }
+            let (Some(cid), Ok(public)) = (
+                ids::parse(&e.coordinator_id),
+                <[u8; 32]>::try_from(e.public_key.as_slice()),
+            ) else {
+                continue;
+            };
+            let statement = Statement::Endorse {
+                coordinator_id: cid,
+                public,
+                verifying,
+            };
+            if sign::verify(&e.signer, &statement, &e.signature) {
+                v.signers.insert(verifying);
+                grew = true;
+            }
         }
         if !grew {
             break;

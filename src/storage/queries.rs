@@ -290,6 +290,13 @@ impl Store {
     pub async fn remove_coordinator(&self, username: &str) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // What the removed coordinator's key signed (colleagues, memberships, staff keys)
+            // keeps counting: their endorsement is kept as retired, vouching for nobody.
+            sqlx::query(
+                "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
+                 SELECT e.coordinator_id, e.public_key, e.verifying_key, e.signer, e.signature, c.created_at \
+                 FROM key_endorsements e JOIN coordinators c ON c.id = e.coordinator_id WHERE c.username = $1")
+                .bind(username).execute(&mut *tx).await?;
             let id: Option<(String,)> = sqlx::query_as("DELETE FROM coordinators WHERE username = $1 RETURNING id")
                 .bind(username).fetch_optional(&mut *tx).await?;
             let Some((id,)) = id else {

@@ -40,13 +40,32 @@ impl Store {
     }
 
     /// Stores (or replaces) a coordinator's endorsement.
+    /// Stores (or replaces) a coordinator's endorsement. One replaced by another signing
+    /// key is kept as retired, so what the old key signed keeps counting.
     pub async fn set_endorsement(&self, e: &Endorsement, now: i64) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \
-             verifying_key = excluded.verifying_key, signer = excluded.signer, signature = excluded.signature, created_at = excluded.created_at")
-            .bind(&e.coordinator_id).bind(&e.public_key).bind(&e.verifying_key).bind(&e.signer).bind(&e.signature).bind(now)
-            .execute(pool).await.map(|_| ()))
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
+                 SELECT coordinator_id, public_key, verifying_key, signer, signature, $2 FROM key_endorsements \
+                 WHERE coordinator_id = $1 AND verifying_key <> $3")
+                .bind(&e.coordinator_id).bind(now).bind(&e.verifying_key).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \
+                 verifying_key = excluded.verifying_key, signer = excluded.signer, signature = excluded.signature, created_at = excluded.created_at")
+                .bind(&e.coordinator_id).bind(&e.public_key).bind(&e.verifying_key).bind(&e.signer).bind(&e.signature).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Endorsements whose keys were replaced or whose coordinator was removed.
+    pub async fn retired_endorsements(&self) -> DbResult<Vec<Endorsement>> {
+        on_pool!(self, pool => sqlx::query_as::<_, Endorsement>(
+            "SELECT coordinator_id, public_key, verifying_key, signer, signature FROM retired_endorsements ORDER BY retired_at")
+            .fetch_all(pool).await)
     }
 
     /// Approves a coordinator (pending, or active but not yet vouched for as a signer) with
@@ -61,6 +80,11 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
+            sqlx::query(
+                "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
+                 SELECT coordinator_id, public_key, verifying_key, signer, signature, $2 FROM key_endorsements \
+                 WHERE coordinator_id = $1 AND verifying_key <> $3")
+                .bind(&e.coordinator_id).bind(now).bind(&e.verifying_key).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \

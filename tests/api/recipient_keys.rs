@@ -23,7 +23,8 @@ both_backends!(
     a_swapped_recovery_key_is_refused_and_reported,
     a_forged_staff_wrap_is_refused_and_no_note_is_sealed_under_it,
     the_staff_key_upgrade_wraps_to_no_unverified_key,
-    step_up_guessing_is_stopped_and_audited
+    step_up_guessing_is_stopped_and_audited,
+    what_a_removed_coordinator_signed_keeps_counting
 );
 
 async fn scalar(store: &Store, sql: &str, text: &str) -> i64 {
@@ -386,4 +387,46 @@ async fn step_up_guessing_is_stopped_and_audited(backend: Backend) {
     assert_eq!(locked, 1);
     let row = store.coordinator(&bert.id).await.expect("db").expect("bert");
     assert_eq!(row.status, "pending", "nothing was approved");
+}
+
+async fn what_a_removed_coordinator_signed_keeps_counting(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_anna, _) = app.setup("anna").await;
+    app.add_coordinator("bert", "Bert", "active", &[]).await;
+    let carla = app.add_coordinator("carla", "Carla", "pending", &[]).await;
+
+    // Bert approves Carla and puts her in the group, in the browser.
+    let bert = app.browser();
+    bert.post(
+        "/beheer/inloggen",
+        &[("username", "bert"), ("password", crate::helpers::PASSWORD)],
+    )
+    .await;
+    let page = bert.get("/beheer/coordinatoren").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = bert
+        .post(
+            &format!("/beheer/coordinatoren/{}/goedkeuren", carla.id),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+    let res = bert
+        .post(
+            "/beheer/groepen/lid-toevoegen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("group", "integriteit"),
+                ("coordinator", carla.id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    // Bert leaves. What he signed while he was a colleague still counts: Carla keeps
+    // receiving reports, and nothing is reported as changed by hand.
+    assert!(app.state.store.remove_coordinator("bert").await.expect("remove"));
+    app.submit_report(&app.browser(), &marker("after bert")).await;
+    assert_eq!(wraps_for(&app, &carla.id).await, 1, "Carla still receives new reports");
+    assert_eq!(app.browser().get("/readyz").await.status, StatusCode::OK);
 }
