@@ -24,7 +24,8 @@ both_backends!(
     a_forged_staff_wrap_is_refused_and_no_note_is_sealed_under_it,
     the_staff_key_upgrade_wraps_to_no_unverified_key,
     step_up_guessing_is_stopped_and_audited,
-    what_a_removed_coordinator_signed_keeps_counting
+    what_a_removed_coordinator_signed_keeps_counting,
+    an_installation_from_before_the_pin_is_vouched_for_by_its_first_login
 );
 
 async fn scalar(store: &Store, sql: &str, text: &str) -> i64 {
@@ -428,5 +429,60 @@ async fn what_a_removed_coordinator_signed_keeps_counting(backend: Backend) {
     assert!(app.state.store.remove_coordinator("bert").await.expect("remove"));
     app.submit_report(&app.browser(), &marker("after bert")).await;
     assert_eq!(wraps_for(&app, &carla.id).await, 1, "Carla still receives new reports");
+    assert_eq!(app.browser().get("/readyz").await.status, StatusCode::OK);
+}
+
+async fn an_installation_from_before_the_pin_is_vouched_for_by_its_first_login(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    app.add_coordinator("bert", "Bert", "active", &["integriteit"]).await;
+    // What an earlier version left: no pin, no endorsements, unsigned memberships.
+    let pin = app.pepper_file.with_file_name("trust.pin");
+    std::fs::remove_file(&pin).expect("no pin yet");
+    let store = &app.state.store;
+    exec(store, "DELETE FROM key_endorsements", None, &[]).await;
+    exec(
+        store,
+        "UPDATE group_members SET signer = NULL, signature = NULL",
+        None,
+        &[],
+    )
+    .await;
+
+    // Until someone vouches, it works as it did: reports reach the routed coordinators.
+    assert_eq!(app.browser().get("/readyz").await.status, StatusCode::OK);
+    app.submit_report(&app.browser(), &marker("before vouching")).await;
+    let bert_id = store
+        .coordinator_by_username("bert")
+        .await
+        .expect("db")
+        .expect("bert")
+        .id;
+    assert_eq!(wraps_for(&app, &bert_id).await, 1);
+
+    // Anna's next look at the inbox vouches for the keys as they stand, and says so.
+    let inbox = anna.get("/beheer").await;
+    assert!(inbox.body.contains("ingestaan voor de sleutels"), "{}", inbox.body);
+    assert!(inbox.body.contains("bert: "), "the fingerprints are shown");
+    assert!(pin.exists(), "the pin is written");
+    assert!(
+        !anna.get("/beheer").await.body.contains("ingestaan voor de sleutels"),
+        "once"
+    );
+
+    // Bert still receives reports, but vouches for nobody until a colleague approves him.
+    app.submit_report(&app.browser(), &marker("after vouching")).await;
+    assert_eq!(wraps_for(&app, &bert_id).await, 2);
+    let page = anna.get("/beheer/coordinatoren").await;
+    assert!(page.body.contains("kan pas voor anderen instaan"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = anna
+        .post(
+            &format!("/beheer/coordinatoren/{bert_id}/goedkeuren"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+    assert!(!res.body.contains("kan pas voor anderen instaan"));
     assert_eq!(app.browser().get("/readyz").await.status, StatusCode::OK);
 }

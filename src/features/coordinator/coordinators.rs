@@ -18,7 +18,11 @@ pub struct CoordinatorItem {
     pub id: String,
     pub username: String,
     pub display_name: String,
+    /// Shows the approve button: pending, or active but not yet vouched for as a signer.
     pub pending: bool,
+    /// Active and receiving reports, but their signing key awaits a colleague's approval
+    /// (an account from before signatures, after the upgrade).
+    pub awaiting_vouch: bool,
     pub is_me: bool,
     pub has_totp: bool,
     /// The fingerprint of their public key, to compare with what they read out before
@@ -114,6 +118,7 @@ pub(crate) async fn coordinators_page(
             // Also an active colleague whose signing key nobody vouched for yet (after the
             // upgrade): approving them again is how a person makes it count.
             pending: c.status == "pending" || (c.id != me.row.id && !verified.vouched_signer(&c)),
+            awaiting_vouch: c.status == "active" && c.id != me.row.id && !verified.vouched_signer(&c),
             is_me: c.id == me.row.id,
             has_totp: c.totp_sealed.is_some(),
             fingerprint: crate::crypto::sign::coordinator_fingerprint(&c.public_key, c.verifying_key.as_deref()),

@@ -58,6 +58,7 @@ pub static EN: StaffTexts = StaffTexts {
     col_name: "Name",
     status_pending: "awaiting approval",
     status_active: "active",
+    status_awaiting_vouch: "active; can vouch for others once a colleague approves them",
     approve_button: "Approve",
     approved_notice: "The coordinator has been approved and will receive new reports from now on.",
     approved_no_group_notice: "The coordinator has been approved, but is in no group yet and so receives no reports. Put them in the right group on the Groups page; older reports are shared one by one.",

@@ -72,6 +72,8 @@ pub struct StaffTexts {
     pub col_name: &'static str,
     pub status_pending: &'static str,
     pub status_active: &'static str,
+    /// Active and receiving reports, but not yet able to vouch for others (after the upgrade).
+    pub status_awaiting_vouch: &'static str,
     pub approve_button: &'static str,
     pub approved_notice: &'static str,
     /// After approving someone who is in no group: they receive nothing yet.

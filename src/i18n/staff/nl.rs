@@ -58,6 +58,7 @@ pub static NL: StaffTexts = StaffTexts {
     col_name: "Naam",
     status_pending: "wacht op goedkeuring",
     status_active: "actief",
+    status_awaiting_vouch: "actief; kan pas voor anderen instaan na goedkeuring door een collega",
     approve_button: "Goedkeuren",
     approved_notice: "De coördinator is goedgekeurd en ontvangt voortaan nieuwe meldingen.",
     approved_no_group_notice: "De coördinator is goedgekeurd, maar zit nog in geen enkele groep en ontvangt dus nog geen meldingen. Zet hen op de pagina Groepen in de juiste groep; oudere meldingen deelt u per melding.",
