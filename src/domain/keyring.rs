@@ -324,6 +324,11 @@ pub fn pin_path(settings: &Settings) -> PathBuf {
     pin::path_beside(&settings.security.pepper_file)
 }
 
+/// [`verify`] against this installation's pin.
+pub async fn verify_installation(store: &Store, settings: &Settings) -> anyhow::Result<Verified> {
+    verify(store, &pin_path(settings)).await
+}
+
 /// Verifies every recipient key against the pin. Errors only when storage or the pin file
 /// cannot be read; a key that fails is left out and named in `problems`.
 pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> {
@@ -377,22 +382,10 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
             let Some(c) = active.get(e.coordinator_id.as_str()) else {
                 continue;
             };
-            let (Some(cid), Ok(public), Ok(verifying)) = (
-                ids::parse(&e.coordinator_id),
-                <[u8; 32]>::try_from(e.public_key.as_slice()),
-                <[u8; 32]>::try_from(e.verifying_key.as_slice()),
-            ) else {
-                continue;
-            };
-            let statement = Statement::Endorse {
-                coordinator_id: cid,
-                public,
-                verifying,
-            };
             // The row must carry the very keys that were vouched for.
-            if c.public_key != e.public_key || !sign::verify(&e.signer, &statement, &e.signature) {
+            let Some((public, verifying)) = signed_keys(e).filter(|_| c.public_key == e.public_key) else {
                 continue;
-            }
+            };
             v.coordinators.insert(e.coordinator_id.clone(), public);
             // A receive-only endorsement (an account from before signatures, whose signing
             // key was not known when it was vouched for) signs nothing.
@@ -404,26 +397,13 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
         // A retired endorsement (keys replaced, or the coordinator removed) vouches for no
         // recipient, but what its key signed while it counted keeps counting.
         for e in &retired {
-            let Ok(verifying) = <[u8; 32]>::try_from(e.verifying_key.as_slice()) else {
-                continue;
-            };
-            if verifying == [0; 32] || v.signers.contains(&verifying) || !v.is_signer(&e.signer) {
+            if !v.is_signer(&e.signer) {
                 continue;
             }
-            let (Some(cid), Ok(public)) = (
-                ids::parse(&e.coordinator_id),
-                <[u8; 32]>::try_from(e.public_key.as_slice()),
-            ) else {
-                continue;
-            };
-            let statement = Statement::Endorse {
-                coordinator_id: cid,
-                public,
-                verifying,
-            };
-            if sign::verify(&e.signer, &statement, &e.signature) {
-                v.signers.insert(verifying);
-                grew = true;
+            if let Some((_, verifying)) = signed_keys(e) {
+                if verifying != [0; 32] && v.signers.insert(verifying) {
+                    grew = true;
+                }
             }
         }
         if !grew {
@@ -458,6 +438,20 @@ pub async fn verify(store: &Store, pin_file: &Path) -> anyhow::Result<Verified> 
         }
     }
     Ok(v)
+}
+
+/// The keys an endorsement vouches for (public, verifying), if its signature over them
+/// holds; whether its signer counts is the caller's to check.
+fn signed_keys(e: &Endorsement) -> Option<([u8; 32], [u8; 32])> {
+    let cid = ids::parse(&e.coordinator_id)?;
+    let public = <[u8; 32]>::try_from(e.public_key.as_slice()).ok()?;
+    let verifying = <[u8; 32]>::try_from(e.verifying_key.as_slice()).ok()?;
+    let statement = Statement::Endorse {
+        coordinator_id: cid,
+        public,
+        verifying,
+    };
+    sign::verify(&e.signer, &statement, &e.signature).then_some((public, verifying))
 }
 
 /// A coordinator's endorsement, signed by `signer`: the keys the row carries now.

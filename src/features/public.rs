@@ -133,7 +133,7 @@ pub async fn readyz(state: State) -> HttpResponse {
     // changed by hand (say, a recovery key swapped in the database) makes this answer 503
     // until the operator has looked; the log names what failed.
     let verdict = match verdict {
-        Ok(()) => match keyring::verify(&state.store, &keyring::pin_path(&state.settings)).await {
+        Ok(()) => match keyring::verify_installation(&state.store, &state.settings).await {
             Ok(v) if v.problems.is_empty() => Ok(()),
             Ok(v) => {
                 v.log_problems();

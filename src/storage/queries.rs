@@ -226,9 +226,7 @@ impl Store {
                 return Ok(false);
             }
             insert_coordinator_q(first).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query(super::trust::UPSERT_ENDORSEMENT)
                 .bind(&endorsement.coordinator_id).bind(&endorsement.public_key).bind(&endorsement.verifying_key)
                 .bind(&endorsement.signer).bind(&endorsement.signature).bind(now)
                 .execute(&mut *tx).await?;

@@ -25,6 +25,18 @@ pub struct SignedMember {
     pub signature: Option<Vec<u8>>,
 }
 
+/// Keeps a coordinator's endorsement as retired when the one replacing it has another
+/// signing key: ($1 coordinator, $2 now, $3 the new verifying key).
+const RETIRE_REPLACED: &str =
+    "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
+     SELECT coordinator_id, public_key, verifying_key, signer, signature, $2 FROM key_endorsements \
+     WHERE coordinator_id = $1 AND verifying_key <> $3";
+
+/// Stores or replaces a coordinator's endorsement: ($1..$5 the endorsement, $6 now).
+pub(super) const UPSERT_ENDORSEMENT: &str = "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \
+     verifying_key = excluded.verifying_key, signer = excluded.signer, signature = excluded.signature, created_at = excluded.created_at";
+
 impl Store {
     /// Records the signing key a coordinator's secret gives (at a login, for an account
     /// from before signatures, or after a new key pair).
@@ -39,21 +51,14 @@ impl Store {
             .fetch_all(pool).await)
     }
 
-    /// Stores (or replaces) a coordinator's endorsement.
     /// Stores (or replaces) a coordinator's endorsement. One replaced by another signing
     /// key is kept as retired, so what the old key signed keeps counting.
     pub async fn set_endorsement(&self, e: &Endorsement, now: i64) -> DbResult<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
-                 SELECT coordinator_id, public_key, verifying_key, signer, signature, $2 FROM key_endorsements \
-                 WHERE coordinator_id = $1 AND verifying_key <> $3")
+            sqlx::query(RETIRE_REPLACED)
                 .bind(&e.coordinator_id).bind(now).bind(&e.verifying_key).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \
-                 verifying_key = excluded.verifying_key, signer = excluded.signer, signature = excluded.signature, created_at = excluded.created_at")
+            sqlx::query(UPSERT_ENDORSEMENT)
                 .bind(&e.coordinator_id).bind(&e.public_key).bind(&e.verifying_key).bind(&e.signer).bind(&e.signature).bind(now)
                 .execute(&mut *tx).await?;
             tx.commit().await?;
@@ -80,15 +85,9 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query(
-                "INSERT INTO retired_endorsements (coordinator_id, public_key, verifying_key, signer, signature, retired_at) \
-                 SELECT coordinator_id, public_key, verifying_key, signer, signature, $2 FROM key_endorsements \
-                 WHERE coordinator_id = $1 AND verifying_key <> $3")
+            sqlx::query(RETIRE_REPLACED)
                 .bind(&e.coordinator_id).bind(now).bind(&e.verifying_key).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO key_endorsements (coordinator_id, public_key, verifying_key, signer, signature, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coordinator_id) DO UPDATE SET public_key = excluded.public_key, \
-                 verifying_key = excluded.verifying_key, signer = excluded.signer, signature = excluded.signature, created_at = excluded.created_at")
+            sqlx::query(UPSERT_ENDORSEMENT)
                 .bind(&e.coordinator_id).bind(&e.public_key).bind(&e.verifying_key).bind(&e.signer).bind(&e.signature).bind(now)
                 .execute(&mut *tx).await?;
             tx.commit().await?;

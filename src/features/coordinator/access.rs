@@ -67,7 +67,7 @@ pub async fn grant(state: State, req: HttpRequest, id: web::Path<String>, payloa
         return Ok(crate::http::not_found_page(&state, lang));
     };
     // Only to a colleague whose key is vouched for, with the key that was vouched for.
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     let Some(public) = verified.coordinator(&who.id) else {

@@ -47,7 +47,7 @@ async fn groups_page(
     error: Option<String>,
 ) -> PageResult {
     let members = state.store.group_members().await.or_500(lang)?;
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     let everyone = state.store.coordinators().await.or_500(lang)?;

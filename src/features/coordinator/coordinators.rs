@@ -105,7 +105,7 @@ pub(crate) async fn coordinators_page(
     notice: Option<String>,
     refused: CoordinatorsRefusal,
 ) -> PageResult {
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     let items = state

@@ -157,7 +157,7 @@ async fn vouch_after_upgrade(
 /// The coordinators' banner when a recipient key failed verification (a row changed by
 /// hand): nothing is wrapped to it, and the operator should find out who changed it.
 async fn key_alarm(state: &State, lang: Lang) -> Result<Option<String>, crate::http::AppError> {
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     if verified.problems.is_empty() {

@@ -56,7 +56,7 @@ pub async fn record(state: State, cache: web::Data<FormCache>, req: HttpRequest,
         Err(errors) => return refuse(errors).await,
     };
     let token = crate::features::intake::form_token(&form);
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     verified.log_problems();

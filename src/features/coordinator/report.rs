@@ -79,7 +79,7 @@ pub(crate) async fn unlock_report(
     id: &str,
     lang: Lang,
 ) -> Result<Option<(ReportKey, ReportRow)>, AppError> {
-    let verified = keyring::verify(&state.store, &keyring::pin_path(&state.settings))
+    let verified = keyring::verify_installation(&state.store, &state.settings)
         .await
         .or_500(lang)?;
     keyring::unlock(&state.store, &verified, &me.secret, &me.row.id, id)

@@ -429,6 +429,24 @@ fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
     String::from_utf8(plain.to_vec()).ok()
 }
 
+/// Logs a storage failure before anything was kept, and the error the reporter reads.
+fn store_failed(lang: Lang, cause: &dyn std::fmt::Display) -> FieldErrors {
+    tracing::error!(error = %cause, "a report could not be stored; nothing was kept");
+    vec![("what", lang.t().err_store.to_string())]
+}
+
+/// The form back with a 503 after storage failed: nothing kept, the typed text shown again.
+async fn refuse_store_failed(
+    state: &State,
+    cache: &FormCache,
+    lang: Lang,
+    up: &mut Upload,
+    cause: &dyn std::fmt::Display,
+) -> PageResult {
+    let errors = store_failed(lang, cause);
+    refuse_form(state, cache, lang, up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await
+}
+
 /// Renders the form again with the typed text, after its files were refused (`problem`)
 /// or dropped along with it: nothing of them was kept, and the reporter is asked (in the
 /// error summary too) to choose them again by name.
@@ -522,24 +540,10 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
     };
 
     // From here on a database failure keeps the typed text: the form comes back with a 503.
-    let store_failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "a report could not be stored; nothing was kept");
-        vec![("what", t.err_store.to_string())]
-    };
     let recovery = match cache.get().await {
         Ok(snap) => snap.recovery_public,
         Err(e) => {
-            let errors = store_failed(&e);
-            return refuse_form(
-                &state,
-                &cache,
-                lang,
-                &mut up,
-                StatusCode::SERVICE_UNAVAILABLE,
-                errors,
-                None,
-            )
-            .await;
+            return refuse_store_failed(&state, &cache, lang, &mut up, &e).await;
         }
     };
     // Nobody could read a report before set-up: say so before anything is stored.
@@ -548,20 +552,10 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
         return Ok(not_in_use(&state, lang));
     }
     // Wrapped only to keys the trust pin vouches for, whatever the database says now.
-    let verified = match keyring::verify(&state.store, &keyring::pin_path(&state.settings)).await {
+    let verified = match keyring::verify_installation(&state.store, &state.settings).await {
         Ok(v) => v,
         Err(e) => {
-            let errors = store_failed(&e);
-            return refuse_form(
-                &state,
-                &cache,
-                lang,
-                &mut up,
-                StatusCode::SERVICE_UNAVAILABLE,
-                errors,
-                None,
-            )
-            .await;
+            return refuse_store_failed(&state, &cache, lang, &mut up, &e).await;
         }
     };
     verified.log_problems();
@@ -589,17 +583,7 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
     .await;
     let coordinators = match routed {
         Err(e) => {
-            let errors = store_failed(&e);
-            return refuse_form(
-                &state,
-                &cache,
-                lang,
-                &mut up,
-                StatusCode::SERVICE_UNAVAILABLE,
-                errors,
-                None,
-            )
-            .await;
+            return refuse_store_failed(&state, &cache, lang, &mut up, &e).await;
         }
         Ok(Ok(c)) => c,
         Ok(Err(RouteError::ExcludedEveryone)) => {
@@ -645,17 +629,7 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
                 .filter(|id| excluded.contains(id))
                 .collect(),
             Err(e) => {
-                let errors = store_failed(&e);
-                return refuse_form(
-                    &state,
-                    &cache,
-                    lang,
-                    &mut up,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    errors,
-                    None,
-                )
-                .await;
+                return refuse_store_failed(&state, &cache, lang, &mut up, &e).await;
             }
         }
     };
@@ -687,17 +661,7 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
             return Ok(res);
         }
         Err(e) => {
-            let errors = store_failed(&e);
-            return refuse_form(
-                &state,
-                &cache,
-                lang,
-                &mut up,
-                StatusCode::SERVICE_UNAVAILABLE,
-                errors,
-                None,
-            )
-            .await;
+            return refuse_store_failed(&state, &cache, lang, &mut up, &e).await;
         }
     };
     let outcome = seal_and_store(&state, &report, recovery, &coordinators, &token, "written", sealing).await;
@@ -711,7 +675,7 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
             let errors = match e.downcast_ref::<crate::crypto::CryptoError>() {
                 // Too many reports at once: nothing failed, the reporter sends again.
                 Some(crate::crypto::CryptoError::Busy) => vec![("what", t.err_kdf_busy.to_string())],
-                _ => store_failed(&e),
+                _ => store_failed(lang, &e),
             };
             return refuse_form(
                 &state,
