@@ -27,6 +27,10 @@ pub struct Cli {
     /// Configuration file (TOML); MELDPUNT_<SECTION>__<KEY> variables override it.
     #[arg(long, global = true, env = "MELDPUNT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// In a shared installation: the organisation a command works on (its id or the host
+    /// of its URL). Without it, the first organisation.
+    #[arg(long, global = true, env = "MELDPUNT_ORGANISATION")]
+    pub organisation: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -40,6 +44,9 @@ pub enum Command {
     /// Manage coordinators.
     #[command(subcommand)]
     Coordinator(CoordinatorCommand),
+    /// The organisations a shared installation serves: add, list, suspend, resume.
+    #[command(subcommand)]
+    Organisation(OrganisationCommand),
     /// Manage the coordinator groups that routing rules send reports to.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -128,6 +135,39 @@ pub enum CoordinatorCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum OrganisationCommand {
+    /// Add an organisation and print its one-time set-up link (the same set-up the first
+    /// organisation gets). Requests for the host of its URL reach it.
+    Add {
+        /// Its name, as reporters see it.
+        #[arg(long)]
+        name: String,
+        /// Where it is reached (https://meldpunt.gemeente.example); its host must point at
+        /// this installation's proxy.
+        #[arg(long)]
+        url: String,
+    },
+    /// Each organisation with its id, URL, state and whether it is set up.
+    List,
+    /// Stop serving an organisation: its pages answer 503, nothing is read or written.
+    /// Its data and keys stay. Logged.
+    Suspend { organisation: String },
+    /// Serve a suspended organisation again. Logged.
+    Resume { organisation: String },
+    /// A one-time set-up link for an organisation whose set-up was not finished.
+    SetupLink { organisation: String },
+    /// Set an organisation's own settings from a TOML file with any of the sections
+    /// organisation, routing, retention and notify (config/organisation.example.toml).
+    Configure {
+        organisation: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// What was done to organisations, oldest first.
+    Log,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum GroupCommand {
     /// List groups and their members.
     List,
@@ -191,13 +231,15 @@ pub enum RecoveryCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = crate::startup::load_settings(cli.config.as_deref())?;
+    let mut settings = crate::startup::load_settings(cli.config.as_deref())?;
+    settings.chosen_organisation = cli.organisation.clone();
     crate::telemetry::init(&settings.log.filter);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Init => init(settings).await,
         Command::Coordinator(c) => coordinator(settings, c).await,
         Command::Group(g) => group(settings, g).await,
+        Command::Organisation(o) => organisation(settings, o).await,
         Command::Recovery(RecoveryCommand::Verify) => verify_recovery(settings).await,
         Command::Recover {
             username,
@@ -214,8 +256,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn purge(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
-    let (store, _) = open_installation(&settings).await?;
+async fn purge(mut settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    let (store, _) = open_installation(&mut settings).await?;
     let clock = Clock::system();
     let done = crate::features::retention::purge(&store, &settings.retention, &clock, dry_run).await?;
     let verb = if dry_run { "would destroy" } else { "destroyed" };
@@ -318,8 +360,8 @@ fn read_password(from_stdin: bool, alternative: &str) -> anyhow::Result<Zeroizin
     Ok(pw)
 }
 
-async fn coordinator(settings: Settings, cmd: CoordinatorCommand) -> anyhow::Result<()> {
-    let (store, kdf) = open_installation(&settings).await?;
+async fn coordinator(mut settings: Settings, cmd: CoordinatorCommand) -> anyhow::Result<()> {
+    let (store, kdf) = open_installation(&mut settings).await?;
     match cmd {
         CoordinatorCommand::Add {
             username,
@@ -414,8 +456,8 @@ fn check_email_language(email: Option<&str>, language: &str) -> anyhow::Result<(
     Ok(())
 }
 
-async fn group(settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
-    let (store, _) = open_installation(&settings).await?;
+async fn group(mut settings: Settings, cmd: GroupCommand) -> anyhow::Result<()> {
+    let (store, _) = open_installation(&mut settings).await?;
     let now = Clock::system().now();
     let coordinator_id = |username: String| {
         let store = store.clone();
@@ -495,8 +537,8 @@ pub fn valid_group_name(n: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-async fn recover(settings: Settings, username: &str, password_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let (store, kdf) = open_installation(&settings).await?;
+async fn recover(mut settings: Settings, username: &str, password_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let (store, kdf) = open_installation(&mut settings).await?;
     let row = store
         .coordinator_by_username(username)
         .await?
@@ -696,8 +738,8 @@ async fn replace_pepper(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {
-    let (store, _) = open_installation(&settings).await?;
+async fn verify_recovery(mut settings: Settings) -> anyhow::Result<()> {
+    let (store, _) = open_installation(&mut settings).await?;
     let stored = store
         .recovery_public_key()
         .await?
@@ -712,4 +754,93 @@ async fn verify_recovery(settings: Settings) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("this is a valid recovery key, but not the one of this Meldpunt")
     }
+}
+
+async fn organisation(settings: Settings, cmd: OrganisationCommand) -> anyhow::Result<()> {
+    use crate::startup::organisations;
+    let (store, pepper) = crate::startup::open_registry(&settings).await?;
+    let now = Clock::system().now();
+    organisations::ensure_first(&store, &settings, now).await?;
+    match cmd {
+        OrganisationCommand::Add { name, url } => {
+            let (id, link) = organisations::add(&settings, &store, &pepper, &name, &url, now).await?;
+            match link {
+                SetupLink::New(link) => println!(
+                    "Added organisation {id}, {}. Open this one-time link to set it up (valid {} hours):\n\n    {}\n\n\
+                     The recovery key is shown in the browser, once, at the end of set-up. A running\n\
+                     service serves the organisation within two seconds.",
+                    name.trim(),
+                    settings.security.setup_link_hours,
+                    link.as_str()
+                ),
+                _ => println!("Added organisation {id}, {}.", name.trim()),
+            }
+        }
+        OrganisationCommand::List => {
+            println!("id\tstate\tset up\turl\tname");
+            for e in store.organisations().await? {
+                let set_up = organisations::is_set_up(&settings, &store, &e).await;
+                println!("{}\t{}\t{}\t{}\t{}", e.id, e.state, set_up, e.url, e.name);
+            }
+        }
+        OrganisationCommand::Suspend { organisation } => {
+            let e = organisations::find(&store, &organisation).await?;
+            store.set_organisation_state(e.id, "suspended", now).await?;
+            println!(
+                "Suspended organisation {}, {}: its pages answer 503 until `meldpunt organisation resume {}`.",
+                e.id, e.name, e.id
+            );
+        }
+        OrganisationCommand::Resume { organisation } => {
+            let e = organisations::find(&store, &organisation).await?;
+            store.set_organisation_state(e.id, "active", now).await?;
+            println!("Organisation {}, {}, is served again.", e.id, e.name);
+        }
+        OrganisationCommand::SetupLink { organisation } => {
+            let e = organisations::find(&store, &organisation).await?;
+            match organisations::setup_link(&settings, &store, &pepper, &e, now).await? {
+                SetupLink::New(link) => println!(
+                    "Open this one-time link to set up {} (valid {} hours; earlier links no longer work):\n\n    {}\n",
+                    e.name,
+                    settings.security.setup_link_hours,
+                    link.as_str()
+                ),
+                _ => anyhow::bail!("organisation {} is already set up", e.id),
+            }
+        }
+        OrganisationCommand::Configure { organisation, file } => {
+            let e = organisations::find(&store, &organisation).await?;
+            let own = std::fs::read_to_string(&file)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", file.display()))?;
+            // Checked as the service will read them, before they are stored.
+            let mut probe = e.clone();
+            probe.settings = own.clone();
+            organisations::organisation_settings(&settings, &probe)?;
+            let sections = organisations::sections_of(&own);
+            store.set_organisation_settings(e.id, &own, &sections, now).await?;
+            println!(
+                "Set the own settings of organisation {}, {} ({}); a running service uses them within two seconds.",
+                e.id,
+                e.name,
+                if sections.is_empty() {
+                    "none: the installation's apply".to_string()
+                } else {
+                    sections
+                }
+            );
+        }
+        OrganisationCommand::Log => {
+            for e in store.organisation_log().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    crate::clock::local_time(e.at),
+                    e.org_id,
+                    e.event,
+                    e.org_name,
+                    e.detail
+                );
+            }
+        }
+    }
+    Ok(())
 }

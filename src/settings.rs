@@ -10,7 +10,10 @@ use crate::crypto::kdf::KdfParams;
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+/// The sections an organisation of a shared installation sets for itself.
+pub const ORGANISATION_SECTIONS: [&str; 4] = ["organisation", "routing", "retention", "notify"];
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
@@ -24,9 +27,12 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub notify: NotifySettings,
     pub retention: RetentionSettings,
+    /// The organisation a command works on (`--organisation`); never in a file.
+    #[serde(skip)]
+    pub chosen_organisation: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Days after a report is completed or closed until its content is destroyed.
@@ -37,7 +43,7 @@ pub struct RetentionSettings {
     pub check_minutes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingSettings {
     pub default_groups: Vec<String>,
@@ -47,7 +53,7 @@ pub struct RoutingSettings {
     pub rule: Vec<RoutingRule>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRule {
     pub name: String,
@@ -60,7 +66,7 @@ pub struct RoutingRule {
     pub groups: Vec<String>,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -86,7 +92,7 @@ impl std::fmt::Debug for SmtpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
     pub digest_times: Vec<String>,
@@ -95,7 +101,7 @@ pub struct NotifySettings {
     pub give_up_hours: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
@@ -103,14 +109,14 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
     pub pepper_file: PathBuf,
@@ -123,9 +129,13 @@ pub struct SecuritySettings {
     pub pow_bits: u8,
     pub setup_link_hours: i64,
     pub require_totp: bool,
+    /// Where this organisation's trust pin is, when it is not the installation's first
+    /// organisation (whose pin is beside the pepper). Set by start-up, never in a file.
+    #[serde(skip)]
+    pub organisation_pin: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationSettings {
     pub name: String,
@@ -162,7 +172,7 @@ pub fn contrast_on_white([r, g, b]: [u8; 3]) -> f64 {
     1.05 / (luminance + 0.05)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub field_chars: usize,
@@ -192,7 +202,7 @@ impl LimitSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSettings {
     pub coordinator_idle_minutes: i64,
@@ -200,7 +210,7 @@ pub struct SessionSettings {
     pub reporter_idle_minutes: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
@@ -383,6 +393,42 @@ impl Settings {
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
             .build()?
             .try_deserialize()?)
+    }
+
+    /// The sections an organisation sets for itself (`organisation`, `routing`, `retention`,
+    /// `notify`), given as TOML, over this installation's settings. Any other section is
+    /// the installation's and refused here, naming it.
+    pub fn for_organisation(&self, own: &str) -> anyhow::Result<Settings> {
+        use config::{Config, File, FileFormat};
+        if own.trim().is_empty() {
+            return Ok(self.clone());
+        }
+        let parsed = Config::builder()
+            .add_source(File::from_str(own, FileFormat::Toml))
+            .build()
+            .map_err(|e| anyhow::anyhow!("the organisation's settings: {e}"))?;
+        let table: std::collections::HashMap<String, config::Value> = parsed
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("the organisation's settings: {e}"))?;
+        for key in table.keys() {
+            if !ORGANISATION_SECTIONS.contains(&key.as_str()) {
+                anyhow::bail!(
+                    "the organisation's settings: [{key}] belongs to the installation (its configuration                      file), not to one organisation; an organisation sets only {}",
+                    ORGANISATION_SECTIONS.join(", ")
+                );
+            }
+        }
+        let base = Config::try_from(self).map_err(|e| anyhow::anyhow!("settings: {e}"))?;
+        let mut merged: Settings = Config::builder()
+            .add_source(base)
+            .add_source(File::from_str(own, FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("the organisation's settings: {e}"))?;
+        // Not serialised (it is not a setting): carried over by hand.
+        merged.security.organisation_pin = self.security.organisation_pin.clone();
+        merged.validate()?;
+        Ok(merged)
     }
 
     /// Refuses values that would make the service unsafe or unusable, saying which key.

@@ -45,6 +45,8 @@ pub enum Purpose {
     Totp = 11,
     FileBody = 12,
     FileMeta = 13,
+    /// An organisation's own secret, sealed under the installation's pepper.
+    OrganisationKey = 14,
 }
 
 /// Who wrote a record.

@@ -92,6 +92,18 @@ impl Pepper {
     }
 }
 
+const ORG_KEY_HEADER: [u8; 3] = [
+    super::envelope::FORMAT_V1,
+    super::envelope::ALG_XCHACHA20POLY1305,
+    super::envelope::KeySource::Subkey as u8,
+];
+
+fn organisation_context(org: i64) -> super::envelope::Context {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&org.to_be_bytes());
+    super::envelope::Context::new(super::envelope::Purpose::OrganisationKey).record(id)
+}
+
 /// A pepper others on the machine can read is a pepper an attacker with a stolen backup may
 /// also get: refuse it, saying how to fix it.
 fn refuse_if_shared(path: &Path) -> anyhow::Result<()> {
@@ -115,6 +127,33 @@ fn refuse_if_shared(path: &Path) -> anyhow::Result<()> {
 }
 
 impl Pepper {
+    /// A new random secret: an organisation's own pepper.
+    pub fn random() -> Self {
+        Pepper(Key32::random())
+    }
+
+    /// `org`'s secret sealed under this (the installation's) pepper, bound to the
+    /// organisation's id so one organisation's sealed secret cannot pass for another's.
+    pub fn seal_organisation_key(&self, org: i64, secret: &Pepper) -> Vec<u8> {
+        let ctx = organisation_context(org);
+        let key = super::envelope::derive(self.0.as_bytes(), None, &ctx);
+        super::envelope::seal_raw(&key, &ORG_KEY_HEADER, &ctx, secret.0.as_bytes())
+    }
+
+    /// Opens what [`Pepper::seal_organisation_key`] made.
+    pub fn open_organisation_key(&self, org: i64, sealed: &[u8]) -> Result<Pepper, CryptoError> {
+        super::envelope::check_header(sealed, super::envelope::KeySource::Subkey)?;
+        let ctx = organisation_context(org);
+        let key = super::envelope::derive(self.0.as_bytes(), None, &ctx);
+        let bytes = super::envelope::open_raw(&key, sealed, ORG_KEY_HEADER.len(), &ctx)?;
+        Ok(Pepper(Key32::from_slice(&bytes)?))
+    }
+
+    /// The secret's bytes, for sealing it into an export under another key.
+    pub fn expose(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
     /// A value that tells whether a pepper file is the one a database was used with. Keyed
     /// by the pepper (HKDF-SHA256), so it gives nothing towards the pepper itself.
     pub fn check_value(&self) -> [u8; 32] {
@@ -206,6 +245,17 @@ struct GateState {
 }
 
 impl Gate {
+    fn new(size: usize, queue_max: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                free: size.max(1),
+                waiting: Default::default(),
+                next: 0,
+            }),
+            queue_max: queue_max.max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
         // A poisoned lock means a panic elsewhere while holding it; the counts are still
         // consistent (every change is one statement).
@@ -291,11 +341,19 @@ impl Drop for Waiter {
 /// taken from a set kept for the pool: memory stays at `size` x the cost, instead of a fresh
 /// allocation per derivation that the allocator keeps after it is freed (the server grew
 /// to gigabytes under a rush of reporters and never gave it back).
+///
+/// Each organisation of an installation has a pool of its own ([`KdfPool::for_organisation`]):
+/// its own pepper and its own queues, so one organisation's flood fills only its own queues.
+/// The threads and working memory are the installation's: a derivation that passed its
+/// organisation's gate waits (first come, first served) for one of the `size` threads, and
+/// an organisation never has more than `size` derivations in that line.
 #[derive(Clone)]
 pub struct KdfPool {
     gate: Arc<Gate>,
     pepper: Arc<Pepper>,
     memory: Arc<Mutex<Working>>,
+    threads: Arc<tokio::sync::Semaphore>,
+    size: usize,
     pub params: KdfParams,
 }
 
@@ -320,17 +378,25 @@ impl KdfPool {
     /// [`CryptoError::Busy`].
     pub fn new(pepper: Pepper, params: KdfParams, size: usize, queue_max: usize) -> Self {
         KdfPool {
-            gate: Arc::new(Gate {
-                state: Mutex::new(GateState {
-                    free: size.max(1),
-                    waiting: Default::default(),
-                    next: 0,
-                }),
-                queue_max: queue_max.max(1),
-            }),
+            gate: Arc::new(Gate::new(size, queue_max)),
             pepper: Arc::new(pepper),
             memory: Arc::default(),
+            threads: Arc::new(tokio::sync::Semaphore::new(size.max(1))),
+            size: size.max(1),
             params,
+        }
+    }
+
+    /// A pool for another organisation of the same installation: its own pepper and queues
+    /// (as long as this pool's), the same threads and working memory.
+    pub fn for_organisation(&self, pepper: Pepper) -> Self {
+        KdfPool {
+            gate: Arc::new(Gate::new(self.size, self.gate.queue_max)),
+            pepper: Arc::new(pepper),
+            memory: self.memory.clone(),
+            threads: self.threads.clone(),
+            size: self.size,
+            params: self.params,
         }
     }
 
@@ -374,11 +440,18 @@ impl KdfPool {
             return Err(CryptoError::Kdf("parameters outside the accepted range".into()));
         }
         let permit = self.gate.enter(lane).await?;
+        let thread = self
+            .threads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CryptoError::Kdf("pool closed".into()))?;
         let pepper = self.pepper.clone();
         let memory = self.memory.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _thread = thread;
             let _entered = span.enter();
             // One set of blocks per permit at most: a permit holder takes one (or makes the
             // first) and puts it back. A poisoned lock only means another derivation

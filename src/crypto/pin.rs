@@ -19,8 +19,11 @@ pub struct TrustPin {
 
 /// The pin's place: beside the pepper file, whatever folder that is in.
 pub fn path_beside(pepper_file: &Path) -> PathBuf {
-    pepper_file.with_file_name("trust.pin")
+    pepper_file.with_file_name(FILE_NAME)
 }
+
+/// The pin's file name, in whichever folder it is kept.
+pub const FILE_NAME: &str = "trust.pin";
 
 impl TrustPin {
     fn render(&self) -> String {

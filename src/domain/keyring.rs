@@ -319,9 +319,13 @@ impl Verified {
     }
 }
 
-/// The trust pin of this installation: beside the pepper file.
+/// The trust pin of this organisation: beside the pepper file for the installation's first
+/// organisation, in its own folder for every later one.
 pub fn pin_path(settings: &Settings) -> PathBuf {
-    pin::path_beside(&settings.security.pepper_file)
+    match &settings.security.organisation_pin {
+        Some(path) => path.clone(),
+        None => pin::path_beside(&settings.security.pepper_file),
+    }
 }
 
 /// [`verify`] against this installation's pin.

@@ -7,6 +7,7 @@ pub mod body;
 pub mod context;
 pub mod form;
 pub mod session;
+pub mod tenants;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,6 +83,10 @@ pub struct AppState {
     pub logo: Option<Logo>,
     /// The stylesheet with the organisation's colour, made once at start.
     pub style: web::Bytes,
+    /// The organisation's id in the installation's registry.
+    pub org_id: i64,
+    /// What features keep for this organisation (see [`tenants::FeatureMap`]).
+    pub features: tenants::FeatureMap,
 }
 
 /// The stylesheet: the shipped one with the organisation's colour (checked at start for
@@ -131,7 +136,7 @@ impl Logo {
     }
 }
 
-pub use context::State;
+pub use context::{Feature, State};
 
 /// What every page template needs: language, texts, organisation, the language switch.
 pub struct Page {

@@ -13,6 +13,7 @@ use sqlx::Connection;
 pub(crate) mod counts;
 mod evidence;
 mod floods;
+mod organisations;
 mod queries;
 mod retention;
 mod routing_notify;
@@ -22,6 +23,7 @@ mod triage;
 mod trust;
 pub use evidence::FileRow;
 pub(crate) use evidence::{segments_table, FILES_WITHOUT_CONTENT};
+pub use organisations::{OrganisationEntry, OrganisationEvent};
 pub use queries::*;
 pub use retention::*;
 pub use routing_notify::*;
@@ -302,7 +304,11 @@ async fn move_segments_to_evidence_file(pool: &SqlitePool) -> anyhow::Result<()>
 }
 
 /// An SQLite pool on `opts`, its schema brought up to date.
-async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow::Result<SqlitePool> {
+async fn open_sqlite(
+    opts: SqliteConnectOptions,
+    max_connections: u32,
+    min_connections: u32,
+) -> anyhow::Result<SqlitePool> {
     let evidence = std::sync::Arc::new(evidence_file(opts.get_filename()));
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
@@ -312,8 +318,10 @@ async fn open_sqlite(opts: SqliteConnectOptions, max_connections: u32) -> anyhow
         })
         // Each connection is a thread with its own page cache (up to 32 MiB); those opened
         // for a rush are closed once idle for half a minute (sqlx looks every 30 s), so an
-        // idle server gives the memory back within a minute. One stays open, its cache warm.
-        .min_connections(1)
+        // idle server gives the memory back within a minute. One stays open, its cache warm
+        // (none for the later organisations of a shared installation: an idle organisation
+        // holds no connection, no thread and no cache).
+        .min_connections(min_connections)
         .idle_timeout(Duration::from_secs(30))
         .after_release(|conn, _| {
             Box::pin(async move {
@@ -409,7 +417,39 @@ impl Store {
         Self::open(url, max_connections, false).await
     }
 
+    /// A later organisation's own SQLite file (created when `create`): like the
+    /// installation's, but keeping no connection open while the organisation is idle.
+    pub async fn open_organisation_file(url: &str, max_connections: u32, create: bool) -> anyhow::Result<Store> {
+        Self::open_with(url, max_connections, create, 0).await
+    }
+
+    /// An organisation's share of a PostgreSQL database: every connection carries the
+    /// organisation's id (`meldpunt.org`), which the row-level security policies compare
+    /// every row with. No migrations: those ran when the installation's store was opened.
+    pub async fn connect_organisation(url: &str, max_connections: u32, org_id: i64) -> anyhow::Result<Store> {
+        if Backend::from_url(url)? != Backend::Postgres {
+            anyhow::bail!(
+                "an organisation's share of a database is a PostgreSQL notion; SQLite uses a file per organisation"
+            );
+        }
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)?.options([("meldpunt.org", org_id.to_string())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_release(|conn, _| Box::pin(async move { Ok(fit_for_reuse(conn.is_in_transaction())) }))
+            .connect_with(opts)
+            .await
+            .map_err(|e| explain_pg_error(url, e))?;
+        Ok(Store::Postgres(pool))
+    }
+
     async fn open(url: &str, max_connections: u32, create: bool) -> anyhow::Result<Store> {
+        Self::open_with(url, max_connections, create, 1).await
+    }
+
+    async fn open_with(url: &str, max_connections: u32, create: bool, min_connections: u32) -> anyhow::Result<Store> {
         let store = match Backend::from_url(url)? {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)?
@@ -454,7 +494,7 @@ impl Store {
                 // place; a migration that really fails still fails after the last try.
                 let mut tries = 0;
                 let pool = loop {
-                    match open_sqlite(opts.clone(), max_connections).await {
+                    match open_sqlite(opts.clone(), max_connections, min_connections).await {
                         Ok(pool) => break pool,
                         Err(e) if tries >= 20 => return Err(e),
                         Err(_) => {

@@ -67,7 +67,9 @@ pub struct TestApp {
     pub base: String,
     pub state: actix_web::web::Data<AppState>,
     /// The running server's overview cache (the coordinator feature's own state).
-    pub overview: actix_web::web::Data<meldpunt::features::coordinator::overview::OverviewCache>,
+    pub overview: std::sync::Arc<meldpunt::features::coordinator::overview::OverviewCache>,
+    /// The registry of organisations the server follows.
+    pub registry: meldpunt::startup::RegistryHandle,
     pub setup_path: Option<String>,
     pub sqlite_path: Option<PathBuf>,
     pub pg_url: Option<String>,
@@ -216,6 +218,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let overview = app.overview();
+    let registry = app.registry();
     let setup_path = match &app.setup {
         meldpunt::features::coordinator::account::SetupLink::New(p) => Some(p.to_string()),
         _ => None,
@@ -228,6 +231,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         base,
         state,
         overview,
+        registry,
         setup_path,
         sqlite_path,
         pg_url: pg_db.as_ref().map(|d| d.url.clone()),
@@ -259,22 +263,13 @@ impl TestApp {
     pub async fn setup(&self, username: &str) -> (Browser, String) {
         let b = self.browser();
         let path = self.setup_path.clone().expect("a fresh app has a set-up link");
-        let page = b.get(&path).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let res = b
-            .post(
-                &path,
-                &[
-                    ("display_name", "Anna de Vries"),
-                    ("username", username),
-                    ("password", PASSWORD),
-                    ("password_repeat", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-        let key = between(&res.body, "id=\"recovery-key\">", "</pre>").expect("recovery key shown");
+        let key = run_setup(&b, &path, username).await;
         (b, key)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -378,6 +373,26 @@ impl TestApp {
     }
 }
 
+/// Set-up through the browser `b` at the one-time `path`, as "Anna de Vries" with
+/// `username`; returns the recovery key shown. `b` is logged in afterwards.
+pub async fn run_setup(b: &Browser, path: &str, username: &str) -> String {
+    let page = b.get(path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let res = b
+        .post(
+            path,
+            &[
+                ("display_name", "Anna de Vries"),
+                ("username", username),
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    between(&res.body, "id=\"recovery-key\">", "</pre>").expect("recovery key shown")
+}
+
 pub fn report_fields<'a>(what: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("what", what),
@@ -409,6 +424,23 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser that reaches this machine's `port` under the name `host` (as a proxy in
+    /// front of a shared installation passes it on).
+    pub fn for_host(host: &str, port: u16) -> Browser {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, addr)
+            .build()
+            .expect("client");
+        Browser {
+            client,
+            base: format!("http://{host}:{port}"),
+            jar: Mutex::new(HashMap::new()),
+            extra_headers: vec![],
+        }
+    }
+
     pub fn new(base: &str, local: Option<std::net::IpAddr>) -> Browser {
         let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(ip) = local {

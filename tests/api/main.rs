@@ -19,6 +19,7 @@ mod journey;
 mod logs;
 mod notify;
 mod operate;
+mod organisations;
 mod recipient_keys;
 mod reporter_pages;
 mod retention;

@@ -12,11 +12,12 @@ use crate::features::intake::form_snapshot::FormCache;
 use crate::features::intake::{seal_and_store, DonePage, Draft, FormPage, Sealing, Stored, ValidReport};
 use crate::features::routing;
 use crate::http::body::read_body;
+use crate::http::context::Feature;
 use crate::http::form::body_limit;
 use crate::http::form::Form;
 use crate::http::{forbidden, message_page, paths, query_lang, render, too_large, OrAppError, Page, PageResult, State};
 
-pub async fn form(state: State, cache: web::Data<FormCache>, req: HttpRequest) -> PageResult {
+pub async fn form(state: State, cache: Feature<FormCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
@@ -27,7 +28,7 @@ pub async fn form(state: State, cache: web::Data<FormCache>, req: HttpRequest) -
     Ok(render(StatusCode::OK, &page))
 }
 
-pub async fn record(state: State, cache: web::Data<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
+pub async fn record(state: State, cache: Feature<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
     let limit = state.settings.limits.field_chars;
     let form = match read_body(payload, body_limit(limit, 4)).await {
         Ok(b) => Form::parse(&b),

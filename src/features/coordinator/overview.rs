@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
 
 use super::{current, to_login};
 use crate::domain::deadlines;
 use crate::domain::report::{Category, ChainLabel};
+use crate::http::context::Feature;
 use crate::http::{paths, query_lang, render, OrAppError, Page, PageResult, State};
 use crate::i18n::Lang;
 use crate::storage::{DbResult, OverviewRow, Store};
@@ -365,7 +366,7 @@ struct OverviewPage {
     all: Tally,
 }
 
-pub async fn show(state: State, cache: web::Data<OverviewCache>, req: HttpRequest) -> PageResult {
+pub async fn show(state: State, cache: Feature<OverviewCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));
@@ -411,7 +412,7 @@ pub async fn show(state: State, cache: web::Data<OverviewCache>, req: HttpReques
 }
 
 /// `GET /beheer/overzicht.csv`: the aggregates as a download; audited as an export.
-pub async fn download(state: State, cache: web::Data<OverviewCache>, req: HttpRequest) -> PageResult {
+pub async fn download(state: State, cache: Feature<OverviewCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     let Some(me) = current(&state, &req, lang).await? else {
         return Ok(to_login(lang));

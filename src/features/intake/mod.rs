@@ -28,6 +28,7 @@ use crate::domain::report::{Anonymity, Category, ChainLabel, HowKnown, SubjectRo
 use crate::features::evidence::upload::{self, Limits, Problem, Target, Upload};
 use crate::features::evidence::{choose_again, duplicate_notes, problem_text, FileTexts, FileView, FilesField};
 use crate::features::routing::{self, RouteError};
+use crate::http::context::Feature;
 use crate::http::form::{body_limit, check_text, FieldErrors, Form, Opt};
 use crate::http::{allow_own_script, message_page, paths, query_lang, render, too_large, Page, PageResult, State};
 use crate::i18n::{Lang, Texts};
@@ -319,7 +320,7 @@ fn not_in_use(state: &State, lang: Lang) -> actix_web::HttpResponse {
     )
 }
 
-pub async fn form_page(state: State, cache: web::Data<FormCache>, req: HttpRequest) -> PageResult {
+pub async fn form_page(state: State, cache: Feature<FormCache>, req: HttpRequest) -> PageResult {
     let lang = query_lang(&req);
     match cache.get().await {
         Ok(snap) if snap.recovery_public.is_some() => {}
@@ -480,7 +481,7 @@ async fn refuse_form(
     Ok(res)
 }
 
-pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
+pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, payload: web::Payload) -> PageResult {
     let mut lang = query_lang(&req);
     let limit = state.settings.limits.field_chars;
     // The report's id and key exist before the body is read, so files are sealed as they arrive.
@@ -734,7 +735,7 @@ pub async fn submit(state: State, cache: web::Data<FormCache>, req: HttpRequest,
 /// everything typed so far, in the other language. Validates nothing, stores nothing.
 pub async fn switch_language(
     state: State,
-    cache: web::Data<FormCache>,
+    cache: Feature<FormCache>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> PageResult {

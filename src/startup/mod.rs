@@ -18,16 +18,20 @@ use crate::features::coordinator::{self, account};
 use crate::features::intake::form_snapshot::FormCache;
 use crate::features::notify::{self, Mailer};
 use crate::features::{followup, intake, public, routing};
+use crate::http::tenants::{Organisation, Organisations, Standing};
 use crate::http::{self, paths, AppState};
 use crate::settings::Settings;
 use crate::storage::Store;
-use crate::throttle::Throttle;
+
+pub mod organisations;
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The first organisation's state (the only one of a single-organisation installation).
     state: web::Data<AppState>,
-    features: Features,
+    orgs: web::Data<Organisations>,
+    installation: Arc<organisations::Installation>,
     /// Where set-up stands; holds the path of a fresh one-time link if one was made.
     pub setup: SetupLink,
     /// This instance's claim on the database, released when it stops serving (dropped with
@@ -51,8 +55,32 @@ fn check_feature_settings(settings: &Settings) -> anyhow::Result<()> {
 
 /// For the administrative commands: the store and key derivation of an installation that
 /// exists and is set up. Creates nothing (no database, no pepper) where there is none.
-pub async fn open_installation(settings: &Settings) -> anyhow::Result<(Store, KdfPool)> {
+/// With an organisation chosen (`--organisation`), that organisation's, and `settings`
+/// become its own.
+pub async fn open_installation(settings: &mut Settings) -> anyhow::Result<(Store, KdfPool)> {
     let store = Store::connect_existing(&settings.database.url, settings.database.max_connections).await?;
+    let chosen = match settings.chosen_organisation.clone() {
+        Some(choice) => Some(organisations::find(&store, &choice).await?),
+        None => None,
+    };
+    if let Some(entry) = chosen.filter(|e| e.id != 1) {
+        let pepper = Pepper::load_or_create(&settings.security.pepper_file, false)?;
+        let kdf = KdfPool::new(
+            Pepper::random(),
+            settings.kdf_params(),
+            kdf_threads(settings),
+            settings.security.kdf_queue,
+        );
+        let (own, org_store, org_kdf) = organisations::open_for_command(settings, &pepper, &kdf, &entry).await?;
+        if org_store.coordinators().await?.is_empty() {
+            anyhow::bail!(
+                "organisation {} is not set up yet: finish its set-up in the browser (`meldpunt organisation add` printed a link)",
+                entry.id
+            );
+        }
+        *settings = own;
+        return Ok((org_store, org_kdf));
+    }
     if store.coordinators().await?.is_empty() {
         anyhow::bail!(
             "this Meldpunt is not set up yet: finish the set-up in the browser (`meldpunt init` prints a link)"
@@ -68,6 +96,15 @@ pub async fn open_installation(settings: &Settings) -> anyhow::Result<(Store, Kd
             settings.security.kdf_queue,
         ),
     ))
+}
+
+/// For `organisation ...`: the installation's store (its registry) and pepper. Creates
+/// nothing.
+pub async fn open_registry(settings: &Settings) -> anyhow::Result<(Store, Pepper)> {
+    let store = Store::connect_existing(&settings.database.url, settings.database.max_connections).await?;
+    let fresh = store.coordinators().await?.is_empty() && store.pepper_check().await?.is_none();
+    let pepper = checked_pepper(&store, settings, fresh).await?;
+    Ok((store, pepper))
 }
 
 /// The pepper file, loaded (created only for a new installation) and checked against the
@@ -176,9 +213,10 @@ impl Application {
             )
         })?;
         let mailer = Mailer::from_settings(&settings.smtp)?;
-        let logo = crate::http::Logo::load(&settings.organisation.logo_file)?;
+        // Read here only to refuse a bad one before anything is made on disk.
+        crate::http::Logo::load(&settings.organisation.logo_file)?;
         let new_files = crate::storage::NewFiles::before_start(&settings.database.url, &settings.security.pepper_file);
-        match Self::build_on(listener, mailer, logo, settings, clock).await {
+        match Self::build_on(listener, mailer, settings, clock).await {
             Ok(app) => Ok(app),
             Err(e) => {
                 new_files.remove();
@@ -190,7 +228,6 @@ impl Application {
     async fn build_on(
         listener: TcpListener,
         mailer: Mailer,
-        logo: Option<crate::http::Logo>,
         settings: Settings,
         clock: Clock,
     ) -> anyhow::Result<Application> {
@@ -204,51 +241,98 @@ impl Application {
         }
         let claim = crate::storage::serving::claim_serving(&settings.database.url).await?;
         let (store, kdf) = open_store_and_kdf(&settings).await?;
+        let pepper = Pepper::load_or_create(&settings.security.pepper_file, false)?;
+        organisations::ensure_first(&store, &settings, clock.now()).await?;
+        let entries = store.organisations().await?;
+        let single = entries.len() == 1;
 
         let setup = account::begin_setup(&store, "", clock.now(), settings.security.setup_link_hours, false).await?;
+        let mut first_fails = None;
         if matches!(setup, SetupLink::Done) {
             // Set up: every routing rule must reach somebody, or reports could go unread.
-            routing::check_groups_have_members(&store, &settings.routing).await?;
-            check_recipient_keys(&store, &settings).await?;
+            let checks = async {
+                let first = entries.iter().find(|e| e.id == 1);
+                let own = match first {
+                    Some(entry) => organisations::organisation_settings(&settings, entry)?,
+                    None => settings.clone(),
+                };
+                routing::check_groups_have_members(&store, &own.routing).await?;
+                check_recipient_keys(&store, &own).await
+            }
+            .await;
+            match checks {
+                Ok(()) => {}
+                // One organisation: it refuses to start, as an installation always did.
+                Err(e) if single => return Err(e),
+                // Several: the others serve on; this one answers 503 until it is fixed.
+                Err(e) => {
+                    tracing::error!(organisation = 1, error = %format!("{e:#}"), "the first organisation cannot serve; its pages answer 503 until this is fixed");
+                    first_fails = Some(e);
+                }
+            }
         }
-        let form = FormCache::new(store.clone(), settings.routing.clone());
-        form.load().await?;
-        let settings_budget = settings.limits.anonymous_mib_per_hour.saturating_mul(1024 * 1024);
-        let style = crate::http::stylesheet(&settings.organisation.colour);
-        // Keyed by the pepper: every instance on the database accepts the others' challenges,
-        // and forms open during a restart stay valid. Challenges live ten minutes.
-        let pow = crate::pow::ProofOfWork::new(
-            kdf.keyed_digest(b"meldpunt/v1/proof-of-work", b""),
-            settings.security.pow_bits,
-            600,
-        );
-        let state = web::Data::new(AppState {
-            store,
+        let inst = Arc::new(organisations::Installation::new(
+            settings.clone(),
+            pepper,
             kdf,
-            settings: Arc::new(settings),
-            clock,
-            // Ten wrong codes per locator (or logins per username) per quarter of an hour. No global
-            // limit: it would let anyone lock every reporter out; the bounded Argon2id pool
-            // already caps the guessing rate.
-            code_throttle: Throttle::new(10, u32::MAX, 900),
-            login_throttle: Throttle::new(10, u32::MAX, 900),
+            store,
             mailer,
-            background: tokio::runtime::Handle::current(),
-            logo,
-            style,
-            evidence_budget: crate::throttle::Budget::new(settings_budget),
-            pow,
-        });
-        let features = Features {
-            form: web::Data::new(form),
-            overview: web::Data::new(OverviewCache::default()),
+            clock,
+        ));
+        let mut served = Vec::with_capacity(entries.len());
+        let mut first_state = None;
+        for entry in &entries {
+            if entry.id == 1 {
+                let state = match organisations::open(&inst, entry).await {
+                    Ok(state) => state,
+                    Err(e) if single => return Err(e),
+                    Err(e) => {
+                        tracing::error!(organisation = 1, error = %format!("{e:#}"), "the first organisation cannot serve");
+                        served.push(organisations::serve(&inst, entry).await);
+                        continue;
+                    }
+                };
+                let standing = match (&first_fails, entry.state.as_str()) {
+                    (Some(_), _) => Standing::Broken,
+                    (None, "suspended") => Standing::Suspended,
+                    _ => Standing::Active,
+                };
+                first_state = Some(state.clone());
+                served.push(Arc::new(Organisation {
+                    id: 1,
+                    host: entry.host.clone(),
+                    standing,
+                    state: Some(state),
+                    entry: entry.clone(),
+                }));
+            } else {
+                served.push(organisations::serve(&inst, entry).await);
+            }
+        }
+        let state = match first_state {
+            Some(s) => s,
+            // The first organisation was removed or cannot open: the handle tests and the
+            // command line use is a bare state of the installation's own store.
+            None => {
+                let form = FormCache::new(inst.store.clone(), settings.routing.clone());
+                organisations::organisation_state(
+                    &inst,
+                    1,
+                    settings.clone(),
+                    inst.store.clone(),
+                    inst.kdf.clone(),
+                    form,
+                )?
+            }
         };
-        let server = build_server(listener, state.clone(), features.clone())?;
+        let orgs = web::Data::new(Organisations::new(served));
+        let server = build_server(listener, orgs.clone())?;
         Ok(Application {
             port,
             server,
             state,
-            features,
+            orgs,
+            installation: inst,
             setup,
             _claim: claim,
         })
@@ -267,93 +351,102 @@ impl Application {
         self.state.clone()
     }
 
-    /// The chain overview's cache of this server, for tests that compare it with a recount.
-    pub fn overview(&self) -> web::Data<OverviewCache> {
-        self.features.overview.clone()
+    /// The chain overview's cache of the first organisation, for tests that compare it with
+    /// a recount.
+    pub fn overview(&self) -> Arc<OverviewCache> {
+        self.state.features.get::<OverviewCache>().unwrap_or_default()
     }
 
-    /// Serves until stopped, deleting expired sessions once a minute.
+    /// The organisations this process serves.
+    pub fn organisations(&self) -> web::Data<Organisations> {
+        self.orgs.clone()
+    }
+
+    /// A handle on the registry of organisations, for tests and embedding.
+    pub fn registry(&self) -> RegistryHandle {
+        RegistryHandle {
+            inst: self.installation.clone(),
+            orgs: self.orgs.clone(),
+        }
+    }
+
+    /// Serves until stopped, with every organisation's background work: expired sessions
+    /// and abandoned uploads once a minute, mail, retention, and following the registry.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let state = self.state.clone();
+        let orgs = self.orgs.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let yesterday = state
-                    .clock
-                    .today()
-                    .pred_opt()
-                    .unwrap_or_default()
-                    .format("%Y-%m-%d")
-                    .to_string();
-                if let Err(e) = state.store.sweep_pending_files(state.clock.now()).await {
-                    tracing::warn!(error = %e, "could not sweep abandoned uploads");
-                }
-                if let Err(e) = state.store.forget_form_codes(&yesterday).await {
-                    tracing::warn!(error = %e, "could not forget old form codes");
-                }
-                let s = &state.settings.sessions;
-                if let Err(e) = state
-                    .store
-                    .delete_stale_sessions(state.clock.now(), s.coordinator_idle_minutes * 60)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not delete stale sessions");
+                for state in orgs.serving() {
+                    sweep(&state).await;
                 }
             }
         });
-        let state = self.state.clone();
-        // A server quiet for a minute gives its Argon2 working memory back.
+        let inst = self.installation.clone();
+        let orgs = self.orgs.clone();
+        // A server quiet for a minute gives its Argon2 working memory back (shared by the
+        // organisations) and its database page caches.
         let kdf_memory = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
             loop {
                 tick.tick().await;
-                if state.kdf.release_idle_memory(Duration::from_secs(60)) > 0 {
-                    state.store.release_memory().await;
+                if inst.kdf.release_idle_memory(Duration::from_secs(60)) > 0 {
+                    for state in orgs.serving() {
+                        state.store.release_memory().await;
+                    }
                 }
             }
         });
-        let worker = tokio::spawn(notify::worker_loop(self.state.clone(), self.state.mailer.clone()));
-        let state = self.state.clone();
+        let orgs = self.orgs.clone();
+        let inst = self.installation.clone();
+        let worker = tokio::spawn(async move {
+            let worker = crate::ids::new_id().0;
+            let mut tick = tokio::time::interval(Duration::from_secs(inst.settings.notify.poll_seconds));
+            loop {
+                tick.tick().await;
+                // In turn: one organisation's outbox holds up another's by at most one pass.
+                for state in orgs.serving() {
+                    if let Err(e) = notify::run_once(&state, &inst.mailer, &worker).await {
+                        tracing::warn!(organisation = state.org_id, error = %format!("{e:#}"), "notification worker pass failed");
+                    }
+                }
+            }
+        });
+        let orgs = self.orgs.clone();
         let form_codes = tokio::spawn(async move {
-            let mut sweep = crate::features::intake::FormCodeSweep::default();
+            let mut sweeps = std::collections::HashMap::<i64, crate::features::intake::FormCodeSweep>::new();
             let mut tick = tokio::time::interval(crate::features::intake::FormCodeSweep::EVERY);
             loop {
                 tick.tick().await;
-                if let Err(e) = sweep.sweep(&state.store).await {
-                    tracing::warn!(error = %e, "could not forget the meldcodes of sent forms");
+                for state in orgs.serving() {
+                    let sweep = sweeps.entry(state.org_id).or_default();
+                    if let Err(e) = sweep.sweep(&state.store).await {
+                        tracing::warn!(error = %e, "could not forget the meldcodes of sent forms");
+                    }
                 }
             }
         });
-        let state = self.state.clone();
+        let orgs = self.orgs.clone();
+        let inst = self.installation.clone();
         let retention = tokio::spawn(async move {
-            let every = Duration::from_secs(state.settings.retention.check_minutes.saturating_mul(60));
+            let every = Duration::from_secs(inst.settings.retention.check_minutes.saturating_mul(60));
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                match crate::features::retention::purge(&state.store, &state.settings.retention, &state.clock, false)
-                    .await
-                {
-                    Ok(p) if !p.reports.is_empty() => {
-                        tracing::info!(
-                            reports = p.reports.len(),
-                            "destroyed the content of reports past retention"
-                        )
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not destroy reports past retention; will try again"),
+                for state in orgs.serving() {
+                    keep_up(&state).await;
                 }
-                if let Err(e) = state.store.sweep_orphan_segments().await {
-                    tracing::warn!(error = %e, "could not delete evidence left without its file row");
-                }
-                // The same hourly beat keeps the planner's statistics fresh.
-                if let Err(e) = state.store.refresh_statistics().await {
-                    tracing::warn!(error = %e, "could not refresh the database's statistics");
-                }
-                // And moves the overview's overdue counts to a new day, so the first
-                // coordinator to open the overview after midnight does not wait for it.
-                if let Err(e) = state.store.recount_overdue(&state.clock.today_string()).await {
-                    tracing::warn!(error = %e, "could not recount the overdue reports for today");
+            }
+        });
+        let orgs = self.orgs.clone();
+        let inst = self.installation.clone();
+        let registry = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                if let Err(e) = organisations::sync(&inst, &orgs).await {
+                    tracing::warn!(error = %format!("{e:#}"), "could not read the registry of organisations");
                 }
             }
         });
@@ -363,27 +456,97 @@ impl Application {
         worker.abort();
         form_codes.abort();
         retention.abort();
+        registry.abort();
         result
     }
 }
 
-/// What features keep for themselves, each handed to its handlers as its own `web::Data`,
-/// so the shared state in [`AppState`] names no feature.
+/// The registry of a running application.
 #[derive(Clone)]
-struct Features {
-    form: web::Data<FormCache>,
-    overview: web::Data<OverviewCache>,
+pub struct RegistryHandle {
+    inst: Arc<organisations::Installation>,
+    orgs: web::Data<Organisations>,
 }
 
-fn build_server(listener: TcpListener, state: web::Data<AppState>, features: Features) -> anyhow::Result<Server> {
+impl RegistryHandle {
+    /// Reads the registry now (the server does so every two seconds), so an organisation
+    /// added, suspended or removed from the command line is followed at once.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        organisations::sync(&self.inst, &self.orgs).await
+    }
+
+    /// `organisation add`, then [`RegistryHandle::sync`]: the organisation's id and set-up link.
+    pub async fn add(&self, name: &str, url: &str) -> anyhow::Result<(i64, SetupLink)> {
+        let added = self.inst.add(name, url).await?;
+        self.sync().await?;
+        Ok(added)
+    }
+
+    /// The state an organisation is served with.
+    pub fn state_of(&self, id: i64) -> Option<web::Data<AppState>> {
+        self.orgs.get(id).and_then(|o| o.state.clone())
+    }
+}
+
+/// An organisation's minute: abandoned uploads, yesterday's form codes, stale sessions.
+async fn sweep(state: &AppState) {
+    let yesterday = state
+        .clock
+        .today()
+        .pred_opt()
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string();
+    if let Err(e) = state.store.sweep_pending_files(state.clock.now()).await {
+        tracing::warn!(error = %e, "could not sweep abandoned uploads");
+    }
+    if let Err(e) = state.store.forget_form_codes(&yesterday).await {
+        tracing::warn!(error = %e, "could not forget old form codes");
+    }
+    let s = &state.settings.sessions;
+    if let Err(e) = state
+        .store
+        .delete_stale_sessions(state.clock.now(), s.coordinator_idle_minutes * 60)
+        .await
+    {
+        tracing::warn!(error = %e, "could not delete stale sessions");
+    }
+}
+
+/// An organisation's hour: retention, orphaned evidence, planner statistics, and the
+/// overview's overdue counts moved to a new day.
+async fn keep_up(state: &AppState) {
+    match crate::features::retention::purge(&state.store, &state.settings.retention, &state.clock, false).await {
+        Ok(p) if !p.reports.is_empty() => {
+            tracing::info!(
+                organisation = state.org_id,
+                reports = p.reports.len(),
+                "destroyed the content of reports past retention"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not destroy reports past retention; will try again"),
+    }
+    if let Err(e) = state.store.sweep_orphan_segments().await {
+        tracing::warn!(error = %e, "could not delete evidence left without its file row");
+    }
+    if let Err(e) = state.store.refresh_statistics().await {
+        tracing::warn!(error = %e, "could not refresh the database's statistics");
+    }
+    // So the first coordinator to open the overview after midnight does not wait for it.
+    if let Err(e) = state.store.recount_overdue(&state.clock.today_string()).await {
+        tracing::warn!(error = %e, "could not recount the overdue reports for today");
+    }
+}
+
+fn build_server(listener: TcpListener, orgs: web::Data<Organisations>) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
-            .app_data(features.form.clone())
-            .app_data(features.overview.clone())
+            .app_data(orgs.clone())
             .wrap(from_fn(http::same_origin_posts))
             .wrap(from_fn(http::known_methods))
             .wrap(from_fn(http::refuse_nul_in_url))
+            .wrap(from_fn(http::tenants::pick_organisation))
             .wrap(http::security_headers())
             .wrap(from_fn(http::access_log))
             // One resource per path with all its methods: the router then answers a method
