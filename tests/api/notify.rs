@@ -72,7 +72,7 @@ pub fn start_smtp(listener: TcpListener) -> Inbox {
     inbox
 }
 
-fn smtp_to(port: u16) -> impl FnOnce(&mut Settings) {
+pub fn smtp_to(port: u16) -> impl FnOnce(&mut Settings) {
     move |s: &mut Settings| {
         s.smtp.host = "127.0.0.1".into();
         s.smtp.port = port;
@@ -81,7 +81,7 @@ fn smtp_to(port: u16) -> impl FnOnce(&mut Settings) {
     }
 }
 
-fn count_to(inbox: &Inbox, address: &str) -> usize {
+pub fn count_to(inbox: &Inbox, address: &str) -> usize {
     inbox
         .lock()
         .expect("inbox")

@@ -7,9 +7,12 @@
 use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{between, hidden, marker, run_setup, spawn_app_with, Backend, Browser, TestApp};
+use crate::helpers::{
+    between, hidden, links, marker, report_fields, run_setup, shown_code, spawn_app_with, Backend, Browser, TestApp,
+};
 
 both_backends!(
+    every_route_and_job_of_one_organisation_finds_nothing_of_the_other,
     two_organisations_serve_side_by_side_and_see_nothing_of_each_other,
     a_single_organisation_answers_any_host_and_a_second_makes_hosts_strict,
     suspending_an_organisation_stops_only_it,
@@ -19,9 +22,17 @@ const HOST_A: &str = "meldpunt.aldam.test";
 const HOST_B: &str = "meldpunt.beekdal.test";
 
 async fn two_organisations(backend: Backend) -> (TestApp, Browser, Browser, Browser, Browser) {
+    two_organisations_with(backend, |_| {}).await
+}
+
+async fn two_organisations_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut meldpunt::settings::Settings),
+) -> (TestApp, Browser, Browser, Browser, Browser) {
     let app = spawn_app_with(backend, |s| {
         s.http.public_url = format!("http://{HOST_A}");
         s.organisation.name = "Gemeente Aldam".into();
+        adjust(s);
     })
     .await;
     let coord_a = Browser::for_host(HOST_A, app.port());
@@ -207,4 +218,201 @@ async fn suspending_an_organisation_stops_only_it(backend: Backend) {
         StatusCode::OK,
         "sessions survive a suspension"
     );
+}
+
+/// The cross-organisation suite: every route that takes an id, a code, a cookie or a file,
+/// driven as organisation A against organisation B's, answers as if it did not exist and
+/// changes nothing at B; A's overview, register, audit trail, CSVs, outbox and
+/// coordinator pages name nothing of B; each organisation's mail goes to its own
+/// coordinators only; A's retention run leaves B alone.
+async fn every_route_and_job_of_one_organisation_finds_nothing_of_the_other(backend: Backend) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let smtp_port = listener.local_addr().expect("addr").port();
+    let mail = crate::notify::start_smtp(listener);
+    let (app, anna, bert, reporter_a, reporter_b) =
+        two_organisations_with(backend, crate::notify::smtp_to(smtp_port)).await;
+    let state_a = app.state.clone();
+    let state_b = app.registry.state_of(2).expect("B is served");
+    state_a
+        .store
+        .set_coordinator_email("anna", Some("anna@aldam.test"), "nl")
+        .await
+        .expect("email");
+    state_b
+        .store
+        .set_coordinator_email("bert", Some("bert@beekdal.test"), "nl")
+        .await
+        .expect("email");
+
+    // B: a report with a file. A: a report.
+    let what_b = marker("beekdal");
+    let form = reporter_b.get("/melden").await;
+    let token = hidden(&form.body, "form_token").expect("token");
+    let sent = reporter_b
+        .post_multipart(
+            "/melden",
+            &report_fields(&what_b, &token),
+            &[("files", "bewijs-beekdal.txt", b"inhoud uit Beekdal")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let code_b = shown_code(&sent.body).expect("code");
+    let what_a = marker("aldam");
+    let code_a = app.submit_report(&reporter_a, &what_a).await;
+
+    // Mail: each organisation's worker tells its own coordinator, once, and no one else.
+    for state in [&state_a, &state_b] {
+        meldpunt::features::notify::run_once(state, &state.mailer, "test")
+            .await
+            .expect("worker pass");
+    }
+    assert_eq!(crate::notify::count_to(&mail, "anna@aldam.test"), 1);
+    assert_eq!(crate::notify::count_to(&mail, "bert@beekdal.test"), 1);
+    let to_anna = mail
+        .lock()
+        .expect("mail")
+        .iter()
+        .find(|(to, _)| to.iter().any(|t| t.contains("anna@")))
+        .map(|(_, m)| m.clone())
+        .expect("mail to anna");
+    assert!(!to_anna.contains("Beekdal") && !to_anna.contains(HOST_B), "{to_anna}");
+    assert!(to_anna.contains(HOST_A), "the link points at A's own host");
+
+    // B's report, file and coordinator, as B's coordinator sees them.
+    let href_b = first_report_link(&bert).await;
+    let page_b = bert.get(&href_b).await;
+    let file_b = links(&page_b.body, &format!("{href_b}/bestanden/"))
+        .into_iter()
+        .next()
+        .expect("B's file link");
+    let rid_b = href_b.trim_start_matches("/beheer/melding/").to_string();
+    let fid_b = file_b.rsplit('/').next().expect("file id").to_string();
+    let bert_id = state_b
+        .store
+        .coordinator_by_username("bert")
+        .await
+        .expect("lookup")
+        .expect("bert")
+        .id;
+    let audit_b = count(&state_b.store, "audit_events").await;
+    let messages_b = count(&state_b.store, "messages").await;
+
+    // A's coordinator, at A, asks for B's objects: nothing, as if they did not exist.
+    for path in [href_b.clone(), file_b.clone(), format!("{href_b}/afdrukken")] {
+        let page = anna.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.body.contains(&what_b) && !page.body.contains("Beekdal"), "{path}");
+    }
+    let inbox = anna.get("/beheer").await;
+    let csrf = hidden(&inbox.body, "csrf").unwrap_or_default();
+    let reason = marker("reden");
+    for (action, fields) in [
+        ("ontvangst", vec![]),
+        ("bericht", vec![("message", reason.as_str())]),
+        ("status", vec![("status", "gesloten"), ("reason", reason.as_str())]),
+        ("ketenschakel", vec![("code", "preventie"), ("reason", reason.as_str())]),
+        ("soort", vec![("code", "fraude"), ("reason", reason.as_str())]),
+        ("bewaren", vec![("reason", reason.as_str())]),
+        ("notitie", vec![("note", reason.as_str())]),
+        ("toegang", vec![("coordinator", bert_id.as_str())]),
+        ("toegang-intrekken", vec![("coordinator", bert_id.as_str())]),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let res = anna.post(&format!("{href_b}/{action}"), &form).await;
+        assert!(
+            matches!(res.status, StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY),
+            "{action}: {}",
+            res.status
+        );
+        assert!(!res.body.contains(&what_b), "{action}");
+    }
+    for path in [
+        format!("/beheer/coordinatoren/{bert_id}/goedkeuren"),
+        format!("/beheer/coordinatoren/{bert_id}/tweede-factor"),
+    ] {
+        let res = anna.post(&path, &[("csrf", csrf.as_str())]).await;
+        assert!(!res.status.is_success() || !res.body.contains("Bert"), "{path}");
+    }
+    assert_eq!(
+        count(&state_b.store, "audit_events").await,
+        audit_b,
+        "nothing happened at B"
+    );
+    assert_eq!(count(&state_b.store, "messages").await, messages_b);
+    assert!(
+        bert.get(&href_b).await.body.contains("Ontvangst bevestigen"),
+        "B's report was not acknowledged from A"
+    );
+
+    // A's reporter with A's own session asks for B's file: nothing.
+    let opened = reporter_a.post("/opvolgen", &[("code", code_a.as_str())]).await;
+    assert!(opened.body.contains(&what_a));
+    let probe = reporter_a.get(&format!("/opvolgen/bestanden/{fid_b}")).await;
+    assert_eq!(probe.status, StatusCode::NOT_FOUND);
+    // B's code and B's reporter cookie at A: nothing.
+    let at_a = Browser::for_host(HOST_A, app.port());
+    let typed = at_a.post("/opvolgen", &[("code", code_b.as_str())]).await;
+    assert!(!typed.body.contains(&what_b));
+    let own_b = Browser::for_host(HOST_B, app.port());
+    own_b.post("/opvolgen", &[("code", code_b.as_str())]).await;
+    at_a.set_cookies(own_b.cookies());
+    let carried = at_a.get(&format!("/opvolgen/bestanden/{fid_b}")).await;
+    // B's session is no session at A: the same answer as any expired session.
+    assert!(
+        matches!(carried.status, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND),
+        "{}",
+        carried.status
+    );
+    assert!(!carried.body.contains("inhoud uit Beekdal"));
+
+    // A's pages that list or count name nothing of B.
+    for path in [
+        "/beheer",
+        "/beheer/register",
+        "/beheer/register.csv",
+        "/beheer/logboek",
+        "/beheer/overzicht",
+        "/beheer/overzicht.csv",
+        "/beheer/uitgaand",
+        "/beheer/coordinatoren",
+        "/beheer/groepen",
+    ] {
+        let page = anna.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for b_thing in [
+            rid_b.as_str(),
+            fid_b.as_str(),
+            bert_id.as_str(),
+            "bert",
+            "Beekdal",
+            "bewijs-beekdal",
+        ] {
+            assert!(!page.body.contains(b_thing), "{path} names {b_thing}");
+        }
+    }
+    let register = anna.get("/beheer/register.csv").await;
+    assert_eq!(
+        register.body.lines().count(),
+        2,
+        "a header and A's one report: {}",
+        register.body
+    );
+
+    // A's retention run, a year on: B's report is untouched.
+    app.clock.set(crate::helpers::T0 + 400 * 86_400);
+    meldpunt::features::retention::purge(&state_a.store, &state_a.settings.retention, &state_a.clock, false)
+        .await
+        .expect("purge");
+    let again = Browser::for_host(HOST_B, app.port());
+    let opened = again.post("/opvolgen", &[("code", code_b.as_str())]).await;
+    assert!(opened.body.contains(&what_b), "B's report is whole");
+}
+
+async fn count(store: &meldpunt::storage::Store, table: &str) -> i64 {
+    let q = format!("SELECT COUNT(*) FROM {table}");
+    match store {
+        meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
+        meldpunt::storage::Store::Postgres(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
+    }
 }
