@@ -114,6 +114,17 @@ async fn an_installation_of_an_earlier_version_upgrades_and_opens(backend: Backe
         }
     }
     assert!(file_seen, "the file of the earlier version downloads");
+    // It became the first organisation of its installation without anyone acting: keyed by
+    // its own pepper (no sealed key), served on any host while it is the only one.
+    assert_eq!(
+        query_i64(
+            &url,
+            "SELECT COUNT(*) FROM organisations WHERE id = 1 AND state = 'active' AND sealed_key IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(query_i64(&url, "SELECT COUNT(*) FROM organisations").await, 1);
     // The upgraded installation keeps taking reports.
     let b = Browser::new(&base, None);
     let form = b.get("/melden").await;
