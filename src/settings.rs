@@ -666,4 +666,34 @@ mod tests {
             assert!(err.contains(key) && err.contains("meldpunt.toml"), "{toml}: {err}");
         }
     }
+
+    #[test]
+    fn an_organisation_sets_its_own_sections_over_the_installation_and_nothing_else() {
+        let base = Settings::defaults().unwrap();
+        let own = base
+            .for_organisation(include_str!("../config/organisation.example.toml"))
+            .unwrap();
+        assert_eq!(own.organisation.name, "Waterschap Beekdal");
+        assert_eq!(own.retention.keep_days_after_closing, 1825);
+        assert_eq!(own.notify.digest_times, vec!["08:00", "13:00"]);
+        // A list given replaces the installation's as a whole.
+        assert_eq!(own.routing.rule.len(), 1);
+        assert_eq!(own.routing.rule[0].groups, vec!["dijkgraaf"]);
+        // What the organisation leaves out is the installation's.
+        assert_eq!(own.notify.poll_seconds, base.notify.poll_seconds);
+        assert_eq!(own.database.url, base.database.url);
+        // The installation's sections are refused, named.
+        let err = base
+            .for_organisation("[database]\nurl = \"sqlite://elders.db\"\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("[database] belongs to the installation"),
+            "{err}"
+        );
+        let err = base
+            .for_organisation("[organisation]\ncolour = \"#ffff00\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        assert!(base.for_organisation("[organisation\n").is_err());
+    }
 }

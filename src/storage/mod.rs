@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Connection;
 
@@ -396,6 +396,199 @@ pub(crate) fn explain_pg_timeout(url: &str) -> anyhow::Error {
     )
 }
 
+/// The role the service's queries run as on PostgreSQL (migration 0023): it owns no table,
+/// so row-level security, forced on every table of an organisation's data, holds for it.
+pub const SERVICE_ROLE: &str = "meldpunt_service";
+
+/// What an organisation needs of its own before its first query: the single rows the
+/// migrations made for the first organisation (the overview's day and version). Inserted
+/// under the organisation's row security, so nothing of another organisation is touched.
+const PROVISION_ORGANISATION: [&str; 2] = [
+    "INSERT INTO overview_overdue_day (id, as_of) VALUES (1, '') ON CONFLICT DO NOTHING",
+    "INSERT INTO overview_version (id, v) VALUES (1, 0) ON CONFLICT DO NOTHING",
+];
+
+/// Makes the service role if it is missing and lets the owner take it (as migration 0023
+/// does, for a database restored onto a server where the role does not exist yet).
+const ENSURE_SERVICE_ROLE: &str = r#"
+DO $$
+DECLARE
+    may_set BOOLEAN;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'meldpunt_service') THEN
+        BEGIN
+            CREATE ROLE meldpunt_service NOLOGIN;
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            WHEN insufficient_privilege THEN
+                RAISE EXCEPTION USING
+                    MESSAGE = format('the database user %I may not create the role meldpunt_service. As a superuser, run: CREATE ROLE meldpunt_service NOLOGIN; GRANT meldpunt_service TO %I; then start Meldpunt again', current_user, current_user);
+        END;
+    END IF;
+    BEGIN
+        may_set := pg_has_role(current_user, 'meldpunt_service', 'SET');
+    EXCEPTION WHEN invalid_parameter_value THEN
+        may_set := pg_has_role(current_user, 'meldpunt_service', 'MEMBER');
+    END;
+    IF NOT may_set THEN
+        BEGIN
+            EXECUTE format('GRANT meldpunt_service TO %I', current_user);
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            WHEN insufficient_privilege OR invalid_grant_operation THEN
+                RAISE EXCEPTION USING
+                    MESSAGE = format('the database user %I may not take the role meldpunt_service. As a superuser, run: GRANT meldpunt_service TO %I; then start Meldpunt again', current_user, current_user);
+        END;
+    END IF;
+END
+$$"#;
+
+/// Tables of the schema the service role may not read and write (the migrations'
+/// bookkeeping aside): none once migration 0023 ran and the grants came along with every
+/// later table; some after a restore that could not grant to a role the server lacked.
+const UNGRANTED_TABLES: &str = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' \
+     AND tablename <> '_sqlx_migrations' \
+     AND NOT has_table_privilege('meldpunt_service', format('%I.%I', schemaname, tablename), 'SELECT, INSERT, UPDATE, DELETE')";
+
+/// The transaction-scoped advisory lock of the grants above ("mp-grant" in ASCII).
+const GRANT_LOCK: i64 = i64::from_be_bytes(*b"mp-grant");
+
+const GRANT_SERVICE_ROLE: [&str; 4] = [
+    "GRANT USAGE ON SCHEMA public TO meldpunt_service",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO meldpunt_service",
+    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO meldpunt_service",
+    "REVOKE ALL ON _sqlx_migrations FROM meldpunt_service",
+];
+
+/// With the owner's pool: refuses a database without an installation (unless `create`),
+/// migrates, makes sure the service role exists and may use every table, and refreshes
+/// the planner's statistics.
+async fn prepare_pg(owner: &PgPool, create: bool) -> anyhow::Result<()> {
+    if !create {
+        let installed: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(owner)
+            .await?;
+        if !installed {
+            anyhow::bail!(
+                "the database at database.url holds no Meldpunt installation; start \
+                 `meldpunt serve` or run `meldpunt init` there first, or pass the installation's --config"
+            );
+        }
+    }
+    POSTGRES_MIGRATIONS.run(owner).await?;
+    {
+        let mut tx = owner.begin().await?;
+        // Instances starting together take turns.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(GRANT_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(ENSURE_SERVICE_ROLE).execute(&mut *tx).await?;
+        let ungranted: i64 = sqlx::query_scalar(UNGRANTED_TABLES).fetch_one(&mut *tx).await?;
+        if ungranted > 0 {
+            tracing::info!(
+                tables = ungranted,
+                "granting the service role the use of tables it lacked"
+            );
+            for sql in GRANT_SERVICE_ROLE {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    // Fresh planner statistics at every start: after a restore (pg_restore brings
+    // no statistics) or a bulk change the inbox would otherwise scan every wrap
+    // of a coordinator and sort (54 ms instead of 3.5 ms at 6,500 reports) until
+    // autovacuum got round to it.
+    sqlx::query("ANALYZE").execute(owner).await?;
+    Ok(())
+}
+
+/// The connection options of organisation `org_id`: every session names it from the start
+/// (`meldpunt.org`, which the row-level security policies read), as a startup parameter,
+/// so even a `RESET ALL` keeps it.
+fn pg_organisation_options(url: &str, org_id: i64) -> anyhow::Result<PgConnectOptions> {
+    if org_id < 1 {
+        anyhow::bail!("organisation ids start at 1 (got {org_id})");
+    }
+    Ok(PgConnectOptions::from_str(url)?.options([("meldpunt.org", org_id.to_string())]))
+}
+
+/// A failed `SET ROLE meldpunt_service` as what the operator should do.
+fn explain_service_role(url: &str, e: sqlx::Error) -> anyhow::Error {
+    match &e {
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("42501" | "22023")) => {
+            let user = PgConnectOptions::from_str(url)
+                .map(|o| o.get_username().to_string())
+                .unwrap_or_else(|_| "<the user in database.url>".into());
+            anyhow::anyhow!(
+                "PostgreSQL refused to let {user} act as the role {SERVICE_ROLE} ({}): as a superuser, run \
+                 `CREATE ROLE {SERVICE_ROLE} NOLOGIN;` (if it does not exist) and `GRANT {SERVICE_ROLE} TO {user};`, \
+                 then start Meldpunt again",
+                d.message()
+            )
+        }
+        _ => explain_pg_error(url, e),
+    }
+}
+
+/// A connection of its own as the user database.url names (the tables' owner), not as the
+/// service role, for what only an owner may do: ANALYZE and VACUUM (the service role would
+/// be skipped with a warning per table). Neither reads rows, so row security is not at
+/// stake; the caller closes it when done.
+pub(crate) async fn owner_connection(pool: &PgPool) -> sqlx::Result<sqlx::PgConnection> {
+    sqlx::PgConnection::connect_with(&pool.connect_options()).await
+}
+
+/// The pool of one organisation on an installation whose schema is up to date: every
+/// connection names the organisation and runs as the service role, so row-level security
+/// gives it that organisation's rows only. Opens no connection while idle (an idle
+/// organisation holds none after a minute).
+async fn open_pg_organisation(url: &str, max_connections: u32, org_id: i64) -> anyhow::Result<PgPool> {
+    let opts = pg_organisation_options(url, org_id)?;
+    // One connection first, on its own: the pool would retry a refused SET ROLE until it
+    // timed out and then only say so. It also gives the organisation its single rows.
+    let mut conn = match tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect_with(&opts)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(explain_pg_error(url, e)),
+        Err(_) => return Err(explain_pg_timeout(url)),
+    };
+    let set_role = format!("SET ROLE {SERVICE_ROLE}");
+    let prepared = async {
+        sqlx::query(&set_role)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| explain_service_role(url, e))?;
+        let mut tx = conn.begin().await?;
+        for sql in PROVISION_ORGANISATION {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    conn.close().await.ok();
+    prepared?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(60))
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query(&format!("SET ROLE {SERVICE_ROLE}"))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .after_release(|conn, _| Box::pin(async move { Ok(fit_for_reuse(conn.is_in_transaction())) }))
+        .connect_lazy_with(opts);
+    Ok(pool)
+}
+
 /// Why a report could not be stored now: a short reason anyone may read on `/readyz`, and
 /// the detail (paths, database errors) for the operator's log only.
 #[derive(Debug)]
@@ -544,33 +737,53 @@ impl Store {
                     Ok(Err(e)) => return Err(explain_pg_error(url, e)),
                     Err(_) => return Err(explain_pg_timeout(url)),
                 };
-                let pool = PgPoolOptions::new()
-                    .max_connections(max_connections.max(1))
+                // The owner's pool: the migrations, the service role's grants and ANALYZE run
+                // as the user database.url names. It is closed before anything else runs:
+                // every other query goes through an organisation's pool (below).
+                let owner = PgPoolOptions::new()
+                    .max_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
                     .after_release(|conn, _| Box::pin(async move { Ok(fit_for_reuse(conn.is_in_transaction())) }))
                     .connect(url)
                     .await?;
-                if !create {
-                    let installed: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                        .fetch_one(&pool)
-                        .await?;
-                    if !installed {
-                        anyhow::bail!(
-                            "the database at database.url holds no Meldpunt installation; start \
-                             `meldpunt serve` or run `meldpunt init` there first, or pass the installation's --config"
-                        );
-                    }
-                }
-                POSTGRES_MIGRATIONS.run(&pool).await?;
-                // Fresh planner statistics at every start: after a restore (pg_restore brings
-                // no statistics) or a bulk change the inbox would otherwise scan every wrap
-                // of a coordinator and sort (54 ms instead of 3.5 ms at 6,500 reports) until
-                // autovacuum got round to it.
-                sqlx::query("ANALYZE").execute(&pool).await?;
-                Store::Postgres(pool)
+                let prepared = prepare_pg(&owner, create).await;
+                owner.close().await;
+                prepared?;
+                // The first organisation's: an installation from before organisations, and
+                // every caller that names none, work on organisation 1 as they always did.
+                Store::Postgres(open_pg_organisation(url, max_connections, 1).await?)
             }
         };
         Ok(store)
+    }
+
+    /// PostgreSQL only: the store of organisation `org_id` on an installation whose schema
+    /// `Store::connect` brought up to date (this runs no migration). Its connections run as
+    /// the service role with the organisation set, so every query, one that names no
+    /// organisation too, reads and writes that organisation's rows only (SECURITY.md,
+    /// "Organisations on PostgreSQL: row-level security"). `Store::connect` itself returns
+    /// organisation 1's store. On SQLite an organisation is a database file of its own, opened
+    /// with `Store::connect`; an SQLite URL is refused here.
+    pub async fn connect_organisation(url: &str, max_connections: u32, org_id: i64) -> anyhow::Result<Store> {
+        match Backend::from_url(url)? {
+            Backend::Postgres => Ok(Store::Postgres(
+                open_pg_organisation(url, max_connections, org_id).await?,
+            )),
+            Backend::Sqlite => anyhow::bail!(
+                "Store::connect_organisation is for PostgreSQL: on SQLite each organisation has a \
+                 database file of its own, opened with Store::connect"
+            ),
+        }
+    }
+
+    /// What an upsert's `ON CONFLICT (...)` names before its own columns where a key is
+    /// unique per organisation: on PostgreSQL such keys start with `org_id` (migration 0023);
+    /// on SQLite an organisation has a file of its own and the keys are as they were.
+    pub(crate) fn org_key(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "org_id, ",
+        }
     }
 
     pub fn backend(&self) -> Backend {

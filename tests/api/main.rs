@@ -24,6 +24,7 @@ mod recipient_keys;
 mod reporter_pages;
 mod retention;
 mod routing;
+mod row_security;
 mod staff_key;
 mod storage;
 mod totp;
