@@ -63,18 +63,20 @@ impl Store {
         now: i64,
     ) -> DbResult<Option<i64>> {
         on_pool!(self, pool => {
+            // Written first, in one statement with its check: a transaction that read first
+            // and wrote after could not take SQLite's write lock once another wrote meanwhile.
             let mut tx = pool.begin().await?;
-            let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organisations WHERE host = $1)")
-                .bind(host).fetch_one(&mut *tx).await?;
-            if taken {
-                return Ok(None);
-            }
-            sqlx::query(
+            let added = sqlx::query(
                 "INSERT INTO organisations (id, name, url, host, state, sealed_key, settings, created_at) \
-                 VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
+                 SELECT $1, $2, $3, $4, 'active', $5, $6, $7 \
+                 WHERE NOT EXISTS (SELECT 1 FROM organisations WHERE host = $4)",
             )
             .bind(id).bind(name).bind(url).bind(host).bind(sealed_key).bind(settings).bind(now)
-            .execute(&mut *tx).await?;
+            .execute(&mut *tx).await?
+            .rows_affected();
+            if added == 0 {
+                return Ok(None);
+            }
             sqlx::query("INSERT INTO organisation_log (org_id, org_name, at, event, detail) VALUES ($1, $2, $3, 'added', $4)")
                 .bind(id).bind(name).bind(now).bind(url)
                 .execute(&mut *tx).await?;

@@ -178,6 +178,11 @@ async fn a_single_organisation_answers_any_host_and_a_second_makes_hosts_strict(
     );
     let page = other.get("/beheer/inloggen").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
+    // A load balancer's health checks come by address: the installation answers them.
+    assert_eq!(other.get("/healthz").await.status, StatusCode::OK);
+    let ready = other.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert!(!ready.body.contains("Aldam") && !ready.body.contains("Beekdal"));
     // The known hosts still reach their own.
     let a = Browser::for_host(HOST_A, app.port()).get("/").await;
     assert!(a.body.contains("Gemeente Aldam"));
