@@ -12,15 +12,17 @@ impl Store {
         if n > max {
             return Ok(false);
         }
+        let upsert = format!(
+            "INSERT INTO flood_counts (kind, hour, used) VALUES ($1, $2, $3) \
+             ON CONFLICT ({}kind, hour) DO UPDATE SET used = flood_counts.used + excluded.used \
+             WHERE flood_counts.used + excluded.used <= $4 RETURNING used",
+            self.org_key()
+        );
         on_pool!(self, pool => {
             sqlx::query("DELETE FROM flood_counts WHERE hour < $1").bind(hour).execute(pool).await?;
-            let taken: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO flood_counts (kind, hour, used) VALUES ($1, $2, $3) \
-                 ON CONFLICT (kind, hour) DO UPDATE SET used = flood_counts.used + excluded.used \
-                 WHERE flood_counts.used + excluded.used <= $4 RETURNING used",
-            )
-            .bind(kind).bind(hour).bind(n).bind(max)
-            .fetch_optional(pool).await?;
+            let taken: Option<i64> = sqlx::query_scalar(&upsert)
+                .bind(kind).bind(hour).bind(n).bind(max)
+                .fetch_optional(pool).await?;
             Ok(taken.is_some())
         })
     }

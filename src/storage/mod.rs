@@ -616,28 +616,6 @@ impl Store {
         Self::open_with(url, max_connections, create, 0).await
     }
 
-    /// An organisation's share of a PostgreSQL database: every connection carries the
-    /// organisation's id (`meldpunt.org`), which the row-level security policies compare
-    /// every row with. No migrations: those ran when the installation's store was opened.
-    pub async fn connect_organisation(url: &str, max_connections: u32, org_id: i64) -> anyhow::Result<Store> {
-        if Backend::from_url(url)? != Backend::Postgres {
-            anyhow::bail!(
-                "an organisation's share of a database is a PostgreSQL notion; SQLite uses a file per organisation"
-            );
-        }
-        let opts = sqlx::postgres::PgConnectOptions::from_str(url)?.options([("meldpunt.org", org_id.to_string())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .min_connections(0)
-            .idle_timeout(Duration::from_secs(60))
-            .acquire_timeout(Duration::from_secs(10))
-            .after_release(|conn, _| Box::pin(async move { Ok(fit_for_reuse(conn.is_in_transaction())) }))
-            .connect_with(opts)
-            .await
-            .map_err(|e| explain_pg_error(url, e))?;
-        Ok(Store::Postgres(pool))
-    }
-
     async fn open(url: &str, max_connections: u32, create: bool) -> anyhow::Result<Store> {
         Self::open_with(url, max_connections, create, 1).await
     }

@@ -260,9 +260,12 @@ impl Store {
     }
 
     pub async fn set_pepper_check(&self, value: &[u8]) -> DbResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        let sql = format!(
             "INSERT INTO pepper_check (id, check_value) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value")
+             ON CONFLICT ({}id) DO UPDATE SET check_value = excluded.check_value",
+            self.org_key()
+        );
+        on_pool!(self, pool => sqlx::query(&sql)
             .bind(value).execute(pool).await.map(|_| ()))
     }
 

@@ -2,6 +2,8 @@
 //! report's content in one transaction (crypto-shredding: every wrap goes, and every sealed
 //! row with it), extensions, the register rows, and giving the freed space back.
 
+use sqlx::Connection;
+
 use super::counts::bump_counts;
 use super::{insert_message_q, on_pool, DbResult, NewMessage, Store};
 
@@ -149,11 +151,17 @@ impl Store {
     /// Refreshes the query planner's statistics (PostgreSQL `ANALYZE`; SQLite
     /// `PRAGMA optimize`): after a bulk load the PostgreSQL inbox otherwise runs on the
     /// statistics of much smaller tables (0.4 s instead of 4 ms at 100,000 reports) until
-    /// autovacuum gets to it, or never where autovacuum is off.
+    /// autovacuum gets to it, or never where autovacuum is off. On PostgreSQL it runs on a
+    /// connection of its own as the tables' owner: the service role may not analyze them.
     pub async fn refresh_statistics(&self) -> DbResult<()> {
         match self {
             Store::Sqlite(pool) => sqlx::query("PRAGMA optimize").execute(pool).await.map(|_| ()),
-            Store::Postgres(pool) => sqlx::query("ANALYZE").execute(pool).await.map(|_| ()),
+            Store::Postgres(pool) => {
+                let mut conn = super::owner_connection(pool).await?;
+                let done = sqlx::query("ANALYZE").execute(&mut conn).await.map(|_| ());
+                conn.close().await.ok();
+                done
+            }
         }
     }
 
@@ -161,7 +169,7 @@ impl Store {
     /// log. SQLite (the database, and the evidence file beside it, see below): `secure_delete` already zeroed the freed pages; the WAL is checkpointed
     /// and truncated (old page images of the content live there until then), then the file
     /// is compacted. PostgreSQL: `VACUUM (ANALYZE)` makes the dead rows' space reusable and
-    /// refreshes the planner's statistics.
+    /// refreshes the planner's statistics, as the tables' owner.
     pub async fn reclaim_space(&self) -> DbResult<()> {
         match self {
             Store::Sqlite(pool) => {
@@ -187,12 +195,15 @@ impl Store {
                 Ok(())
             }
             Store::Postgres(pool) => {
-                sqlx::query(
+                let mut conn = super::owner_connection(pool).await?;
+                let done = sqlx::query(
                     "VACUUM (ANALYZE) reports, report_wraps, report_fields, messages, evidence_files, evidence_segments, deadline_notices",
                 )
-                .execute(pool)
-                .await?;
-                Ok(())
+                .execute(&mut conn)
+                .await
+                .map(|_| ());
+                conn.close().await.ok();
+                done
             }
         }
     }

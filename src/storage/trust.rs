@@ -110,6 +110,11 @@ impl Store {
         signer: &[u8],
         signature: &[u8],
     ) -> DbResult<bool> {
+        let upsert = format!(
+            "INSERT INTO group_members (group_name, coordinator_id, signer, signature) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT ({}group_name, coordinator_id) DO UPDATE SET signer = excluded.signer, signature = excluded.signature",
+            self.org_key()
+        );
         on_pool!(self, pool => {
             let exists: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM coordinator_groups g, coordinators c WHERE g.name = $1 AND c.id = $2")
@@ -117,9 +122,7 @@ impl Store {
             if exists == 0 {
                 return Ok(false);
             }
-            sqlx::query(
-                "INSERT INTO group_members (group_name, coordinator_id, signer, signature) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (group_name, coordinator_id) DO UPDATE SET signer = excluded.signer, signature = excluded.signature")
+            sqlx::query(&upsert)
                 .bind(group).bind(coordinator_id).bind(signer).bind(signature).execute(pool).await.map(|_| true)
         })
     }
