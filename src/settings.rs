@@ -51,6 +51,10 @@ pub struct RoutingSettings {
     pub excludable: Vec<String>,
     #[serde(default)]
     pub rule: Vec<RoutingRule>,
+    /// A shared intake: the bodies one form takes reports for (a werkorganisatie's
+    /// gemeenten). The reporter picks one; rules send each body's reports to its groups.
+    #[serde(default)]
+    pub bodies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -63,6 +67,9 @@ pub struct RoutingRule {
     pub subject_roles: Vec<String>,
     #[serde(default)]
     pub categories: Vec<String>,
+    /// For a shared intake: the bodies (of `routing.bodies`) this rule is for.
+    #[serde(default)]
+    pub bodies: Vec<String>,
     pub groups: Vec<String>,
 }
 

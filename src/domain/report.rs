@@ -147,4 +147,6 @@ pub mod field {
     /// so only those who hold the report learn whom it keeps away; never shown to anyone,
     /// only checked when access is given.
     pub const EXCLUDED: u16 = 7;
+    /// In a shared intake: the body the report concerns (one of `routing.bodies`).
+    pub const BODY: u16 = 8;
 }

@@ -96,6 +96,8 @@ pub struct ReportView {
     pub suggested_label: Option<String>,
     pub category: String,
     pub subject: String,
+    /// In a shared intake: the body the report concerns; empty otherwise.
+    pub body: String,
     pub what: String,
     pub when: String,
     pub place: String,
@@ -213,7 +215,7 @@ pub async fn open(
 ) -> anyhow::Result<Opened> {
     let t = lang.t();
     let rid = ids::parse(&row.id).ok_or_else(|| anyhow::anyhow!("malformed report id in database"))?;
-    let mut answers: [String; 7] = Default::default();
+    let mut answers: [String; 9] = Default::default();
     for (f, sealed) in store.report_fields(&row.id).await? {
         let ctx = Context::new(Purpose::ReportField)
             .report(rid)
@@ -309,6 +311,7 @@ pub async fn open(
     let mut take = |f: u16| std::mem::take(&mut answers[usize::from(f)]);
     let (what, when, place) = (take(field::WHAT), take(field::WHEN), take(field::WHERE));
     let (how_known, anonymity, contact) = (take(field::HOW_KNOWN), take(field::ANONYMITY), take(field::CONTACT));
+    let body = take(field::BODY);
     let about = ChainLabel::parse(&row.suggested_chain_label)
         .map(|c| c.about(lang).to_string())
         .unwrap_or_default();
@@ -325,6 +328,7 @@ pub async fn open(
         suggested_label: suggested,
         category: Category::label_of(&row.category, lang),
         subject: SubjectRole::label_of(&row.subject_role, lang),
+        body,
         what,
         when: if when.is_empty() { t.not_given.into() } else { when },
         place: if place.is_empty() { t.not_given.into() } else { place },

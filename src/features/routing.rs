@@ -15,6 +15,15 @@ pub fn validate_rules(r: &RoutingSettings) -> anyhow::Result<()> {
     if r.default_groups.is_empty() {
         anyhow::bail!("routing.default_groups must name at least one group");
     }
+    let mut bodies = BTreeSet::new();
+    for b in &r.bodies {
+        if b.trim().is_empty() || b.chars().count() > 200 || b.trim() != b {
+            anyhow::bail!("routing.bodies: '{b}' is not a name (1 to 200 characters, no spaces around it)");
+        }
+        if !bodies.insert(b.as_str()) {
+            anyhow::bail!("routing.bodies names '{b}' twice");
+        }
+    }
     let mut names = BTreeSet::new();
     for rule in &r.rule {
         if !names.insert(rule.name.as_str()) {
@@ -33,22 +42,35 @@ pub fn validate_rules(r: &RoutingSettings) -> anyhow::Result<()> {
         if let Some(c) = rule.categories.iter().find(|c| Category::parse(c).is_none()) {
             return Err(bad("category", c));
         }
+        if let Some(b) = rule.bodies.iter().find(|b| !r.bodies.contains(b)) {
+            return Err(anyhow::anyhow!(
+                "routing rule '{}': body '{b}' is not one of routing.bodies",
+                rule.name
+            ));
+        }
     }
     Ok(())
 }
 
-fn matches(rule: &RoutingRule, label: ChainLabel, role: SubjectRole, category: Category) -> bool {
+fn matches(rule: &RoutingRule, label: ChainLabel, role: SubjectRole, category: Category, body: Option<&str>) -> bool {
     let ok = |list: &[String], code: &str| list.is_empty() || list.iter().any(|c| c == code);
     ok(&rule.chain_labels, label.code())
         && ok(&rule.subject_roles, role.code())
         && ok(&rule.categories, category.code())
+        && (rule.bodies.is_empty() || body.is_some_and(|b| rule.bodies.iter().any(|c| c == b)))
 }
 
 /// The rule name (or "default") and groups a report with these answers goes to.
-pub fn groups_for(r: &RoutingSettings, label: ChainLabel, role: SubjectRole, category: Category) -> (&str, &[String]) {
+pub fn groups_for<'r>(
+    r: &'r RoutingSettings,
+    label: ChainLabel,
+    role: SubjectRole,
+    category: Category,
+    body: Option<&str>,
+) -> (&'r str, &'r [String]) {
     r.rule
         .iter()
-        .find(|rule| matches(rule, label, role, category))
+        .find(|rule| matches(rule, label, role, category, body))
         .map(|rule| (rule.name.as_str(), rule.groups.as_slice()))
         .unwrap_or(("default", r.default_groups.as_slice()))
 }
@@ -123,9 +145,10 @@ pub async fn recipients(
     label: ChainLabel,
     role: SubjectRole,
     category: Category,
+    body: Option<&str>,
     excluded: &[String],
 ) -> DbResult<Result<Vec<(String, Vec<u8>)>, RouteError>> {
-    let (_, groups) = groups_for(r, label, role, category);
+    let (_, groups) = groups_for(r, label, role, category, body);
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
     for g in groups {
         for (id, _) in store.active_members(g).await? {
@@ -170,7 +193,7 @@ mod tests {
     #[test]
     fn shipped_rules_follow_the_bestuurlijke_line() {
         let s = Settings::defaults().unwrap().routing;
-        let route = |role| groups_for(&s, ChainLabel::Repressie, role, Category::Fraude);
+        let route = |role| groups_for(&s, ChainLabel::Repressie, role, Category::Fraude, None);
         assert_eq!(
             route(SubjectRole::Bestuurder),
             ("bestuurders", &["burgemeester".to_string()][..])
@@ -195,15 +218,23 @@ mod tests {
                 chain_labels: vec!["nazorg".into()],
                 subject_roles: vec![],
                 categories: vec![],
+                bodies: vec![],
                 groups: vec!["vertrouwenspersonen".into()],
             },
         );
         assert_eq!(
-            groups_for(&s, ChainLabel::Nazorg, SubjectRole::Bestuurder, Category::Anders).0,
+            groups_for(&s, ChainLabel::Nazorg, SubjectRole::Bestuurder, Category::Anders, None).0,
             "nazorg"
         );
         assert_eq!(
-            groups_for(&s, ChainLabel::Preventie, SubjectRole::Bestuurder, Category::Anders).0,
+            groups_for(
+                &s,
+                ChainLabel::Preventie,
+                SubjectRole::Bestuurder,
+                Category::Anders,
+                None
+            )
+            .0,
             "bestuurders"
         );
     }
@@ -219,5 +250,41 @@ mod tests {
         let mut s = Settings::defaults().unwrap().routing;
         s.rule[1].groups.clear();
         assert!(validate_rules(&s).unwrap_err().to_string().contains("raadsleden"));
+    }
+
+    #[test]
+    fn a_rule_for_a_body_matches_only_reports_about_it_and_must_name_a_known_body() {
+        let mut s = Settings::defaults().unwrap().routing;
+        s.bodies = vec!["Gemeente Aldam".into(), "Gemeente Beekdal".into()];
+        s.rule.insert(
+            0,
+            RoutingRule {
+                name: "beekdal".into(),
+                chain_labels: vec![],
+                subject_roles: vec![],
+                categories: vec![],
+                bodies: vec!["Gemeente Beekdal".into()],
+                groups: vec!["beekdal".into()],
+            },
+        );
+        validate_rules(&s).unwrap();
+        let route = |body| {
+            groups_for(
+                &s,
+                ChainLabel::Repressie,
+                SubjectRole::Ambtenaar,
+                Category::Fraude,
+                body,
+            )
+            .0
+        };
+        assert_eq!(route(Some("Gemeente Beekdal")), "beekdal");
+        assert_ne!(route(Some("Gemeente Aldam")), "beekdal");
+        assert_ne!(route(None), "beekdal");
+        s.rule[0].bodies = vec!["Gemeente Elders".into()];
+        assert!(validate_rules(&s).unwrap_err().to_string().contains("Gemeente Elders"));
+        s.rule[0].bodies = vec![];
+        s.bodies.push("Gemeente Aldam".into());
+        assert!(validate_rules(&s).unwrap_err().to_string().contains("twice"));
     }
 }

@@ -14,6 +14,8 @@ pub struct Questions {
     pub place: &'static str,
     pub where_hint: &'static str,
     pub subject: &'static str,
+    /// A shared intake's question: which body the report concerns.
+    pub body: &'static str,
     pub category: &'static str,
     pub about: &'static str,
     pub about_hint: &'static str,
@@ -39,6 +41,7 @@ impl Questions {
             place: t.q_where,
             where_hint: t.q_where_hint,
             subject: t.q_subject,
+            body: t.q_body,
             category: t.q_category,
             about: t.q_about,
             about_hint: t.q_about_hint,
@@ -60,6 +63,7 @@ impl Questions {
             Lang::Nl => Questions {
                 what_hint: "Wie deed wat, en waarom vindt de melder het niet in orde? Zo veel mogelijk in de woorden van de melder; laat details weg waaraan de melder herkend kan worden als die anoniem wil blijven.",
                 subject: "Over wie gaat de melding?",
+                body: "Over welke organisatie gaat de melding?",
                 about: "Waar gaat de melding vooral over?",
                 about_hint: "Kies wat het beste past; u kunt dit later aanpassen.",
                 how_known: "Hoe weet de melder dit?",
@@ -75,6 +79,7 @@ impl Questions {
             Lang::En => Questions {
                 what_hint: "Who did what, and why does the reporter think it is not right? As much as possible in the reporter's words; leave out details that could identify the reporter if they want to stay anonymous.",
                 subject: "Who is the report about?",
+                body: "Which organisation is the report about?",
                 about: "What is the report mainly about?",
                 about_hint: "Choose what fits best; you can change this later.",
                 how_known: "How does the reporter know this?",

@@ -25,6 +25,7 @@ mod reporter_pages;
 mod retention;
 mod routing;
 mod row_security;
+mod shared_intake;
 mod staff_key;
 mod storage;
 mod totp;

@@ -148,6 +148,7 @@ async fn a_rule_to_an_empty_group_is_refused_at_start_up(backend: Backend) {
             chain_labels: vec!["nazorg".into()],
             subject_roles: vec![],
             categories: vec![],
+            bodies: vec![],
             groups: vec!["vertrouwenspersonen".into()],
         },
     );

@@ -52,7 +52,7 @@ pub async fn record(state: State, cache: Feature<FormCache>, req: HttpRequest, p
             .for_oral(csrf.clone());
         Ok::<_, crate::http::AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
     };
-    let report = match ValidReport::parse(&form, limit, lang) {
+    let report = match ValidReport::parse(&form, limit, lang, &state.settings.routing.bodies) {
         Ok(r) => r,
         Err(errors) => return refuse(errors).await,
     };
@@ -73,6 +73,7 @@ pub async fn record(state: State, cache: Feature<FormCache>, req: HttpRequest, p
         about,
         subject,
         category,
+        report.body(),
         &[],
     )
     .await

@@ -61,6 +61,8 @@ pub(crate) struct Draft {
     pub anonymity: String,
     pub contact: String,
     pub exclude: Vec<String>,
+    /// In a shared intake: the body the report concerns.
+    pub body: String,
 }
 
 impl Draft {
@@ -76,6 +78,7 @@ impl Draft {
             anonymity: f.text("anonymity"),
             contact: f.text("contact"),
             exclude: f.all("exclude").into_iter().map(str::to_string).collect(),
+            body: f.text("body"),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct ValidReport {
     how_known: HowKnown,
     anonymity: Anonymity,
     contact: String,
+    /// In a shared intake: the body it concerns; `None` where the form asks for none.
+    body: Option<String>,
 }
 
 fn choice<T>(
@@ -113,7 +118,14 @@ impl ValidReport {
         (self.about, self.subject, self.category)
     }
 
-    pub fn parse(f: &Form, limit: usize, lang: Lang) -> Result<ValidReport, FieldErrors> {
+    /// In a shared intake: the body the report concerns.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    /// `bodies`: the shared intake's bodies, one of which must be chosen (none: the form
+    /// asks for none, and a body sent anyway is ignored).
+    pub fn parse(f: &Form, limit: usize, lang: Lang, bodies: &[String]) -> Result<ValidReport, FieldErrors> {
         let t = lang.t();
         let d = Draft::from_form(f);
         let mut errors = FieldErrors::new();
@@ -136,6 +148,15 @@ impl ValidReport {
         let about = choice(&mut errors, "about", &d.about, ChainLabel::parse, t);
         let how_known = choice(&mut errors, "how_known", &d.how_known, HowKnown::parse, t);
         let anonymity = choice(&mut errors, "anonymity", &d.anonymity, Anonymity::parse, t);
+        let body = if bodies.is_empty() {
+            None
+        } else {
+            let chosen = bodies.iter().find(|b| **b == d.body).cloned();
+            if chosen.is_none() {
+                errors.push(("body", t.err_choice.to_string()));
+            }
+            chosen
+        };
         match anonymity {
             Some(Anonymity::Anoniem) if !d.contact.trim().is_empty() => {
                 errors.push(("contact", t.err_contact_anonymous.to_string()))
@@ -157,6 +178,7 @@ impl ValidReport {
                     how_known,
                     anonymity,
                     contact: d.contact,
+                    body,
                 })
             }
             _ => Err(errors),
@@ -166,6 +188,7 @@ impl ValidReport {
 
 /// Names of the form's fields, in the order errors are listed.
 const FIELDS: &[&str] = &[
+    "body",
     "what",
     "when",
     "where",
@@ -185,6 +208,8 @@ pub(crate) struct FormPage {
     errors: FieldErrors,
     form_token: String,
     subjects: Vec<Opt>,
+    /// A shared intake's bodies (name, chosen); empty where the form asks for none.
+    bodies: Vec<(String, bool)>,
     categories: Vec<Opt>,
     abouts: Vec<Opt>,
     how_knowns: Vec<Opt>,
@@ -242,6 +267,13 @@ impl FormPage {
             other_lang: lang.other().code(),
             other_label: lang.t().switch_label,
             subjects: options(SubjectRole::ALL, SubjectRole::code, |v| v.label(lang), &d.subject),
+            bodies: state
+                .settings
+                .routing
+                .bodies
+                .iter()
+                .map(|b| (b.clone(), *b == d.body))
+                .collect(),
             categories: options(Category::ALL, Category::code, |v| v.label(lang), &d.category),
             abouts: options(ChainLabel::INTAKE_ORDER, ChainLabel::code, |v| v.about(lang), &d.about),
             how_knowns: options(HowKnown::ALL, HowKnown::code, |v| v.label(lang), &d.how_known),
@@ -302,6 +334,7 @@ impl FormPage {
             "how_known" => q.how_known,
             "anonymity" => q.anonymity,
             "contact" => q.contact,
+            "body" => q.body,
             "files" => self.ff.label,
             _ => q.exclude,
         }
@@ -511,7 +544,7 @@ pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, p
             return refuse_form(&state, &cache, lang, &mut up, status, vec![], Some(&p)).await;
         }
     }
-    let report = match ValidReport::parse(&up.form, limit, lang) {
+    let report = match ValidReport::parse(&up.form, limit, lang, &state.settings.routing.bodies) {
         Ok(r) => r,
         Err(errors) => {
             return refuse_form(
@@ -579,6 +612,7 @@ pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, p
         report.about,
         report.subject,
         report.category,
+        report.body(),
         &excluded,
     )
     .await;

@@ -129,6 +129,9 @@ pub async fn seal_and_store(
     if !excluded.is_empty() {
         fields.push(seal(field::EXCLUDED, &excluded.join("\n")));
     }
+    if let Some(body) = report.body() {
+        fields.push(seal(field::BODY, body));
+    }
     let new = NewReport {
         id: report_id,
         key_commitment: key.commitment(rid).to_vec(),

@@ -4,6 +4,7 @@ use super::StaffTexts;
 
 pub static EN: StaffTexts = StaffTexts {
     lbl_subject: "About",
+    lbl_body: "Organisation",
     lbl_category: "Kind",
     lbl_about: "According to the reporter mainly",
     lbl_what: "What happened",
@@ -246,4 +247,5 @@ pub static EN: StaffTexts = StaffTexts {
     invite_pending_text: "Your account has been created and now waits for a colleague to approve it. Read them this fingerprint of your key (in person or by phone), so they can see it really is your account: {fingerprint}. After the approval you log in and set up the second step.",
     fingerprint_label: "Key fingerprint (compare with what your colleague reads out)",
     overview_small_cells: "Counts of one or two reports are shown as \"<3\", so no cell points at a report you may not be allowed to read.",
+    org_settings: &super::org_settings::EN,
 };

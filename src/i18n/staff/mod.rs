@@ -5,14 +5,18 @@
 
 mod en;
 mod nl;
+mod org_settings;
 
 pub use en::EN;
 pub use nl::NL;
+pub use org_settings::OrgSettingsTexts;
 
 /// One field per text: each language is a struct literal naming every field, so the compiler
 /// refuses a text that exists in one language only.
 pub struct StaffTexts {
     pub lbl_subject: &'static str,
+    /// A shared intake: the body a report concerns.
+    pub lbl_body: &'static str,
     pub lbl_category: &'static str,
     pub lbl_about: &'static str,
     pub lbl_what: &'static str,
@@ -258,4 +262,6 @@ pub struct StaffTexts {
     pub invite_pending_text: &'static str,
     pub fingerprint_label: &'static str,
     pub register_held: &'static str,
+    /// The settings page (`/beheer/instellingen`).
+    pub org_settings: &'static OrgSettingsTexts,
 }

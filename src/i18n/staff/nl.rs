@@ -4,6 +4,7 @@ use super::StaffTexts;
 
 pub static NL: StaffTexts = StaffTexts {
     lbl_subject: "Over",
+    lbl_body: "Organisatie",
     lbl_category: "Soort",
     lbl_about: "Volgens de melder vooral",
     lbl_what: "Wat er gebeurde",
@@ -246,4 +247,5 @@ pub static NL: StaffTexts = StaffTexts {
     invite_pending_text: "Uw account is aangemaakt en wacht nu op goedkeuring door een collega. Lees hem of haar deze vingerafdruk van uw sleutel voor (in persoon of aan de telefoon), zodat die ziet dat het echt uw account is: {fingerprint}. Na de goedkeuring logt u in en stelt u de tweede stap in.",
     fingerprint_label: "Vingerafdruk van de sleutel (vergelijk met wat de collega voorleest)",
     overview_small_cells: "Aantallen van één of twee meldingen staan er als \"<3\": zo wijst geen cel een melding aan die u misschien niet mag lezen.",
+    org_settings: &super::org_settings::NL,
 };
