@@ -44,7 +44,8 @@ pub enum Command {
     /// Manage coordinators.
     #[command(subcommand)]
     Coordinator(CoordinatorCommand),
-    /// The organisations a shared installation serves: add, list, suspend, resume.
+    /// The organisations a shared installation serves: add, list, suspend, resume, export,
+    /// import, remove.
     #[command(subcommand)]
     Organisation(OrganisationCommand),
     /// Manage the coordinator groups that routing rules send reports to.
@@ -165,6 +166,36 @@ pub enum OrganisationCommand {
     },
     /// What was done to organisations, oldest first.
     Log,
+    /// Write one organisation to a new file, sealed under a one-time export key printed
+    /// here (the pepper alone does not open it), with an integrity check. Runs beside a
+    /// serving instance.
+    Export {
+        organisation: String,
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add the organisation in an export file to this installation (the export key on
+    /// standard input). Its meldcodes, logins and files keep working; it gets a new id.
+    Import {
+        /// The file `organisation export` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// Where it is reached here (its host must be free); without it, its URL as exported.
+        #[arg(long)]
+        url: Option<String>,
+        /// Its name here; without it, its name as exported.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Destroy an organisation: its keys first, then its content. Prints a certificate of
+    /// what was destroyed and when, and logs it. Cannot be undone.
+    Remove {
+        organisation: String,
+        /// The organisation's name, exactly, so a mistyped id removes nothing.
+        #[arg(long)]
+        confirm: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -647,6 +678,34 @@ fn read_recovery_key() -> anyhow::Result<crate::crypto::keys::CoordinatorSecret>
     recovery::decode(&typed).map_err(|e| anyhow::anyhow!("{}", paper_error_text(&e)))
 }
 
+/// The export key of `organisation import`, typed or pasted on standard input.
+fn read_export_key() -> anyhow::Result<crate::startup::lifecycle::ExportKey> {
+    eprintln!("Type or paste the export key, then end with Ctrl-D:");
+    let mut typed = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut typed)?;
+    crate::startup::lifecycle::ExportKey::from_paper(&typed).map_err(|e| match e {
+        recovery::PaperError::Line(n) => anyhow::anyhow!(
+            "line {n} of the export key has a typing error (its last character, the check, does not match): \
+             compare that line with what `organisation export` printed; nothing was imported"
+        ),
+        recovery::PaperError::Length => anyhow::anyhow!(
+            "the export key is too short or too long: it has four lines, the first three of 17 characters \
+             and the last of 6 (hyphens and spaces do not count); nothing was imported"
+        ),
+        recovery::PaperError::Characters => anyhow::anyhow!(
+            "the export key holds a character that is not in it: it has only digits and the letters A \
+             to Z without U; nothing was imported"
+        ),
+        recovery::PaperError::Version if recovery::decode(&typed).is_ok() => anyhow::anyhow!(
+            "this is a recovery key, not an export key: give the key `organisation export` printed; \
+             nothing was imported"
+        ),
+        recovery::PaperError::Version => {
+            anyhow::anyhow!("this is not an export key of a version Meldpunt knows; nothing was imported")
+        }
+    })
+}
+
 /// What a person typing the recovery key from paper should check.
 fn paper_error_text(e: &recovery::PaperError) -> String {
     match e {
@@ -828,6 +887,60 @@ async fn organisation(settings: Settings, cmd: OrganisationCommand) -> anyhow::R
                     sections
                 }
             );
+        }
+        OrganisationCommand::Export { organisation, out } => {
+            let e = organisations::find(&store, &organisation).await?;
+            let done = crate::startup::lifecycle::export(&settings, &store, &pepper, &e, &out, now).await?;
+            println!(
+                "Wrote organisation {}, {}, to {} ({}, {} bytes; read back and checked).\n\n\
+                 Export key (shown only now; the file opens with nothing else, not with the pepper):\n",
+                e.id,
+                e.name,
+                out.display(),
+                done.source.counts.describe(),
+                done.bytes
+            );
+            for line in done.key.paper().iter() {
+                println!("    {line}");
+            }
+            println!(
+                "\nGive the key to whoever imports the file by another way than the file (on paper, by \
+                 phone); whoever has both can read everything the organisation's meldcodes and \
+                 passwords open. Import: `meldpunt organisation import --from FILE` with the key on \
+                 standard input."
+            );
+        }
+        OrganisationCommand::Import { from, url, name } => {
+            let key = read_export_key()?;
+            let done = crate::startup::lifecycle::import(
+                &settings,
+                &store,
+                &pepper,
+                &from,
+                &key,
+                url.as_deref(),
+                name.as_deref(),
+                now,
+            )
+            .await?;
+            println!(
+                "Imported {} (organisation {} of {}) as organisation {}, {}, at {}: {}.\n\
+                 A running service serves it within two seconds, once its host points at this \
+                 installation's proxy. Its meldcodes, logins and files work as before.",
+                done.source.name,
+                done.source.id,
+                done.source.installation,
+                done.id,
+                done.name,
+                done.url,
+                done.counts.describe()
+            );
+        }
+        OrganisationCommand::Remove { organisation, confirm } => {
+            let e = organisations::find(&store, &organisation).await?;
+            let certificate = crate::startup::lifecycle::remove(&settings, &store, &e, &confirm, now).await?;
+            println!("{certificate}");
+            println!("Give this certificate to the organisation to file; `meldpunt organisation log` keeps it too.");
         }
         OrganisationCommand::Log => {
             for e in store.organisation_log().await? {

@@ -47,6 +47,8 @@ pub enum Purpose {
     FileMeta = 13,
     /// An organisation's own secret, sealed under the installation's pepper.
     OrganisationKey = 14,
+    /// An organisation written to a file by `organisation export`, under its export key.
+    OrganisationExport = 15,
 }
 
 /// Who wrote a record.

@@ -47,10 +47,20 @@ fn from_symbols(symbols: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
     out
 }
 
+/// The version byte of an organisation's export key (`meldpunt organisation export`) on
+/// paper: written like the recovery key, but a key of one kind typed for the other is
+/// refused by its first symbols instead of failing later.
+pub const EXPORT_KEY_VERSION: u8 = 2;
+
 /// The paper form: one string per line, e.g. `ABCD-EFGH-JKMN-PQRS-7`.
 pub fn encode(secret: &CoordinatorSecret) -> Zeroizing<Vec<String>> {
-    let mut raw = Zeroizing::new(vec![PAPER_VERSION]);
-    raw.extend_from_slice(secret.to_zeroizing_bytes().as_ref());
+    encode_key(PAPER_VERSION, &secret.to_zeroizing_bytes())
+}
+
+/// Any 32-byte key in the paper form, after the version byte `version`.
+pub fn encode_key(version: u8, key: &[u8; 32]) -> Zeroizing<Vec<String>> {
+    let mut raw = Zeroizing::new(vec![version]);
+    raw.extend_from_slice(key);
     let symbols = to_symbols(&raw);
     let lines = symbols
         .chunks(LINE_SYMBOLS)
@@ -80,6 +90,12 @@ pub enum PaperError {
 }
 
 pub fn decode(typed: &str) -> Result<CoordinatorSecret, PaperError> {
+    let raw = decode_key(typed, PAPER_VERSION)?;
+    CoordinatorSecret::from_slice(raw.as_ref()).map_err(|_: CryptoError| PaperError::Length)
+}
+
+/// A 32-byte key typed from its paper form, refused unless written after `version`.
+pub fn decode_key(typed: &str, version: u8) -> Result<Zeroizing<[u8; 32]>, PaperError> {
     let values = Zeroizing::new(normalize(typed).ok_or(PaperError::Characters)?);
     // 33 bytes make 53 symbols: three full lines of 16 and one of 5, each with a check.
     if values.len() != 3 * (LINE_SYMBOLS + 1) + 6 {
@@ -94,10 +110,11 @@ pub fn decode(typed: &str) -> Result<CoordinatorSecret, PaperError> {
         data.extend_from_slice(body);
     }
     let raw = from_symbols(&data, 33);
-    if raw.first() != Some(&PAPER_VERSION) {
+    if raw.first() != Some(&version) {
         return Err(PaperError::Version);
     }
-    CoordinatorSecret::from_slice(&raw[1..]).map_err(|_: CryptoError| PaperError::Length)
+    let key: [u8; 32] = raw[1..].try_into().map_err(|_| PaperError::Length)?;
+    Ok(Zeroizing::new(key))
 }
 
 /// Fingerprint of a public key for people to compare: `AB12 CD34 EF56 7890`.
@@ -134,6 +151,19 @@ mod tests {
         assert_eq!(decode(&lines.join("\n")).unwrap_err(), PaperError::Line(2));
         assert_eq!(decode("ABC").unwrap_err(), PaperError::Length);
         assert_eq!(decode("ABC!").unwrap_err(), PaperError::Characters);
+    }
+
+    #[test]
+    fn an_export_key_is_not_taken_for_a_recovery_key_or_back() {
+        let key = [9u8; 32];
+        let lines = encode_key(EXPORT_KEY_VERSION, &key).join("\n");
+        assert_eq!(*decode_key(&lines, EXPORT_KEY_VERSION).unwrap(), key);
+        assert_eq!(decode(&lines).unwrap_err(), PaperError::Version);
+        let recovery = encode(&CoordinatorSecret::generate()).join("\n");
+        assert_eq!(
+            decode_key(&recovery, EXPORT_KEY_VERSION).unwrap_err(),
+            PaperError::Version
+        );
     }
 
     #[test]

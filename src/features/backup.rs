@@ -31,20 +31,7 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
     // Private from the start: the copy holds everything the database holds.
     create_private_new(out)?;
     let written = match source.as_mut() {
-        Some(conn) => {
-            // VACUUM INTO reads one snapshot (a read transaction), so writers go on and the
-            // copy is consistent; a file copy of a live database is not.
-            let path = out
-                .to_str()
-                .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()));
-            match path {
-                Ok(path) => match sqlx::query("VACUUM INTO $1").bind(path).execute(&mut *conn).await {
-                    Ok(_) => copy_evidence_into(conn, url, path).await,
-                    Err(e) => Err(e.into()),
-                },
-                Err(e) => Err(e),
-            }
-        }
+        Some(conn) => write_sqlite_copy(conn, url, out).await,
         None => pg_dump(url, out),
     };
     if let Some(conn) = source {
@@ -66,10 +53,51 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a consistent copy of the SQLite database `conn` is open on (`url`) into the
+/// existing, empty file `out`: one file, its evidence in it. Also `organisation export`'s.
+pub(crate) async fn write_sqlite_copy(conn: &mut sqlx::SqliteConnection, url: &str, out: &Path) -> anyhow::Result<()> {
+    // VACUUM INTO reads one snapshot (a read transaction), so writers go on and the
+    // copy is consistent; a file copy of a live database is not.
+    let path = out
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", out.display()))?;
+    sqlx::query("VACUUM INTO $1").bind(path).execute(&mut *conn).await?;
+    copy_evidence_into(conn, url, path).await
+}
+
+/// Empties the installation's registry (`organisations`, `organisation_log`) in the copy at
+/// `path`, its freed pages overwritten and given back: an exported organisation carries
+/// nothing of the installation it came from (the first organisation's database is also
+/// the registry, with every other organisation's sealed secret in it).
+pub(crate) async fn drop_registry_from_copy(path: &Path) -> anyhow::Result<()> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .pragma("secure_delete", "ON")
+        .connect()
+        .await?;
+    let emptied = async {
+        for table in ["organisations", "organisation_log"] {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)")
+                    .bind(table)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if exists {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut conn).await?;
+            }
+        }
+        sqlx::query("VACUUM").execute(&mut conn).await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    conn.close().await.ok();
+    Ok(emptied?)
+}
+
 /// One connection to an existing SQLite installation, with nothing changed: no migration,
 /// no evidence file created, no journal mode set (a database is in WAL mode from its first
 /// start on).
-async fn open_sqlite_as_is(url: &str) -> anyhow::Result<sqlx::SqliteConnection> {
+pub(crate) async fn open_sqlite_as_is(url: &str) -> anyhow::Result<sqlx::SqliteConnection> {
     let opts = SqliteConnectOptions::from_str(url)?
         .create_if_missing(false)
         .busy_timeout(std::time::Duration::from_secs(10));
@@ -242,7 +270,7 @@ pub async fn restore(settings: &Settings, from: &Path, replace: bool) -> anyhow:
 }
 
 /// Opens an SQLite copy read-only, runs SQLite's integrity check, and counts its reports.
-async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
+pub(crate) async fn check_sqlite_copy(path: &Path) -> anyhow::Result<String> {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)

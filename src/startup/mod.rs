@@ -23,6 +23,7 @@ use crate::http::{self, paths, AppState};
 use crate::settings::Settings;
 use crate::storage::Store;
 
+pub mod lifecycle;
 pub mod organisations;
 
 pub struct Application {

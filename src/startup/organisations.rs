@@ -58,7 +58,7 @@ impl Installation {
 
 /// The folder of a later organisation's files: its SQLite database (beside the
 /// installation's) and its trust pin (beside the pepper).
-fn organisation_folder(beside: &std::path::Path, id: i64) -> PathBuf {
+pub(super) fn organisation_folder(beside: &std::path::Path, id: i64) -> PathBuf {
     beside
         .parent()
         .unwrap_or(std::path::Path::new(""))
@@ -117,7 +117,7 @@ pub async fn ensure_first(store: &Store, settings: &Settings, now: i64) -> anyho
 }
 
 /// A later organisation's store: created (file and schema) on SQLite when `create`.
-async fn open_store(settings: &Settings, id: i64, create: bool) -> anyhow::Result<Store> {
+pub(super) async fn open_store(settings: &Settings, id: i64, create: bool) -> anyhow::Result<Store> {
     let url = &settings.database.url;
     let max = settings.database.max_connections;
     match Backend::from_url(url)? {
@@ -136,7 +136,7 @@ async fn open_store(settings: &Settings, id: i64, create: bool) -> anyhow::Resul
 }
 
 /// The organisation's own secret; `pepper`: the installation's.
-fn organisation_pepper(pepper: &Pepper, entry: &OrganisationEntry) -> anyhow::Result<Pepper> {
+pub(super) fn organisation_pepper(pepper: &Pepper, entry: &OrganisationEntry) -> anyhow::Result<Pepper> {
     match &entry.sealed_key {
         None if entry.id == 1 => Ok(Pepper::from_key(crate::crypto::Key32::from_bytes(*pepper.expose()))),
         None => anyhow::bail!("organisation {} has no key of its own", entry.id),
@@ -151,7 +151,7 @@ fn organisation_pepper(pepper: &Pepper, entry: &OrganisationEntry) -> anyhow::Re
 }
 
 /// Checks `pepper` against what the organisation's database recorded at its creation.
-async fn check_pepper(store: &Store, pepper: &Pepper) -> anyhow::Result<()> {
+pub(super) async fn check_pepper(store: &Store, pepper: &Pepper) -> anyhow::Result<()> {
     use subtle::ConstantTimeEq;
     let check = pepper.check_value();
     match store.pepper_check().await? {

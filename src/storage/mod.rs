@@ -13,6 +13,7 @@ use sqlx::Connection;
 pub(crate) mod counts;
 mod evidence;
 mod floods;
+mod lifecycle;
 mod organisations;
 mod queries;
 mod retention;

@@ -19,6 +19,7 @@ mod journey;
 mod logs;
 mod notify;
 mod operate;
+mod organisation_lifecycle;
 mod organisations;
 mod recipient_keys;
 mod reporter_pages;
