@@ -102,6 +102,10 @@ impl std::fmt::Debug for SmtpSettings {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
+    /// Empty: a mail right after each event. `default`: an empty list is left out when the
+    /// installation's settings are carried under an organisation's own
+    /// ([`Settings::for_organisation`]), and must read back as empty, not as missing.
+    #[serde(default)]
     pub digest_times: Vec<String>,
     pub poll_seconds: u64,
     pub max_backoff_minutes: i64,
@@ -702,5 +706,19 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
         assert!(base.for_organisation("[organisation\n").is_err());
+    }
+
+    #[test]
+    fn an_installation_without_digest_times_takes_an_organisations_own_settings() {
+        let mut base = Settings::defaults().unwrap();
+        base.notify.digest_times = vec![];
+        let own = base
+            .for_organisation("[organisation]\nname = \"Waterschap Beekdal\"\n")
+            .unwrap();
+        assert!(own.notify.digest_times.is_empty());
+        let own = base.for_organisation("[notify]\ndigest_times = [\"08:00\"]\n").unwrap();
+        assert_eq!(own.notify.digest_times, ["08:00"]);
+        let cleared = own.for_organisation("[notify]\ndigest_times = []\n").unwrap();
+        assert!(cleared.notify.digest_times.is_empty(), "an empty list given replaces");
     }
 }
