@@ -65,18 +65,18 @@ pub(crate) async fn write_sqlite_copy(conn: &mut sqlx::SqliteConnection, url: &s
     copy_evidence_into(conn, url, path).await
 }
 
-/// Empties the installation's registry (`organisations`, `organisation_log`) in the copy at
-/// `path`, its freed pages overwritten and given back: an exported organisation carries
-/// nothing of the installation it came from (the first organisation's database is also
-/// the registry, with every other organisation's sealed secret in it).
-pub(crate) async fn drop_registry_from_copy(path: &Path) -> anyhow::Result<()> {
+/// Empties `tables` (those of them the copy has) in the copy at `path`, their freed pages
+/// overwritten and given back: an exported organisation carries nothing of the
+/// installation it came from (the first organisation's database is also the registry,
+/// with every other organisation's sealed secret in it).
+pub(crate) async fn empty_tables_in_copy(path: &Path, tables: &[&str]) -> anyhow::Result<()> {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
         .pragma("secure_delete", "ON")
         .connect()
         .await?;
     let emptied = async {
-        for table in ["organisations", "organisation_log"] {
+        for &table in tables {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)")
                     .bind(table)

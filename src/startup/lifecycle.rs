@@ -8,16 +8,20 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::organisations::{check_pepper, open_store, organisation_folder, organisation_pepper, organisation_settings};
+use super::organisations::{check_pepper, open_store, organisation_pepper, organisation_settings};
 use crate::crypto::kdf::Pepper;
 use crate::crypto::Key32;
-use crate::features::backup::{self, counted};
+use crate::features::backup::counted;
 use crate::http::tenants::host_of_url;
 use crate::settings::Settings;
-use crate::storage::{create_private_new, sibling, Backend, OrganisationEntry, Store};
+use crate::storage::{create_private_new, Backend, OrganisationEntry, Store};
 
+mod files;
+mod postgres;
 mod sealed;
+mod sqlite;
 
+use files::{read_optional, shred_file, shred_folder, size, Places};
 pub use sealed::ExportKey;
 use sealed::{ExportReader, ExportWriter, Kind, OpenError};
 
@@ -163,15 +167,6 @@ fn pin_file(own: &Settings) -> PathBuf {
     crate::domain::keyring::pin_path(own)
 }
 
-/// A file's bytes; `None` when there is none.
-fn read_optional(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-    }
-}
-
 /// Runs blocking file work (reading or writing a whole export) off the async workers.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(work)
@@ -202,7 +197,7 @@ pub async fn export(
     if out.exists() {
         anyhow::bail!("{} exists already; give a new file name", out.display());
     }
-    let own = organisation_settings(&settings.clone(), entry)?;
+    let own = organisation_settings(settings, entry)?;
     let backend = Backend::from_url(&own.database.url)?;
     let secret = organisation_pepper(pepper, entry)?;
     let org_store = if entry.id == 1 {
@@ -215,6 +210,9 @@ pub async fn export(
         Counts::of(&org_store).await
     }
     .await;
+    if counted.is_err() && entry.id != 1 {
+        org_store.close().await;
+    }
     let source = Source {
         backend,
         id: entry.id,
@@ -236,8 +234,8 @@ pub async fn export(
     // Private from the start: sealed, but nobody else has any business with it.
     create_private_new(out)?;
     let written = match backend {
-        Backend::Sqlite => export_sqlite(&own, &contents, &key, out).await,
-        Backend::Postgres => Err(anyhow::anyhow!("export from PostgreSQL is not built yet")),
+        Backend::Sqlite => sqlite::export(&own, &contents, &key, out).await,
+        Backend::Postgres => postgres::export(&org_store, &contents, &key, out).await,
     };
     if entry.id != 1 {
         org_store.close().await;
@@ -276,78 +274,10 @@ fn write_head<W: Write>(w: &mut ExportWriter<W>, contents: &Contents) -> std::io
     Ok(())
 }
 
-/// SQLite: a consistent copy of the organisation's database with its evidence in it (what
-/// `meldpunt backup` writes), made beside the database, sealed into `out`, then deleted.
-async fn export_sqlite(own: &Settings, contents: &Contents, key: &ExportKey, out: &Path) -> anyhow::Result<()> {
-    let url = own.database.url.clone();
-    let db = crate::storage::serving::sqlite_path(&url)?;
-    let copy = sibling(&db, &format!("exporting-{}", crate::ids::new_id().0));
-    let made = async {
-        let mut conn = backup::open_sqlite_as_is(&url).await?;
-        create_private_new(&copy)?;
-        let written = backup::write_sqlite_copy(&mut conn, &url, &copy).await;
-        sqlx::Connection::close(conn).await.ok();
-        written?;
-        // The first organisation's database is also the registry, with every other
-        // organisation's sealed secret: none of it leaves with this one.
-        backup::drop_registry_from_copy(&copy).await?;
-        backup::check_sqlite_copy(&copy).await?;
-        anyhow::Ok(())
-    }
-    .await;
-    let sealed = match made {
-        Ok(()) => {
-            let head = Contents {
-                source: contents.source.clone(),
-                settings: contents.settings.clone(),
-                secret: Pepper::from_key(Key32::from_bytes(*contents.secret.expose())),
-                pin: contents.pin.clone(),
-            };
-            let (key_copy, copy_path, out) = (clone_key(key), copy.clone(), out.to_path_buf());
-            blocking(move || {
-                let file = std::fs::OpenOptions::new().write(true).open(&out)?;
-                let mut w = ExportWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), &key_copy)?;
-                write_head(&mut w, &head)?;
-                let mut data = std::fs::File::open(&copy_path)?;
-                let len = data.metadata()?.len();
-                w.begin(Kind::SqliteDatabase, len)?;
-                std::io::copy(&mut data, &mut BodyWriter(&mut w))?;
-                let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
-                file.sync_all()?;
-                anyhow::Ok(())
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    for leftover in [copy.clone(), sibling(&copy, "-journal")] {
-        let _ = std::fs::remove_file(leftover);
-    }
-    sealed
-}
-
-/// The same key again, for a blocking task.
-fn clone_key(key: &ExportKey) -> ExportKey {
-    key.duplicate()
-}
-
-/// Lets `std::io::copy` write into the record begun.
-struct BodyWriter<'a, W: Write>(&'a mut ExportWriter<W>);
-
-impl<W: Write> Write for BodyWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.body(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Reads a whole export, every chunk checked: its small records, and how many bytes of data
 /// it holds. Nothing is written anywhere.
 async fn read_whole(path: &Path, key: &ExportKey) -> anyhow::Result<(Contents, u64)> {
-    let (path, key) = (path.to_path_buf(), clone_key(key));
+    let (path, key) = (path.to_path_buf(), key.duplicate());
     blocking(move || {
         let shown = path.display().to_string();
         walk(&path, &key, &mut |_, len, r| r.copy_to(len, &mut std::io::sink()))
@@ -361,11 +291,7 @@ type DataSink<'a> = dyn FnMut(Kind, u64, &mut ExportReader<std::fs::File>) -> Re
 
 /// Reads the export at `path` from start to end. Every data record's bytes go to `data`
 /// (its kind, its length, the reader to take them from); the small records are returned.
-fn walk(
-    path: &Path,
-    key: &ExportKey,
-    data: &mut DataSink<'_>,
-) -> Result<(Contents, u64), OpenError> {
+fn walk(path: &Path, key: &ExportKey, data: &mut DataSink<'_>) -> Result<(Contents, u64), OpenError> {
     let mut r = ExportReader::open(std::fs::File::open(path)?, key)?;
     let (kind, len) = r.next_record()?;
     if kind != Kind::Header {
@@ -500,8 +426,8 @@ pub async fn import(
         }
     }
     let placed = match backend {
-        Backend::Sqlite => place_sqlite(&own, &places, from, key, &contents).await,
-        Backend::Postgres => Err(anyhow::anyhow!("import into PostgreSQL is not built yet")),
+        Backend::Sqlite => sqlite::place(&own, &places, from, key, &contents).await,
+        Backend::Postgres => postgres::place(&own, id, &places, from, key, &contents).await,
     };
     let registered = match placed {
         Ok(counts) => {
@@ -525,7 +451,7 @@ pub async fn import(
     let counts = match registered {
         Ok(counts) => counts,
         Err(e) => {
-            places.take_away(backend, id, settings).await;
+            take_away(&places, &own, id).await;
             return Err(e.context("nothing was imported"));
         }
     };
@@ -554,198 +480,6 @@ fn backend_name(b: Backend) -> &'static str {
         Backend::Sqlite => "SQLite",
         Backend::Postgres => "PostgreSQL",
     }
-}
-
-/// Where a later organisation's files are: its SQLite database (and the files beside it)
-/// in a folder beside the installation's database, its trust pin in one beside the pepper.
-struct Places {
-    /// SQLite only.
-    database: Option<PathBuf>,
-    pin: PathBuf,
-}
-
-impl Places {
-    fn of(settings: &Settings, own: &Settings, id: i64) -> anyhow::Result<Places> {
-        if id == 1 {
-            anyhow::bail!("organisation 1's files are the installation's");
-        }
-        let database = match Backend::from_url(&settings.database.url)? {
-            Backend::Sqlite => {
-                let db = crate::storage::serving::sqlite_path(&own.database.url)?;
-                let installation = crate::storage::serving::sqlite_path(&settings.database.url)?;
-                // Never the installation's own files, whatever the settings say.
-                if db.parent() != Some(organisation_folder(&installation, id).as_path()) {
-                    anyhow::bail!(
-                        "organisation {id}'s database is not in its own folder ({})",
-                        db.display()
-                    );
-                }
-                Some(db)
-            }
-            Backend::Postgres => None,
-        };
-        let pin = pin_file(own);
-        if pin.parent() != Some(organisation_folder(&settings.security.pepper_file, id).as_path()) {
-            anyhow::bail!(
-                "organisation {id}'s trust pin is not in its own folder ({})",
-                pin.display()
-            );
-        }
-        Ok(Places { database, pin })
-    }
-
-    /// The organisation's own folders (one, when the database and the pepper share one).
-    fn folders(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for file in self.database.iter().chain([&self.pin]) {
-            if let Some(dir) = file.parent() {
-                if !dirs.iter().any(|d| d == dir) {
-                    dirs.push(dir.to_path_buf());
-                }
-            }
-        }
-        dirs
-    }
-
-    /// After a failed import: whatever was written, overwritten and deleted (PostgreSQL:
-    /// its rows deleted).
-    async fn take_away(&self, backend: Backend, id: i64, settings: &Settings) {
-        if backend == Backend::Postgres {
-            let _ = (id, settings);
-        }
-        for dir in self.folders() {
-            if let Err(e) = shred_folder(&dir) {
-                tracing::warn!(folder = %dir.display(), error = %e, "could not take away what a failed import wrote");
-            }
-        }
-    }
-}
-
-/// SQLite: the database from the export put in the organisation's new folder (checked, its
-/// copy of any registry emptied), its pin beside the pepper, and the whole opened as the
-/// service will open it. Returns what it holds.
-async fn place_sqlite(
-    own: &Settings,
-    places: &Places,
-    from: &Path,
-    key: &ExportKey,
-    contents: &Contents,
-) -> anyhow::Result<Counts> {
-    let db = places
-        .database
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("no place for the database"))?;
-    let dir = db
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| anyhow::anyhow!("{} has no folder", db.display()))?;
-    let staging = sibling(&db, "importing");
-    let (from_path, key_copy, staging_path) = (from.to_path_buf(), key.duplicate(), staging.clone());
-    blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        create_private_new(&staging_path)?;
-        let mut file = std::fs::OpenOptions::new().write(true).open(&staging_path)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-        let shown = from_path.display().to_string();
-        walk(&from_path, &key_copy, &mut |_, len, r| r.copy_to(len, &mut out))
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        out.flush()?;
-        drop(out);
-        file.sync_all()?;
-        anyhow::Ok(())
-    })
-    .await?;
-    // An export of a first organisation carried no registry (export empties it); one made
-    // by hand might: this installation's registry is the only one that counts.
-    backup::drop_registry_from_copy(&staging).await?;
-    backup::check_sqlite_copy(&staging)
-        .await
-        .map_err(|e| e.context("the database in the export is not usable"))?;
-    std::fs::rename(&staging, &db)?;
-    crate::crypto::kdf::sync_folder_of(&db)?;
-    if let Some(pin) = &contents.pin {
-        write_private(&places.pin, pin)?;
-    }
-    // Opened as the service will: schema brought up to date, the evidence moved into its
-    // own file, the secret checked against the one the database was made with, and (once
-    // set up) every routing rule reaching someone and every recipient key vouched for.
-    let org_store = Store::open_organisation_file(&own.database.url, 2, false).await?;
-    let opened = async {
-        check_pepper(&org_store, &contents.secret).await?;
-        if org_store
-            .organisation()
-            .await?
-            .is_some_and(|o| o.recovery_public_key.is_some())
-        {
-            crate::features::routing::check_groups_have_members(&org_store, &own.routing).await?;
-            super::check_recipient_keys(&org_store, own).await?;
-        }
-        Counts::of(&org_store).await
-    }
-    .await;
-    org_store.close().await;
-    opened
-}
-
-/// Writes a new file readable by the service's user only, synced with its folder.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    create_private_new(path)?;
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    crate::crypto::kdf::sync_folder_of(path)?;
-    Ok(())
-}
-
-/// Overwrites a file with zeros (synced to disk) before deleting it; its size.
-fn shred_file(path: &Path) -> std::io::Result<u64> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_file() {
-        std::fs::remove_file(path)?;
-        return Ok(0);
-    }
-    let len = meta.len();
-    {
-        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-        let zeros = vec![0u8; 1 << 20];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            f.write_all(&zeros[..n])?;
-            left -= n as u64;
-        }
-        f.sync_all()?;
-    }
-    std::fs::remove_file(path)?;
-    Ok(len)
-}
-
-/// Every file under `dir` overwritten with zeros and deleted, then the folders; how many
-/// files and bytes. A folder that is not there is nothing to do.
-fn shred_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
-        Err(e) => return Err(e),
-    };
-    let (mut files, mut bytes) = (0, 0);
-    for entry in entries {
-        let path = entry?.path();
-        if std::fs::symlink_metadata(&path)?.is_dir() {
-            let (f, b) = shred_folder(&path)?;
-            files += f;
-            bytes += b;
-        } else {
-            bytes += shred_file(&path)?;
-            files += 1;
-        }
-    }
-    std::fs::remove_dir(dir)?;
-    crate::crypto::kdf::sync_folder_of(dir)?;
-    Ok((files, bytes))
 }
 
 /// `organisation remove`: destroys the organisation `entry`'s keys (its sealed secret in
@@ -805,32 +539,85 @@ pub async fn remove(
         tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     }
 
-    let content = match backend {
-        Backend::Sqlite => {
-            let (mut files, mut bytes) = (0, 0);
-            for dir in places.folders() {
-                let (f, b) = shred_folder(&dir).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot destroy {} ({e}); its keys are destroyed already: run the command again",
-                        dir.display()
-                    )
-                })?;
-                files += f;
-                bytes += b;
-            }
-            format!(
-                "{} overwritten with zeros and deleted ({}), then its folder",
-                counted(files as i64, "file", "files"),
-                size(bytes)
-            )
+    let rows = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let org_store = open_store(&own, entry.id, false).await?;
+            let deleted = org_store.delete_organisation_rows().await;
+            org_store.close().await;
+            Some(deleted.map_err(|e| {
+                anyhow::anyhow!("cannot delete its rows ({e:#}); its keys are destroyed already: run the command again")
+            })?)
         }
-        Backend::Postgres => anyhow::bail!("remove on PostgreSQL is not built yet"),
+    };
+    let (mut files, mut bytes) = (0, 0);
+    for dir in places.folders() {
+        let (f, b) = shred_folder(&dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot destroy {} ({e}); its keys are destroyed already: run the command again",
+                dir.display()
+            )
+        })?;
+        files += f;
+        bytes += b;
+    }
+    let files = format!(
+        "{} overwritten with zeros and deleted ({}), then its folder{}",
+        counted(files as i64, "file", "files"),
+        size(bytes),
+        if places.folders().len() > 1 { "s" } else { "" }
+    );
+    let content = match rows {
+        Some(n) => format!(
+            "{} deleted from the shared tables through its own store (row-level security), in one \
+             transaction; {files}",
+            counted(i64::try_from(n).unwrap_or(i64::MAX), "row", "rows")
+        ),
+        None => files,
     };
     drop(claim);
     let installation = installation_url(settings, store).await?;
     let certificate = certificate(entry, &installation, counts, destroyed_pin, &content, now);
     store.remove_organisation(entry.id, &certificate, now).await?;
     Ok(certificate)
+}
+
+/// After a failed import: whatever was written, overwritten and deleted; on PostgreSQL
+/// also its rows (written in one transaction, so only a failure after it leaves any).
+async fn take_away(places: &Places, own: &Settings, id: i64) {
+    if Backend::from_url(&own.database.url).ok() == Some(Backend::Postgres) {
+        let deleted = async {
+            let org_store = open_store(own, id, false).await?;
+            let deleted = org_store.delete_organisation_rows().await;
+            org_store.close().await;
+            deleted
+        }
+        .await;
+        if let Err(e) = deleted {
+            tracing::warn!(organisation = id, error = %format!("{e:#}"), "could not delete the rows of a failed import");
+        }
+    }
+    for dir in places.folders() {
+        if let Err(e) = shred_folder(&dir) {
+            tracing::warn!(folder = %dir.display(), error = %e, "could not take away what a failed import wrote");
+        }
+    }
+}
+
+/// Opens an organisation just placed as the service will: its secret checked against the
+/// one its database was made with, and (once set up) every routing rule reaching someone
+/// and every recipient key vouched for by its pin. What it holds.
+async fn check_placed(org_store: &Store, own: &Settings, secret: &Pepper) -> anyhow::Result<Counts> {
+    check_pepper(org_store, secret).await?;
+    if org_store
+        .organisation()
+        .await?
+        .is_some_and(|o| o.recovery_public_key.is_some())
+    {
+        crate::features::routing::check_groups_have_members(org_store, &own.routing).await?;
+        super::check_recipient_keys(org_store, own).await?;
+    }
+    Counts::of(org_store).await
 }
 
 /// Why the first organisation is not removed, and what to do instead.
@@ -859,15 +646,6 @@ fn first_organisation_refusal(backend: Backend, others: usize) -> String {
             .to_string()
     };
     format!("organisation 1 is not removed by this command: {why}. {what} Nothing was removed.")
-}
-
-/// "1.2 MiB".
-fn size(bytes: u64) -> String {
-    if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    }
 }
 
 /// The certificate of removal: what was destroyed, when and where, and a SHA-256 over that

@@ -23,6 +23,7 @@ mod totp;
 mod triage;
 mod trust;
 pub use evidence::FileRow;
+pub use lifecycle::RowBatch;
 pub(crate) use evidence::{segments_table, FILES_WITHOUT_CONTENT};
 pub use organisations::{OrganisationEntry, OrganisationEvent};
 pub use queries::*;

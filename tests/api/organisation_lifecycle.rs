@@ -122,7 +122,11 @@ async fn an_exported_organisation_works_in_another_installation(backend: Backend
     let _bert = add_beekdal(&app).await;
     let reporter = Browser::for_host(HOST_B, app.port());
     let what = marker("beekdalreport");
-    let file = format!("{}\nnotities van de vergadering\n", marker("beekdalfile")).into_bytes();
+    // Large enough for several chunks of the export on either database.
+    let mut file = format!("{}\n", marker("beekdalfile")).into_bytes();
+    for i in 0..6000 {
+        file.extend_from_slice(format!("regel {i}: notities van de vergadering over de aanbesteding\n").as_bytes());
+    }
     let code = report_with_file(&reporter, &what, &file).await;
 
     // Exported from the running installation, through the binary.
@@ -285,6 +289,25 @@ async fn an_exported_organisation_works_in_another_installation(backend: Backend
         file,
         "the file is byte for byte the one sent"
     );
+    // On PostgreSQL its rows are in the shared tables now: a second import of the same file
+    // is refused whole (ids are unique across the installation) and adds nothing.
+    if other.pg_url.is_some() {
+        let twice = meldpunt(
+            &other,
+            &[
+                "organisation",
+                "import",
+                "--from",
+                export_s,
+                "--url",
+                "http://tweede.beekdal.test",
+            ],
+            key.as_bytes(),
+        );
+        refused(&twice, "in this database already");
+        assert_eq!(registry(&other).await.len(), 2);
+        assert_eq!(other.state.store.content_counts().await.expect("counts").0, 0);
+    }
     // The other installation's own organisation is untouched, and the source still serves.
     let c_home = Browser::for_host(HOST_C, other.port()).get("/").await;
     assert!(c_home.body.contains("Gemeente Ceders"));
@@ -460,32 +483,37 @@ async fn removing_an_organisation_destroys_it_and_leaves_the_other(backend: Back
         assert!(!d.exists(), "{} is still there", d.display());
     }
     if let Some(url) = &app.pg_url {
-        let store = meldpunt::storage::Store::connect_organisation(url, 1, 2)
+        // A session of its own as organisation 2 under the service role (Store::connect_organisation
+        // would first give it the single rows every organisation starts with).
+        use sqlx::Connection;
+        use std::str::FromStr;
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+            .expect("url")
+            .options([("meldpunt.org", "2")]);
+        let mut conn = sqlx::PgConnection::connect_with(&opts).await.expect("connect");
+        sqlx::query("SET ROLE meldpunt_service")
+            .execute(&mut conn)
             .await
-            .expect("B's store");
-        assert_eq!(store.content_counts().await.expect("counts"), (0, 0, 0, 0));
-        let left = match &store {
-            meldpunt::storage::Store::Postgres(p) => {
-                let tables: Vec<String> = sqlx::query_scalar(
-                    "SELECT table_name::text FROM information_schema.columns \
-                     WHERE column_name = 'org_id' AND table_schema = current_schema()",
-                )
-                .fetch_all(p)
+            .expect("role");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.columns \
+             WHERE column_name = 'org_id' AND table_schema = current_schema() \
+             AND table_name <> 'organisation_log'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        assert!(tables.len() > 20, "{tables:?}");
+        for t in tables {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                .fetch_one(&mut conn)
                 .await
-                .expect("tables");
-                let mut n = 0i64;
-                for t in tables {
-                    n += sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {t}"))
-                        .fetch_one(p)
-                        .await
-                        .expect("count");
-                }
-                n
-            }
-            _ => unreachable!(),
-        };
-        assert_eq!(left, 0, "rows of the removed organisation are left");
-        store.close().await;
+                .expect("count");
+            assert_eq!(n, 0, "{n} rows of the removed organisation left in {t}");
+        }
+        conn.close().await.ok();
+        // Organisation 1's rows are all there.
+        assert_eq!(app.state.store.content_counts().await.expect("counts").0, 1);
     }
     // The other organisation is whole.
     let opened = Browser::for_host(HOST_A, app.port())
