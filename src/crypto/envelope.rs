@@ -49,6 +49,9 @@ pub enum Purpose {
     OrganisationKey = 14,
     /// An organisation written to a file by `organisation export`, under its export key.
     OrganisationExport = 15,
+    /// A coordinator's secret at one organisation, wrapped to their key at another (one
+    /// login for a person who coordinates for several organisations).
+    CoordinatorLink = 16,
 }
 
 /// Who wrote a record.

@@ -218,6 +218,13 @@ const X25519_HEADER_LEN: usize = 3 + 32;
 /// Wraps a report key (with its staff key, if it has one) to a recipient's X25519 public key: ephemeral-static DH, HKDF salted
 /// with both public keys, XChaCha20-Poly1305. `ctx` names report, recipient and key id.
 pub fn wrap_to_public(key: &ReportKey, recipient: &[u8; 32], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
+    seal_to_public(&key.wrap_payload(), recipient, ctx)
+}
+
+/// Seals `payload` to a recipient's X25519 public key, as [`wrap_to_public`] does a report
+/// key: for the other secrets that travel to a key (a coordinator's own secret at another
+/// organisation).
+pub fn seal_to_public(payload: &[u8], recipient: &[u8; 32], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
     let recipient = PublicKey::from(*recipient);
     let eph = EphemeralSecret::random_from_rng(OsRng);
     let eph_pub = PublicKey::from(&eph);
@@ -229,7 +236,7 @@ pub fn wrap_to_public(key: &ReportKey, recipient: &[u8; 32], ctx: &Context) -> R
     let mut header = Vec::with_capacity(X25519_HEADER_LEN);
     header.extend_from_slice(&[FORMAT_V1, ALG_XCHACHA20POLY1305, KeySource::X25519 as u8]);
     header.extend_from_slice(eph_pub.as_bytes());
-    Ok(envelope::seal_raw(&kek, &header, ctx, &key.wrap_payload()))
+    Ok(envelope::seal_raw(&kek, &header, ctx, payload))
 }
 
 fn wrap_kek(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32], ctx: &Context) -> Key32 {
@@ -240,6 +247,16 @@ fn wrap_kek(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32], ctx: &C
 }
 
 pub fn unwrap_with_secret(blob: &[u8], secret: &CoordinatorSecret, ctx: &Context) -> Result<ReportKey, CryptoError> {
+    let raw = open_with_secret(blob, secret, ctx)?;
+    ReportKey::from_wrap_payload(&raw)
+}
+
+/// Opens what [`seal_to_public`] sealed to `secret`'s public key.
+pub fn open_with_secret(
+    blob: &[u8],
+    secret: &CoordinatorSecret,
+    ctx: &Context,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
     check_header(blob, KeySource::X25519)?;
     let eph: [u8; 32] = blob
         .get(3..X25519_HEADER_LEN)
@@ -250,8 +267,7 @@ pub fn unwrap_with_secret(blob: &[u8], secret: &CoordinatorSecret, ctx: &Context
         return Err(CryptoError::NonContributory);
     }
     let kek = wrap_kek(shared.as_bytes(), &eph, &secret.public_bytes(), ctx);
-    let raw = envelope::open_raw(&kek, blob, X25519_HEADER_LEN, ctx)?;
-    ReportKey::from_wrap_payload(&raw)
+    envelope::open_raw(&kek, blob, X25519_HEADER_LEN, ctx)
 }
 
 /// Header of a value sealed under an Argon2id-derived key: the parameters and salt travel

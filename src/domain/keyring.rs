@@ -53,6 +53,36 @@ pub fn wrap_to_coordinator(
     )?))
 }
 
+/// A coordinator's secret at one organisation (`coordinator_id` there) sealed to their own
+/// public key at another (`home_public`): with one login at the home organisation they
+/// may work at this one too. Bound to both, so it opens for no other pair.
+pub fn link_secret(
+    secret: &CoordinatorSecret,
+    coordinator_id: &str,
+    home_public: &[u8; 32],
+) -> anyhow::Result<Vec<u8>> {
+    let cid = ids::parse(coordinator_id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+    let bytes = secret.to_zeroizing_bytes();
+    Ok(keys::seal_to_public(
+        bytes.as_ref(),
+        home_public,
+        &link_context(cid, home_public),
+    )?)
+}
+
+/// Opens what [`link_secret`] sealed, with the home account's secret.
+pub fn open_link(blob: &[u8], coordinator_id: &str, home: &CoordinatorSecret) -> anyhow::Result<CoordinatorSecret> {
+    let cid = ids::parse(coordinator_id).ok_or_else(|| anyhow::anyhow!("malformed coordinator id"))?;
+    let raw = keys::open_with_secret(blob, home, &link_context(cid, &home.public_bytes()))?;
+    Ok(CoordinatorSecret::from_slice(&raw)?)
+}
+
+fn link_context(cid: [u8; 16], home_public: &[u8; 32]) -> Context {
+    Context::new(Purpose::CoordinatorLink)
+        .record(cid)
+        .recipient([0; 16], keys::key_id(home_public))
+}
+
 /// The report key (and staff key, if any) wrapped to the organisation's recovery key.
 pub fn wrap_to_recovery(key: &ReportKey, rid: [u8; 16], recovery: &[u8; 32]) -> anyhow::Result<Vec<u8>> {
     Ok(keys::wrap_to_public(key, recovery, &recovery_context(rid, recovery))?)

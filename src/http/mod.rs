@@ -52,7 +52,10 @@ pub mod paths {
     pub const OVERVIEW: &str = "/beheer/overzicht";
     pub const REGISTER: &str = "/beheer/register";
     pub const ORAL: &str = "/beheer/mondeling";
+    pub const ORG_SETTINGS: &str = "/beheer/instellingen";
     pub const INVITE_PREFIX: &str = "/beheer/uitnodiging/";
+    pub const ELSEWHERE: &str = "/beheer/organisaties";
+    pub const ARRIVE_PREFIX: &str = "/beheer/overstappen/";
     pub const CONFIRM_MINUTES: &str = "/opvolgen/bevestigen";
     pub const STYLE: &str = "/static/style.css";
     pub const POW_SCRIPT: &str = "/static/pow.js";
@@ -85,6 +88,11 @@ pub struct AppState {
     pub style: web::Bytes,
     /// The organisation's id in the installation's registry.
     pub org_id: i64,
+    /// Whether the installation serves more than one organisation.
+    pub shared: Arc<std::sync::atomic::AtomicBool>,
+    /// The installation's store, which holds the registry of organisations (for the first
+    /// organisation the same store as `store`).
+    pub registry: Store,
     /// What features keep for this organisation (see [`tenants::FeatureMap`]).
     pub features: tenants::FeatureMap,
 }
@@ -158,13 +166,15 @@ pub struct Page {
     pub workspace: bool,
     /// Whether the organisation has a logo to show in the header.
     pub logo: bool,
+    /// Whether the installation serves several organisations (the switch between them).
+    pub shared: bool,
 }
 
 impl Page {
     /// The coordinators' navigation: (path, label).
-    pub fn admin_links(&self) -> [(&'static str, &'static str); 8] {
+    pub fn admin_links(&self) -> Vec<(&'static str, &'static str)> {
         let s = self.s;
-        [
+        let mut links = vec![
             (paths::ADMIN, s.inbox_title),
             (paths::OVERVIEW, s.overview_title),
             (paths::REGISTER, s.register_title),
@@ -172,8 +182,13 @@ impl Page {
             (paths::GROUPS, s.groups_title),
             (paths::OUTBOX, s.outbox_title),
             (paths::AUDIT, s.audit_title),
+            (paths::ORG_SETTINGS, s.org_settings.title),
             (paths::PASSWORD, s.pw_title),
-        ]
+        ];
+        if self.shared {
+            links.push((paths::ELSEWHERE, s.elsewhere_title));
+        }
+        links
     }
 
     /// Whether `href` (one of [`Page::admin_links`]) is where this page belongs: a report
@@ -209,6 +224,7 @@ impl Page {
                 && !path.starts_with(paths::SETUP_PREFIX)
                 && !path.starts_with(paths::INVITE_PREFIX),
             logo: state.logo.is_some(),
+            shared: state.shared.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

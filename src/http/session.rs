@@ -170,6 +170,9 @@ pub async fn start(
 pub enum Stage {
     SecondFactor,
     Full,
+    /// Made by a login at another organisation of the same person (a switch): good for
+    /// one minute and one use, at [`take_handoff`], which makes it a full session.
+    Handoff,
 }
 
 impl Stage {
@@ -177,6 +180,7 @@ impl Stage {
         match self {
             Stage::SecondFactor => "mfa",
             Stage::Full => "full",
+            Stage::Handoff => "handoff",
         }
     }
 }
@@ -192,6 +196,7 @@ pub async fn start_stage(
     let now = state.clock.now();
     let lifetime = match stage {
         Stage::SecondFactor => 600,
+        Stage::Handoff => 60,
         Stage::Full => kind.max_seconds(state),
     };
     let id_hash = token.id_hash();
@@ -223,6 +228,35 @@ pub async fn start_stage(
         build_cookie(kind, token.cookie_value(), state.settings.http.secure_cookies),
         csrf,
     ))
+}
+
+/// A one-minute coordinator session for `subject_id` with `secret`, handed over by a
+/// switch from another organisation: the token to put in the link to this organisation.
+pub async fn start_handoff(state: &AppState, subject_id: &str, secret: &[u8]) -> Result<String, sqlx::Error> {
+    let (cookie, _) = start_stage(state, SessionKind::Coordinator, subject_id, secret, Stage::Handoff).await?;
+    Ok(cookie.value().to_string())
+}
+
+/// Takes a handed-over session (once: the row is deleted) and makes it a full session;
+/// `None` for a token that is unknown, used, expired or no handover.
+pub async fn take_handoff(state: &AppState, token: &str) -> Result<Option<(Cookie<'static>, String)>, sqlx::Error> {
+    let Some(token) = SessionToken::from_cookie(token) else {
+        return Ok(None);
+    };
+    let id_hash = token.id_hash();
+    let kind = SessionKind::Coordinator;
+    let Some(row) = state.store.session(&id_hash, kind.code()).await? else {
+        return Ok(None);
+    };
+    state.store.delete_session(&id_hash).await?;
+    if row.expires_at <= state.clock.now() || row.stage != Stage::Handoff.code() {
+        return Ok(None);
+    }
+    let Some(secret) = token.open(kind, &row.sealed_secret) else {
+        return Ok(None);
+    };
+    let (cookie, _) = start(state, kind, &row.subject_id, &secret).await?;
+    Ok(Some((cookie, row.subject_id)))
 }
 
 /// The request's complete session of `kind`, if it has a live one.

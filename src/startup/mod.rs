@@ -326,6 +326,8 @@ impl Application {
                 )?
             }
         };
+        inst.shared
+            .store(served.len() > 1, std::sync::atomic::Ordering::Relaxed);
         let orgs = web::Data::new(Organisations::new(served));
         let server = build_server(listener, orgs.clone())?;
         Ok(Application {
@@ -655,10 +657,21 @@ fn build_server(listener: TcpListener, orgs: web::Data<Organisations>) -> anyhow
                     .route(web::get().to(coordinator::oral::form))
                     .route(web::post().to(coordinator::oral::record)),
             )
+            .service(
+                web::resource(paths::ORG_SETTINGS)
+                    .route(web::get().to(coordinator::org_settings::show))
+                    .route(web::post().to(coordinator::org_settings::save)),
+            )
             .service(web::resource(paths::CONFIRM_MINUTES).route(web::post().to(followup::confirm_minutes)))
             .service(
                 web::resource("/beheer/coordinatoren/uitnodigen").route(web::post().to(coordinator::invite::create)),
             )
+            .service(web::resource(paths::ELSEWHERE).route(web::get().to(coordinator::elsewhere::show)))
+            .service(web::resource("/beheer/organisaties/koppelen").route(web::post().to(coordinator::elsewhere::link)))
+            .service(
+                web::resource("/beheer/organisaties/overstappen").route(web::post().to(coordinator::elsewhere::switch)),
+            )
+            .service(web::resource("/beheer/overstappen/{token}").route(web::get().to(coordinator::elsewhere::arrive)))
             .service(
                 web::resource("/beheer/uitnodiging/{token}")
                     .route(web::get().to(coordinator::invite::show))

@@ -36,6 +36,9 @@ pub struct Installation {
     pub store: Store,
     pub mailer: Mailer,
     pub clock: Clock,
+    /// Whether the installation serves more than one organisation (the coordinators'
+    /// navigation then offers the switch between them); every organisation's state shares it.
+    pub shared: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Installation {
@@ -52,6 +55,7 @@ impl Installation {
             store,
             mailer,
             clock,
+            shared: Arc::default(),
         }
     }
 }
@@ -105,11 +109,18 @@ pub async fn ensure_first(store: &Store, settings: &Settings, now: i64) -> anyho
                 )
                 .await?;
         }
-        // A single organisation is configured by the file, as before there were several.
-        [only] if only.id == 1 && (only.name != settings.organisation.name || only.url != settings.http.public_url) => {
-            store
-                .set_organisation_identity(1, &settings.organisation.name, &settings.http.public_url, &host)
-                .await?;
+        // A single organisation is configured by the file, as before there were several;
+        // a name its coordinators gave it (on the settings page, in its own settings) stays.
+        [only] if only.id == 1 => {
+            let name = settings
+                .for_organisation(&only.settings)
+                .map(|own| own.organisation.name)
+                .unwrap_or_else(|_| settings.organisation.name.clone());
+            if only.name != name || only.url != settings.http.public_url {
+                store
+                    .set_organisation_identity(1, &name, &settings.http.public_url, &host)
+                    .await?;
+            }
         }
         _ => {}
     }
@@ -201,6 +212,8 @@ pub fn organisation_state(
         evidence_budget: crate::throttle::Budget::new(budget),
         pow,
         org_id: id,
+        registry: inst.store.clone(),
+        shared: inst.shared.clone(),
         features,
     }))
 }
@@ -290,6 +303,8 @@ pub async fn sync(inst: &Installation, orgs: &Organisations) -> anyhow::Result<(
             }
         }
     }
+    inst.shared
+        .store(entries.len() > 1, std::sync::atomic::Ordering::Relaxed);
     if changed {
         for gone in current.iter().filter(|o| !entries.iter().any(|e| e.id == o.id)) {
             if let (Some(state), true) = (&gone.state, gone.id != 1) {

@@ -201,3 +201,61 @@ impl Store {
             .fetch_all(pool).await)
     }
 }
+
+/// An account here that a login at another organisation opens.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CoordinatorLink {
+    pub coordinator_id: String,
+    pub wrapped_secret: Vec<u8>,
+}
+
+impl Store {
+    /// Links this organisation's account `coordinator_id` to the account `home_coordinator`
+    /// at organisation `home_org` (replacing an earlier link of that home account).
+    pub async fn link_coordinator(
+        &self,
+        coordinator_id: &str,
+        home_org: i64,
+        home_coordinator: &str,
+        wrapped_secret: &[u8],
+        now: i64,
+    ) -> DbResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM coordinator_links WHERE home_org = $1 AND home_coordinator = $2")
+                .bind(home_org).bind(home_coordinator).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO coordinator_links (coordinator_id, home_org, home_coordinator, wrapped_secret, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(coordinator_id).bind(home_org).bind(home_coordinator).bind(wrapped_secret).bind(now)
+            .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The account here that `home_coordinator` at `home_org` may open.
+    pub async fn coordinator_link(&self, home_org: i64, home_coordinator: &str) -> DbResult<Option<CoordinatorLink>> {
+        on_pool!(self, pool => sqlx::query_as::<_, CoordinatorLink>(
+            "SELECT coordinator_id, wrapped_secret FROM coordinator_links WHERE home_org = $1 AND home_coordinator = $2")
+            .bind(home_org).bind(home_coordinator)
+            .fetch_optional(pool).await)
+    }
+
+    /// Notes that the account `coordinator_id` here may switch to organisation `there`.
+    pub async fn add_elsewhere(&self, coordinator_id: &str, there: i64) -> DbResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("INSERT INTO coordinator_elsewhere (coordinator_id, org_id_there) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(coordinator_id).bind(there).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// The organisations the account `coordinator_id` here may switch to.
+    pub async fn elsewhere(&self, coordinator_id: &str) -> DbResult<Vec<i64>> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT org_id_there FROM coordinator_elsewhere WHERE coordinator_id = $1 ORDER BY org_id_there")
+            .bind(coordinator_id).fetch_all(pool).await)
+    }
+}

@@ -453,6 +453,7 @@ async fn coordinator_journey_in_a_browser() {
                 ("/beheer/groepen", "groups"),
                 ("/beheer/uitgaand", "outbox"),
                 ("/beheer/logboek", "audit"),
+                ("/beheer/instellingen", "settings"),
                 ("/beheer/wachtwoord", "password"),
                 ("/beheer/mondeling", "oral-report"),
             ] {

@@ -20,6 +20,7 @@ mod logs;
 mod notify;
 mod operate;
 mod organisation_lifecycle;
+mod organisation_settings;
 mod organisations;
 mod recipient_keys;
 mod reporter_pages;

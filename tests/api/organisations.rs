@@ -12,6 +12,7 @@ use crate::helpers::{
 };
 
 both_backends!(
+    one_person_coordinates_for_two_organisations_with_one_login,
     every_route_and_job_of_one_organisation_finds_nothing_of_the_other,
     two_organisations_serve_side_by_side_and_see_nothing_of_each_other,
     a_single_organisation_answers_any_host_and_a_second_makes_hosts_strict,
@@ -157,7 +158,11 @@ async fn a_single_organisation_answers_any_host_and_a_second_makes_hosts_strict(
         s.organisation.name = "Gemeente Aldam".into();
     })
     .await;
-    // One organisation: whatever host the server is reached on, as before.
+    // One organisation: whatever host the server is reached on, as before; the
+    // coordinators' navigation offers no switch between organisations.
+    let coord = Browser::for_host(HOST_A, app.port());
+    run_setup(&coord, &app.setup_path.clone().expect("link"), "anna").await;
+    assert!(!coord.get("/beheer").await.body.contains("/beheer/organisaties"));
     let other = Browser::for_host("elders.test", app.port());
     let page = other.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -168,6 +173,11 @@ async fn a_single_organisation_answers_any_host_and_a_second_makes_hosts_strict(
         .add("Waterschap Beekdal", &format!("http://{HOST_B}"))
         .await
         .expect("add");
+    assert!(coord
+        .get("/beheer")
+        .await
+        .body
+        .contains("href=\"/beheer/organisaties\""));
     // Two: an unknown host gets a plain page naming no organisation, and no list.
     let page = other.get("/").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
@@ -404,6 +414,34 @@ async fn every_route_and_job_of_one_organisation_finds_nothing_of_the_other(back
         register.body
     );
 
+    // Every table, counted through each organisation's store, names no organisation and
+    // yet sees only its own rows: on PostgreSQL the two counts add up to what the owner
+    // (who passes row-level security) sees. A table whose filter is missing counts its
+    // rows twice. (The operator's log of organisations is the installation's, not theirs.)
+    if let Some(url) = &app.pg_url {
+        use sqlx::Connection;
+        let mut owner = sqlx::PgConnection::connect(url).await.expect("owner");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id' \
+             AND table_name <> 'organisation_log'",
+        )
+        .fetch_all(&mut owner)
+        .await
+        .expect("tables");
+        assert!(tables.len() > 25, "{tables:?}");
+        let mut counted = 0;
+        for t in &tables {
+            let all: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                .fetch_one(&mut owner)
+                .await
+                .expect("count");
+            let (a, b) = (count(&state_a.store, t).await, count(&state_b.store, t).await);
+            assert_eq!(a + b, all, "{t}: A sees {a}, B sees {b}, there are {all}");
+            counted += usize::from(all > 0);
+        }
+        assert!(counted > 10, "most tables hold rows of both by now");
+    }
+
     // A's retention run, a year on: B's report is untouched.
     app.clock.set(crate::helpers::T0 + 400 * 86_400);
     meldpunt::features::retention::purge(&state_a.store, &state_a.settings.retention, &state_a.clock, false)
@@ -420,4 +458,192 @@ async fn count(store: &meldpunt::storage::Store, table: &str) -> i64 {
         meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
         meldpunt::storage::Store::Postgres(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await.expect("count"),
     }
+}
+
+/// An external integrity bureau's coordinator: Anna of A is invited and approved at B by
+/// B's own coordinator, links her two accounts (both passwords), and from then on one
+/// login at A switches to B without a password; the switch link works once, for a minute.
+/// Someone else's account at B cannot be linked, and a wrong password links nothing.
+async fn one_person_coordinates_for_two_organisations_with_one_login(backend: Backend) {
+    let (app, anna_a, bert, _reporter_a, reporter_b) = two_organisations(backend).await;
+    let what_b = marker("beekdal");
+    app.submit_report(&reporter_b, &what_b).await;
+
+    // B's coordinator invites Anna; she sets a password at B; Bert approves her there.
+    let page = bert.get("/beheer/coordinatoren").await;
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let res = bert
+        .post(
+            "/beheer/coordinatoren/uitnodigen",
+            &[
+                ("csrf", csrf.as_str()),
+                ("display_name", "Anna (bureau)"),
+                ("username", "anna.bureau"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let token = res
+        .body
+        .split("/beheer/uitnodiging/")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("invite link");
+    let anna_at_b = Browser::for_host(HOST_B, app.port());
+    let path = format!("/beheer/uitnodiging/{token}");
+    let res = anna_at_b
+        .post(
+            &path,
+            &[
+                ("password", crate::helpers::PASSWORD),
+                ("password_repeat", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let page = bert.get("/beheer/coordinatoren").await;
+    let approve = between(&page.body, "<form method=\"post\" action=\"", "\"").expect("approve form");
+    let res = bert.post(&approve, &[("csrf", csrf.as_str())]).await;
+    assert!(res.body.contains("is goedgekeurd"), "{}", res.body);
+    // Bert gives her the report (she joined after it came in).
+    let href = first_report_link(&bert).await;
+    let state_b = app.registry.state_of(2).expect("B");
+    let anna_b_id = state_b
+        .store
+        .coordinator_by_username("anna.bureau")
+        .await
+        .expect("db")
+        .expect("anna at B")
+        .id;
+    let report = bert.get(&href).await;
+    let rcsrf = hidden(&report.body, "csrf").expect("csrf");
+    let res = bert
+        .post(
+            &format!("{href}/toegang"),
+            &[("csrf", rcsrf.as_str()), ("coordinator", anna_b_id.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    // At A, nothing to switch to yet.
+    let page = anna_a.get("/beheer/organisaties").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("nog niet"), "{}", page.body);
+    let csrf_a = hidden(&page.body, "csrf").expect("csrf");
+    let link = |address: &str, username: &str, password: &str, current: &str| {
+        vec![
+            ("csrf".to_string(), csrf_a.clone()),
+            ("address".to_string(), address.to_string()),
+            ("username".to_string(), username.to_string()),
+            ("password".to_string(), password.to_string()),
+            ("current".to_string(), current.to_string()),
+        ]
+    };
+    let post = |fields: Vec<(String, String)>| {
+        let anna_a = &anna_a;
+        async move {
+            let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            anna_a.post("/beheer/organisaties/koppelen", &borrowed).await
+        }
+    };
+    let pw = crate::helpers::PASSWORD;
+    // Refused, each with its message, the typed address and username kept, nothing linked:
+    // an unknown address, this organisation itself, a wrong password there, a wrong
+    // password here, and Bert's account (not hers: she does not know his password).
+    for (fields, message) in [
+        (link("elders.test", "anna.bureau", pw, pw), "geen andere organisatie"),
+        (link(HOST_A, "anna", pw, pw), "geen andere organisatie"),
+        (link(HOST_B, "anna.bureau", "fout wachtwoord 1234", pw), "klopt niet"),
+        (
+            link(HOST_B, "anna.bureau", pw, "fout wachtwoord 1234"),
+            "Uw wachtwoord hier klopt niet",
+        ),
+        (link(HOST_B, "bert", "een gok van iemand anders", pw), "klopt niet"),
+    ] {
+        let res = post(fields).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+        assert!(res.body.contains(message), "{message}: {}", res.body);
+        assert!(res.body.contains("class=\"error-summary\""));
+    }
+    assert!(anna_a.get("/beheer/organisaties").await.body.contains("nog niet"));
+    // A post without the page's token is refused.
+    let res = anna_a
+        .post(
+            "/beheer/organisaties/koppelen",
+            &[("address", HOST_B), ("username", "anna.bureau")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    // Linked with both passwords.
+    let res = post(link(&format!("https://{HOST_B}/"), "anna.bureau", pw, pw)).await;
+    assert!(res.body.contains("Gekoppeld."), "{}", res.body);
+    let page = anna_a.get("/beheer/organisaties").await;
+    assert!(
+        page.body.contains("Overstappen naar Waterschap Beekdal"),
+        "{}",
+        page.body
+    );
+
+    // One click: a one-minute link to B's host, which B turns into a session there.
+    let res = post_here(
+        &anna_a,
+        "/beheer/organisaties/overstappen",
+        &[("csrf", csrf_a.as_str()), ("organisation", "2")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let to = res.location.expect("to B");
+    let prefix = format!("http://{HOST_B}/beheer/overstappen/");
+    let arrive = to
+        .strip_prefix(&format!("http://{HOST_B}"))
+        .expect("B's own host")
+        .to_string();
+    assert!(to.starts_with(&prefix), "{to}");
+    let same_person_at_b = Browser::for_host(HOST_B, app.port());
+    let res = same_person_at_b.get(&arrive).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let opened = same_person_at_b.get(&href).await;
+    assert_eq!(opened.status, StatusCode::OK);
+    assert!(opened.body.contains(&what_b), "she reads B's report as B's coordinator");
+    // The link is spent: used again (or by someone who saw it), it opens nothing.
+    let replay = Browser::for_host(HOST_B, app.port());
+    let res = replay.get(&arrive).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_ne!(replay.get("/beheer").await.status, StatusCode::OK);
+    // It expires within the minute when not used.
+    let res = post_here(
+        &anna_a,
+        "/beheer/organisaties/overstappen",
+        &[("csrf", csrf_a.as_str()), ("organisation", "2")],
+    )
+    .await;
+    let late = res.location.expect("to B");
+    app.clock.set(crate::helpers::T0 + 61);
+    let res = Browser::for_host(HOST_B, app.port())
+        .get(late.strip_prefix(&format!("http://{HOST_B}")).expect("path"))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // Both organisations' audit trails say what happened, each its own half.
+    let audit_b = bert.get("/beheer/logboek").await;
+    assert!(audit_b
+        .body
+        .contains("ingelogd vanuit het eigen account bij een andere organisatie"));
+    assert!(!audit_b.body.contains("Aldam"));
+    // A switch to an organisation she has no link to is refused.
+    let res = anna_a
+        .post(
+            "/beheer/organisaties/overstappen",
+            &[("csrf", csrf_a.as_str()), ("organisation", "3")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+}
+
+/// A form post whose redirect is not followed (it leads to another host).
+async fn post_here(b: &Browser, path: &str, fields: &[(&str, &str)]) -> crate::helpers::Page {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    b.post_raw(path, body.into_bytes()).await
 }

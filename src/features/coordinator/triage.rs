@@ -324,6 +324,18 @@ fn action_label(action: &str, lang: Lang) -> String {
     let nl = lang == Lang::Nl;
     let (n, e) = match action {
         "login" => ("ingelogd", "logged in"),
+        "linked_elsewhere" => (
+            "account gekoppeld aan het eigen account bij een andere organisatie",
+            "account linked to their own account at another organisation",
+        ),
+        "switched_out" => (
+            "overgestapt naar een andere organisatie",
+            "switched to another organisation",
+        ),
+        "switched_in" => (
+            "ingelogd vanuit het eigen account bij een andere organisatie",
+            "logged in from their own account at another organisation",
+        ),
         "login_recovery_code" => (
             "ingelogd met een herstelcode (zonder telefoon)",
             "logged in with a recovery code (without phone)",
@@ -381,6 +393,11 @@ fn action_label(action: &str, lang: Lang) -> String {
         "totp_reset" => ("tweede stap van een collega gewist", "a colleague's second step erased"),
         "group_member_added" | "group_member_added_cli" => ("lid aan groep toegevoegd", "group member added"),
         "group_member_removed" | "group_member_removed_cli" => ("lid uit groep gehaald", "group member removed"),
+        "organisation_settings_changed" => ("instellingen gewijzigd", "settings changed"),
+        "organisation_settings_not_saved" => (
+            "instellingen niet opgeslagen (gewijzigd door een ander of opslag mislukt)",
+            "settings not saved (changed by someone else, or storage failed)",
+        ),
         "coordinator_added_cli" => (
             "coördinator toegevoegd (opdrachtregel)",
             "coordinator added (command line)",

@@ -5,6 +5,7 @@ use super::StaffTexts;
 pub static EN: StaffTexts = StaffTexts {
     lbl_subject: "About",
     lbl_body: "Organisation",
+    elsewhere_title: "Other organisations",
     lbl_category: "Kind",
     lbl_about: "According to the reporter mainly",
     lbl_what: "What happened",

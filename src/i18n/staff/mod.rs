@@ -17,6 +17,8 @@ pub struct StaffTexts {
     pub lbl_subject: &'static str,
     /// A shared intake: the body a report concerns.
     pub lbl_body: &'static str,
+    /// The page to switch between organisations (a shared installation).
+    pub elsewhere_title: &'static str,
     pub lbl_category: &'static str,
     pub lbl_about: &'static str,
     pub lbl_what: &'static str,

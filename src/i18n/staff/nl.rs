@@ -5,6 +5,7 @@ use super::StaffTexts;
 pub static NL: StaffTexts = StaffTexts {
     lbl_subject: "Over",
     lbl_body: "Organisatie",
+    elsewhere_title: "Andere organisaties",
     lbl_category: "Soort",
     lbl_about: "Volgens de melder vooral",
     lbl_what: "Wat er gebeurde",
