@@ -664,9 +664,9 @@ fn certificate(
         None => "not known (its database could not be read: a removal cut short earlier)".into(),
     };
     let keys = if pin {
-        "its own secret (sealed in the registry; its only copy) and its trust pin file"
+        "its own secret (the copy sealed in the registry) and its trust pin file"
     } else {
-        "its own secret (sealed in the registry; its only copy); it had no trust pin file"
+        "its own secret (the copy sealed in the registry); it had no trust pin file"
     };
     let text = format!(
         "Certificate of removal\n\

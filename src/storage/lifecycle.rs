@@ -6,10 +6,11 @@
 use super::{on_pool, DbResult, Store};
 
 impl Store {
-    /// Destroys an organisation's own secret (the registry's sealed copy is its only one)
-    /// and suspends it, logging it: the first step of `organisation remove`. A running
-    /// service can no longer open the organisation and answers 503 for it until its row
-    /// goes. False if there is no such organisation.
+    /// Destroys an organisation's own secret (the copy sealed in the registry; backups of
+    /// the installation's database taken before keep theirs) and suspends it, logging it:
+    /// the first step of `organisation remove`. A running service can no longer open the
+    /// organisation and answers 503 for it until its row goes. False if there is no such
+    /// organisation.
     pub async fn destroy_organisation_key(&self, id: i64, now: i64) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
