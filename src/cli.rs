@@ -877,6 +877,12 @@ async fn organisation(settings: Settings, cmd: OrganisationCommand) -> anyhow::R
             organisations::organisation_settings(&settings, &probe)?;
             let sections = organisations::sections_of(&own);
             store.set_organisation_settings(e.id, &own, &sections, now).await?;
+            // The registry's name is the one shown (and matched by `list`): a name in the
+            // file becomes it.
+            let named = settings.for_organisation(&own)?.organisation.name;
+            if named != settings.organisation.name && named != e.name {
+                store.set_organisation_identity(e.id, &named, &e.url, &e.host).await?;
+            }
             println!(
                 "Set the own settings of organisation {}, {} ({}); a running service uses them within two seconds.",
                 e.id,

@@ -146,7 +146,7 @@ pub struct SecuritySettings {
     pub organisation_pin: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationSettings {
     pub name: String,
@@ -158,6 +158,29 @@ pub struct OrganisationSettings {
     pub colour: String,
     /// A PNG or SVG logo shown in the header, served from memory; empty for none.
     pub logo_file: String,
+    /// The privacy statement: how to reach the data protection officer (FG); empty: through
+    /// the organisation.
+    #[serde(default)]
+    pub privacy_officer: String,
+    /// The privacy statement: the legal basis, when it is not the shipped one (the legal
+    /// duty to have a reporting procedure).
+    #[serde(default)]
+    pub privacy_legal_basis: String,
+    /// The privacy statement: processors (who runs the server), named.
+    #[serde(default)]
+    pub privacy_processors: String,
+    /// The accessibility statement: the date of the organisation's own examination.
+    #[serde(default)]
+    pub accessibility_examined_on: String,
+    /// The accessibility statement: how it was examined, and by whom.
+    #[serde(default)]
+    pub accessibility_method: String,
+    /// The accessibility statement: where the examination's report can be read.
+    #[serde(default)]
+    pub accessibility_report_url: String,
+    /// The accessibility statement: whom to contact about accessibility (besides the form).
+    #[serde(default)]
+    pub accessibility_contact: String,
 }
 
 impl OrganisationSettings {

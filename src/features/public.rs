@@ -35,8 +35,24 @@ pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
     let t = lang.t();
     let page = Page::new(&state, lang, paths::ACCESSIBILITY);
-    let org = &state.settings.organisation.name;
-    let paragraphs = t.a11y_text.iter().map(|s| s.replace("{org}", org)).collect();
+    let o = &state.settings.organisation;
+    let org = &o.name;
+    let mut paragraphs: Vec<String> = t.a11y_text.iter().map(|s| s.replace("{org}", org)).collect();
+    // The organisation's own examination, when it had one, after the status it qualifies;
+    // said plainly when it did not.
+    let own = if o.accessibility_examined_on.trim().is_empty() {
+        t.a11y_not_examined.replace("{org}", org)
+    } else {
+        t.a11y_examined
+            .replace("{org}", org)
+            .replace("{date}", o.accessibility_examined_on.trim())
+            .replace("{method}", o.accessibility_method.trim())
+            .replace("{report}", o.accessibility_report_url.trim())
+    };
+    paragraphs.insert(2.min(paragraphs.len()), own);
+    if !o.accessibility_contact.trim().is_empty() {
+        paragraphs.push(t.a11y_contact.replace("{contact}", o.accessibility_contact.trim()));
+    }
     render(
         StatusCode::OK,
         &MessagePage {
@@ -52,15 +68,34 @@ pub async fn accessibility(state: State, req: HttpRequest) -> HttpResponse {
 pub async fn privacy(state: State, req: HttpRequest) -> HttpResponse {
     let lang = query_lang(&req);
     let t = lang.t();
-    let days = state.settings.retention.keep_days_after_closing.to_string();
-    let paragraphs = t
+    let o = &state.settings.organisation;
+    let org = &o.name;
+    let period = period(state.settings.retention.keep_days_after_closing, t);
+    let own_or = |own: &str, default: &str| {
+        if own.trim().is_empty() {
+            default.replace("{org}", org)
+        } else {
+            own.trim().to_string()
+        }
+    };
+    let mut paragraphs: Vec<String> = t
         .privacy_text
         .iter()
-        .map(|p| {
-            p.replace("{days}", &days)
-                .replace("{org}", &state.settings.organisation.name)
-        })
+        .map(|p| p.replace("{period}", &period).replace("{org}", org))
         .collect();
+    paragraphs.push(
+        t.privacy_basis
+            .replace("{basis}", &own_or(&o.privacy_legal_basis, t.privacy_basis_default)),
+    );
+    paragraphs.push(t.privacy_recipients.replace("{org}", org).replace(
+        "{processors}",
+        &own_or(&o.privacy_processors, t.privacy_processors_default),
+    ));
+    paragraphs.push(
+        t.privacy_officer
+            .replace("{org}", org)
+            .replace("{officer}", &own_or(&o.privacy_officer, t.privacy_officer_default)),
+    );
     render(
         StatusCode::OK,
         &MessagePage {
@@ -70,6 +105,15 @@ pub async fn privacy(state: State, req: HttpRequest) -> HttpResponse {
             links: vec![],
         },
     )
+}
+
+/// A retention period as people say it: whole years as years ("2 jaar"), else days.
+fn period(days: i64, t: &crate::i18n::Texts) -> String {
+    match days {
+        365 => t.one_year.to_string(),
+        d if d > 0 && d % 365 == 0 => t.years.replace("{n}", &(d / 365).to_string()),
+        d => t.days.replace("{n}", &d.to_string()),
+    }
 }
 
 pub async fn security_txt(state: State) -> HttpResponse {

@@ -135,6 +135,16 @@ pub enum RouteError {
     NoRecipients,
 }
 
+/// What routing looks at in a report's answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Answers<'a> {
+    pub label: ChainLabel,
+    pub role: SubjectRole,
+    pub category: Category,
+    /// In a shared intake: the body the report is about.
+    pub body: Option<&'a str>,
+}
+
 /// The coordinators (id, public key) a new report is wrapped to: verified members of the
 /// groups the rules name, with their verified keys ([`Verified`]), never a row as it
 /// stands in the database alone.
@@ -142,12 +152,15 @@ pub async fn recipients(
     store: &Store,
     verified: &Verified,
     r: &RoutingSettings,
-    label: ChainLabel,
-    role: SubjectRole,
-    category: Category,
-    body: Option<&str>,
+    answers: Answers<'_>,
     excluded: &[String],
 ) -> DbResult<Result<Vec<(String, Vec<u8>)>, RouteError>> {
+    let Answers {
+        label,
+        role,
+        category,
+        body,
+    } = answers;
     let (_, groups) = groups_for(r, label, role, category, body);
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
     for g in groups {

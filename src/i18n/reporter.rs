@@ -140,6 +140,23 @@ pub struct Texts {
     pub footer_privacy: &'static str,
     pub privacy_title: &'static str,
     pub privacy_text: &'static [&'static str],
+    /// The legal basis; `{basis}` is the organisation's own, or `privacy_basis_default`.
+    pub privacy_basis: &'static str,
+    pub privacy_basis_default: &'static str,
+    /// Who receives and processes reports; `{processors}` as configured, or the default.
+    pub privacy_recipients: &'static str,
+    pub privacy_processors_default: &'static str,
+    /// How to reach the data protection officer: `{officer}`, or the default.
+    pub privacy_officer: &'static str,
+    pub privacy_officer_default: &'static str,
+    /// The organisation's own accessibility examination: `{date}`, `{method}`, `{report}`.
+    pub a11y_examined: &'static str,
+    pub a11y_not_examined: &'static str,
+    pub a11y_contact: &'static str,
+    /// A period of whole years, and of days.
+    pub years: &'static str,
+    pub one_year: &'static str,
+    pub days: &'static str,
     pub handover_title: &'static str,
     pub handover_text: &'static str,
     pub handover_continue: &'static str,
@@ -307,7 +324,19 @@ pub static NL: Texts = Texts {
     protection_text: "De Wet bescherming klokkenluiders beschermt u tegen benadeling, zoals ontslag, overplaatsing, een slechtere beoordeling of het onthouden van promotie, als u een vermoeden meldt en redelijke gronden had om het juist te vinden. Dat geldt ook als het vermoeden later niet blijkt te kloppen, en ook voor wie u helpt. Wie uw identiteit kent, moet die geheimhouden. Het Huis voor Klokkenluiders geeft gratis en vertrouwelijk advies.",
     footer_privacy: "Privacy",
     privacy_title: "Privacyverklaring",
-    privacy_text: &["Wat wij opslaan: wat u in het formulier invult en de bestanden die u meestuurt, versleuteld met een sleutel per melding. Alleen de integriteitscoördinatoren die uw melding krijgen (nooit iemand die u uitsloot) en, in noodgevallen, de herstelsleutel van de organisatie kunnen het openen. Van bestanden halen wij verborgen gegevens zoals auteur en GPS-locatie weg, tenzij u vraagt dat niet te doen.", "Wat wij niet opslaan: uw IP-adres, uw browser of apparaat, en geen tijdstip van uw bezoek fijner dan de dag. Er zijn geen cookies voordat u uw meldcode invoert, en geen trackers of diensten van anderen. Uw meldcode bewaren wij niet: alleen u hebt hem.", "Hoe lang: zolang uw melding in behandeling is, en daarna {days} dagen. Dan wordt de inhoud vernietigd; alleen een regel in het register blijft (datums, soort melding, uitkomst), waarin niets staat waaraan u te herkennen bent. Is er een goede reden om langer te bewaren, zoals een procedure die nog loopt, dan kan de coördinator de termijn verlengen; dat wordt vastgelegd.", "Wie is verantwoordelijk: {org}. Met vragen over uw gegevens of uw rechten (inzage, correctie, verwijdering) kunt u terecht bij de integriteitscoördinator via de berichten bij uw meldcode, of bij de functionaris gegevensbescherming van de organisatie. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens."],
+    privacy_basis: "Waarom wij dit mogen: {basis}.",
+    privacy_basis_default: "{org} is wettelijk verplicht een procedure te hebben voor het melden van een vermoeden van een misstand of een integriteitsschending en die meldingen te onderzoeken (artikel 6, eerste lid, onder c, van de AVG, met de Wet bescherming klokkenluiders en artikel 4 van de Ambtenarenwet 2017)",
+    privacy_recipients: "Wie uw gegevens krijgt: alleen de integriteitscoördinatoren van {org} aan wie uw melding wordt toegewezen. Uw gegevens gaan niet naar anderen, tenzij de wet dat eist (bijvoorbeeld bij aangifte van een strafbaar feit; dan hoort u dat via uw meldcode). Verwerker: {processors}.",
+    privacy_processors_default: "de partij die de server van dit meldpunt beheert; die kan de inhoud van meldingen niet lezen, omdat die versleuteld is met sleutels die alleen de coördinatoren hebben",
+    privacy_officer: "De functionaris gegevensbescherming (FG) van {org} bereikt u via {officer}.",
+    privacy_officer_default: "de organisatie: vraag de integriteitscoördinator via de berichten bij uw meldcode om de contactgegevens, of kijk op de website van {org}",
+    a11y_examined: "Eigen onderzoek van {org}: {date}, {method}. Het rapport: {report}.",
+    a11y_not_examined: "{org} heeft nog geen eigen onderzoek naar de toegankelijkheid van dit meldpunt laten doen; de status hierboven rust op de toetsen van de software.",
+    a11y_contact: "Contact over toegankelijkheid: {contact}.",
+    years: "{n} jaar",
+    one_year: "1 jaar",
+    days: "{n} dagen",
+    privacy_text: &["Wat wij opslaan: wat u in het formulier invult en de bestanden die u meestuurt, versleuteld met een sleutel per melding. Alleen de integriteitscoördinatoren die uw melding krijgen (nooit iemand die u uitsloot) en, in noodgevallen, de herstelsleutel van de organisatie kunnen het openen. Van bestanden halen wij verborgen gegevens zoals auteur en GPS-locatie weg, tenzij u vraagt dat niet te doen.", "Wat wij niet opslaan: uw IP-adres, uw browser of apparaat, en geen tijdstip van uw bezoek fijner dan de dag. Er zijn geen cookies voordat u uw meldcode invoert, en geen trackers of diensten van anderen. Uw meldcode bewaren wij niet: alleen u hebt hem.", "Hoe lang: zolang uw melding in behandeling is, en daarna {period}. Dan wordt de inhoud vernietigd; alleen een regel in het register blijft (datums, soort melding, uitkomst), waarin niets staat waaraan u te herkennen bent. Is er een goede reden om langer te bewaren, zoals een procedure die nog loopt, dan kan de coördinator de termijn verlengen; dat wordt vastgelegd.", "Wie is verantwoordelijk: {org}. Met vragen over uw gegevens of uw rechten (inzage, correctie, verwijdering) kunt u terecht bij de integriteitscoördinator via de berichten bij uw meldcode, of bij de functionaris gegevensbescherming van de organisatie. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens."],
 };
 
 pub static EN: Texts = Texts {
@@ -463,5 +492,17 @@ pub static EN: Texts = Texts {
     protection_text: "The Dutch Whistleblowers Protection Act (Wet bescherming klokkenluiders) protects you against retaliation, such as dismissal, transfer, a worse assessment or a withheld promotion, when you report a suspicion you had reasonable grounds to believe. That holds even if the suspicion later proves wrong, and also for those who help you. Whoever knows your identity must keep it confidential. The Whistleblowers Authority gives free and confidential advice.",
     footer_privacy: "Privacy",
     privacy_title: "Privacy statement",
-    privacy_text: &["What we store: what you enter in the form and the files you send, encrypted with a key per report. Only the integrity coordinators your report is routed to (never someone you excluded) and, in an emergency, the organisation's recovery key can open it. We remove hidden data such as author and GPS location from files, unless you ask us not to.", "What we do not store: your IP address, your browser or device, and no time of your visit finer than the day. There are no cookies before you enter your report code, and no trackers or services of others. We do not keep your report code: only you have it.", "How long: while your report is being handled, and {days} days after that. Then its content is destroyed; only a line in the register stays (dates, kind of report, outcome), holding nothing by which you could be recognised. If there is good reason to keep it longer, such as a procedure still running, the coordinator can extend the period; that is recorded.", "Who is responsible: {org}. With questions about your data or your rights (access, correction, erasure) you can turn to the integrity coordinator through the messages under your report code, or to the organisation's data protection officer. You can also complain to the Dutch Data Protection Authority."],
+    privacy_basis: "Why we may do this: {basis}.",
+    privacy_basis_default: "{org} is required by law to have a procedure for reporting a suspected wrongdoing or integrity violation and to investigate such reports (Article 6(1)(c) GDPR, with the Dutch Whistleblowers Protection Act and Article 4 of the Civil Servants Act 2017)",
+    privacy_recipients: "Who receives your data: only the integrity coordinators of {org} your report is routed to. Your data goes to nobody else unless the law requires it (for example when a criminal offence is reported to the police; you hear of it through your report code). Processor: {processors}.",
+    privacy_processors_default: "the party that runs the server of this reporting point; it cannot read the content of reports, which is encrypted with keys only the coordinators hold",
+    privacy_officer: "You reach the data protection officer (DPO) of {org} via {officer}.",
+    privacy_officer_default: "the organisation: ask the integrity coordinator for the contact details through the messages under your report code, or see the website of {org}",
+    a11y_examined: "Own examination by {org}: {date}, {method}. The report: {report}.",
+    a11y_not_examined: "{org} has not had its own examination of this reporting point's accessibility done yet; the status above rests on the software's checks.",
+    a11y_contact: "Contact about accessibility: {contact}.",
+    years: "{n} years",
+    one_year: "1 year",
+    days: "{n} days",
+    privacy_text: &["What we store: what you enter in the form and the files you send, encrypted with a key per report. Only the integrity coordinators your report is routed to (never someone you excluded) and, in an emergency, the organisation's recovery key can open it. We remove hidden data such as author and GPS location from files, unless you ask us not to.", "What we do not store: your IP address, your browser or device, and no time of your visit finer than the day. There are no cookies before you enter your report code, and no trackers or services of others. We do not keep your report code: only you have it.", "How long: while your report is being handled, and {period} after that. Then its content is destroyed; only a line in the register stays (dates, kind of report, outcome), holding nothing by which you could be recognised. If there is good reason to keep it longer, such as a procedure still running, the coordinator can extend the period; that is recorded.", "Who is responsible: {org}. With questions about your data or your rights (access, correction, erasure) you can turn to the integrity coordinator through the messages under your report code, or to the organisation's data protection officer. You can also complain to the Dutch Data Protection Authority."],
 };

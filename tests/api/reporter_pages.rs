@@ -89,6 +89,12 @@ async fn what_a_reporter_should_know_before_reporting() {
     let app = crate::helpers::spawn_app_with(Backend::Sqlite, |s| {
         s.organisation.oral_contact = ORAL.into();
         s.retention.keep_days_after_closing = 1095;
+        s.organisation.privacy_officer = "fg@voorbeeldstad.nl of 14 0123".into();
+        s.organisation.accessibility_examined_on = "12 januari 2027".into();
+        s.organisation.accessibility_method =
+            "handmatig onderzoek door Toegankelijk BV met gebruikers van hulpmiddelen".into();
+        s.organisation.accessibility_report_url = "https://voorbeeldstad.nl/toegankelijkheid-meldpunt.pdf".into();
+        s.organisation.accessibility_contact = "toegankelijkheid@voorbeeldstad.nl".into();
     })
     .await;
     app.setup("anna").await;
@@ -109,16 +115,25 @@ async fn what_a_reporter_should_know_before_reporting() {
 
     let privacy = b.get("/privacy").await;
     assert_eq!(privacy.status, StatusCode::OK);
+    // What a privacy statement must say (AVG art. 13): the controller, the legal basis,
+    // the recipients and processors, the DPO's contact, how long (in years, as people
+    // say it), the rights and the supervisory authority.
     for needed in [
-        "1095 dagen",
+        "daarna 3 jaar",
         "IP-adres",
         "Gemeente Voorbeeldstad",
+        "artikel 6, eerste lid, onder c, van de AVG",
+        "Wet bescherming klokkenluiders",
+        "Verwerker: de partij die de server",
+        "functionaris gegevensbescherming (FG) van Gemeente Voorbeeldstad bereikt u via fg@voorbeeldstad.nl of 14 0123",
         "Autoriteit Persoonsgegevens",
     ] {
         assert!(privacy.body.contains(needed), "{needed}: {}", privacy.body);
     }
+    assert!(!privacy.body.contains("1095 dagen"));
     let english = b.get("/privacy?lang=en").await;
-    assert!(english.body.contains("1095 days") && english.body.contains("IP address"));
+    assert!(english.body.contains("3 years after that") && english.body.contains("IP address"));
+    assert!(english.body.contains("Article 6(1)(c) GDPR") && english.body.contains("fg@voorbeeldstad.nl"));
     let home_en = b.get("/?lang=en").await;
     assert!(home_en.body.contains("Within 7 days") && home_en.body.contains("Whistleblowers Protection Act"));
 
@@ -129,14 +144,23 @@ async fn what_a_reporter_should_know_before_reporting() {
         "Gemeente Voorbeeldstad",
         "Status: B",
         "4 december 2026",
+        "Eigen onderzoek van Gemeente Voorbeeldstad: 12 januari 2027, handmatig onderzoek door Toegankelijk BV",
+        "https://voorbeeldstad.nl/toegankelijkheid-meldpunt.pdf",
+        "Contact over toegankelijkheid: toegankelijkheid@voorbeeldstad.nl",
         "Bekende beperkingen",
         "Nationale ombudsman",
     ] {
         assert!(a11y.body.contains(needed), "{needed}: {}", a11y.body);
     }
 
-    // Without a configured contact, the home page says how to ask through the form.
+    // Without a configured contact, the home page says how to ask through the form; without
+    // an own examination, the statement says so; the DPO is reached through the
+    // organisation; two years read as two years.
     let plain = spawn_app(Backend::Sqlite).await;
+    let a11y = plain.browser().get("/toegankelijkheid").await;
+    assert!(a11y.body.contains("heeft nog geen eigen onderzoek"), "{}", a11y.body);
+    let privacy = plain.browser().get("/privacy").await;
+    assert!(privacy.body.contains("daarna 2 jaar") && privacy.body.contains("bereikt u via de organisatie"));
     let home = plain.browser().get("/").await;
     assert!(home
         .body

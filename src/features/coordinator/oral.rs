@@ -70,10 +70,12 @@ pub async fn record(state: State, cache: Feature<FormCache>, req: HttpRequest, p
         &state.store,
         &verified,
         &state.settings.routing,
-        about,
-        subject,
-        category,
-        report.body(),
+        crate::features::routing::Answers {
+            label: about,
+            role: subject,
+            category,
+            body: report.body(),
+        },
         &[],
     )
     .await

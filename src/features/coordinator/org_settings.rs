@@ -137,11 +137,8 @@ pub fn check(values: &Values, now: &Values, choices: &Choices, lang: Lang) -> Re
     let colour = values.colour.trim().to_ascii_lowercase();
     if changed(&colour, &now.colour.to_ascii_lowercase()) {
         let probe = OrganisationSettings {
-            name: String::new(),
-            security_contact: String::new(),
-            oral_contact: String::new(),
             colour: colour.clone(),
-            logo_file: String::new(),
+            ..Default::default()
         };
         match probe.colour_rgb() {
             None => errors.push(("colour", t.err_colour_form.to_string())),

@@ -609,10 +609,12 @@ pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, p
         &state.store,
         &verified,
         &state.settings.routing,
-        report.about,
-        report.subject,
-        report.category,
-        report.body(),
+        routing::Answers {
+            label: report.about,
+            role: report.subject,
+            category: report.category,
+            body: report.body(),
+        },
         &excluded,
     )
     .await;
