@@ -143,6 +143,11 @@ async fn a_full_evidence_file_refuses_the_report_and_keeps_its_text() {
     let refused = report_with_file(&app, &what, &bytes).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
     assert!(refused.body.contains(&what), "the typed text is kept: {}", refused.body);
+    assert!(
+        refused.body.contains("Er ging bij ons iets mis, niet bij u"),
+        "{}",
+        refused.body
+    );
     assert!(refused.code.is_none(), "no meldcode shown");
     assert!(app.report_ids().await.is_empty(), "no report stored");
     assert_eq!(app.count("evidence_files").await, 0, "no file row left behind");
@@ -304,6 +309,21 @@ async fn storage_fault_never_shows_a_code_that_does_not_open(backend: Backend) {
                 refused += 1;
                 assert!(res.body.contains(&what), "the typed text is kept: {}", res.body);
                 assert!(!res.body.contains("id=\"meldcode\""));
+                // Said as our failure, not the reporter's: a banner of its own, nothing
+                // to correct, and the other channels named.
+                assert!(
+                    res.body.contains("Er ging bij ons iets mis, niet bij u"),
+                    "{}",
+                    res.body
+                );
+                assert!(res.body.contains("Er is niets opgeslagen"));
+                assert!(res.body.contains("Huis voor Klokkenluiders"));
+                assert!(!res.body.contains("<title>Fout:"), "{}", res.body);
+                assert!(!res.body.contains("pas het volgende aan"));
+                assert!(
+                    !res.body.contains("id=\"what-error\""),
+                    "nothing is said under the text"
+                );
             }
             other => panic!("a storage fault gave {other}: {}", res.body),
         }

@@ -225,6 +225,9 @@ pub(crate) struct FormPage {
     ff: FilesField,
     /// A fresh proof-of-work challenge ([`crate::pow`]), for the reports counted apart.
     pow: String,
+    /// Storing failed on our side: said in a banner of its own, not as the reporter's
+    /// mistake, with the other channels named.
+    outage: bool,
 }
 
 impl FormPage {
@@ -286,6 +289,7 @@ impl FormPage {
             oral_csrf: None,
             ff: FilesField::new(lang, &state.settings.limits),
             pow: state.pow.challenge(crate::pow::Purpose::Report, state.clock.now()),
+            outage: false,
         }
     }
 
@@ -464,9 +468,8 @@ fn open_code_for_form(token: &[u8], sealed: &[u8]) -> Option<String> {
 }
 
 /// Logs a storage failure before anything was kept, and the error the reporter reads.
-fn store_failed(lang: Lang, cause: &dyn std::fmt::Display) -> FieldErrors {
+fn store_failed(cause: &dyn std::fmt::Display) {
     tracing::error!(error = %cause, "a report could not be stored; nothing was kept");
-    vec![("what", lang.t().err_store.to_string())]
 }
 
 /// The form back with a 503 after storage failed: nothing kept, the typed text shown again.
@@ -477,8 +480,18 @@ async fn refuse_store_failed(
     up: &mut Upload,
     cause: &dyn std::fmt::Display,
 ) -> PageResult {
-    let errors = store_failed(lang, cause);
-    refuse_form(state, cache, lang, up, StatusCode::SERVICE_UNAVAILABLE, errors, None).await
+    store_failed(cause);
+    refuse_form_with(
+        state,
+        cache,
+        lang,
+        up,
+        StatusCode::SERVICE_UNAVAILABLE,
+        vec![],
+        None,
+        true,
+    )
+    .await
 }
 
 /// Renders the form again with the typed text, after its files were refused (`problem`)
@@ -490,8 +503,23 @@ async fn refuse_form(
     lang: Lang,
     up: &mut Upload,
     status: StatusCode,
+    errors: FieldErrors,
+    problem: Option<&Problem>,
+) -> PageResult {
+    refuse_form_with(state, cache, lang, up, status, errors, problem, false).await
+}
+
+/// [`refuse_form`], saying in its own banner when storing failed on our side (`outage`).
+#[allow(clippy::too_many_arguments)]
+async fn refuse_form_with(
+    state: &State,
+    cache: &FormCache,
+    lang: Lang,
+    up: &mut Upload,
+    status: StatusCode,
     mut errors: FieldErrors,
     problem: Option<&Problem>,
+    outage: bool,
 ) -> PageResult {
     let had_files = !up.chosen.is_empty() || problem.is_some();
     up.discard(&state.store).await;
@@ -501,6 +529,8 @@ async fn refuse_form(
         errors.push(("files", e.clone()));
     }
     let mut page = FormPage::new(state, cache, lang, Draft::from_form(&up.form), errors).await;
+    // A file that could not be stored is our failure too, whatever else is said about it.
+    page.outage = outage || matches!(problem, Some(Problem::Store));
     if had_files {
         page = page.files_refused(file_error, again, up.problem_in_original);
     }
@@ -709,21 +739,23 @@ pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, p
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            let errors = match e.downcast_ref::<crate::crypto::CryptoError>() {
+            return match e.downcast_ref::<crate::crypto::CryptoError>() {
                 // Too many reports at once: nothing failed, the reporter sends again.
-                Some(crate::crypto::CryptoError::Busy) => vec![("what", t.err_kdf_busy.to_string())],
-                _ => store_failed(lang, &e),
+                Some(crate::crypto::CryptoError::Busy) => {
+                    let errors = vec![("what", t.err_kdf_busy.to_string())];
+                    refuse_form(
+                        &state,
+                        &cache,
+                        lang,
+                        &mut up,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        errors,
+                        None,
+                    )
+                    .await
+                }
+                _ => refuse_store_failed(&state, &cache, lang, &mut up, &e).await,
             };
-            return refuse_form(
-                &state,
-                &cache,
-                lang,
-                &mut up,
-                StatusCode::SERVICE_UNAVAILABLE,
-                errors,
-                None,
-            )
-            .await;
         }
     };
     if matches!(outcome, Stored::Code(_)) {
@@ -751,16 +783,17 @@ pub async fn submit(state: State, cache: Feature<FormCache>, req: HttpRequest, p
             t.duplicate_title,
             t.duplicate_text,
         )),
+        // Already logged where it failed.
         Stored::Failed => {
-            let errors = vec![("what", t.err_store.to_string())];
-            refuse_form(
+            refuse_form_with(
                 &state,
                 &cache,
                 lang,
                 &mut up,
                 StatusCode::SERVICE_UNAVAILABLE,
-                errors,
+                vec![],
                 None,
+                true,
             )
             .await
         }
