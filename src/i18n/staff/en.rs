@@ -6,6 +6,7 @@ pub static EN: StaffTexts = StaffTexts {
     lbl_subject: "About",
     lbl_body: "Organisation",
     elsewhere_title: "Other organisations",
+    oral_code_label: "Handover code for the reporter",
     lbl_category: "Kind",
     lbl_about: "According to the reporter mainly",
     lbl_what: "What happened",

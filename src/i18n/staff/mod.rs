@@ -19,6 +19,8 @@ pub struct StaffTexts {
     pub lbl_body: &'static str,
     /// The page to switch between organisations (a shared installation).
     pub elsewhere_title: &'static str,
+    /// The code box after an oral report: a code the coordinator hands over.
+    pub oral_code_label: &'static str,
     pub lbl_category: &'static str,
     pub lbl_about: &'static str,
     pub lbl_what: &'static str,

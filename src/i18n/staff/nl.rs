@@ -6,6 +6,7 @@ pub static NL: StaffTexts = StaffTexts {
     lbl_subject: "Over",
     lbl_body: "Organisatie",
     elsewhere_title: "Andere organisaties",
+    oral_code_label: "Overdrachtscode voor de melder",
     lbl_category: "Soort",
     lbl_about: "Volgens de melder vooral",
     lbl_what: "Wat er gebeurde",
