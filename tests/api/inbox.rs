@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use crate::both_backends;
 use crate::helpers::{between, hidden, spawn_app, Backend, TestApp, T0};
 
-both_backends!(filters_counts_and_pages);
+both_backends!(filters_counts_and_pages, a_report_one_cannot_open_says_whom_to_ask);
 
 const DAY: i64 = 86_400;
 
@@ -134,4 +134,50 @@ async fn filters_counts_and_pages(backend: Backend) {
     .await;
     counts_match_a_recount(&app, &bert.id).await;
     counts_match_a_recount(&app, &anna_id).await;
+}
+
+/// A coordinator following a link to a report they do not hold is told it may exist and
+/// which colleagues of their own groups can give access; a made-up id gets the very same
+/// page, and nobody outside the groups learns who holds it.
+async fn a_report_one_cannot_open_says_whom_to_ask(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (anna, _) = app.setup("anna").await;
+    let what = crate::helpers::marker("niet-voor-iedereen");
+    app.submit_report(&app.browser(), &what).await;
+    let inbox = anna.get("/beheer").await;
+    let href = between(&inbox.body, "<td><a href=\"", "\"").expect("report link");
+    // Bert joins Anna's group after the report came in; Carol is in no group.
+    app.add_coordinator("bert", "Bert Jansen", "active", &["integriteit"])
+        .await;
+    app.add_coordinator("carol", "Carol de Wit", "active", &[]).await;
+    let login = |user: &'static str| {
+        let b = app.browser();
+        async move {
+            b.post(
+                "/beheer/inloggen",
+                &[("username", user), ("password", crate::helpers::PASSWORD)],
+            )
+            .await;
+            b
+        }
+    };
+    let bert = login("bert").await;
+    let page = bert.get(&href).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Geen toegang tot deze melding"), "{}", page.body);
+    assert!(
+        page.body.contains("Anna de Vries"),
+        "his group's colleague is named: {}",
+        page.body
+    );
+    assert!(!page.body.contains(&what));
+    let made_up = bert.get("/beheer/melding/00000000000000000000000000").await;
+    assert_eq!(made_up.status, StatusCode::NOT_FOUND);
+    assert_eq!(made_up.body, page.body, "a report that does not exist looks the same");
+
+    let carol = login("carol").await;
+    let page = carol.get(&href).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("U zit in geen groep"), "{}", page.body);
+    assert!(!page.body.contains("Anna de Vries") && !page.body.contains("Bert Jansen"));
 }

@@ -175,7 +175,7 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         return Ok(to_login(lang));
     };
     let Some((key, row)) = unlock_report(&state, &me, &id, lang).await? else {
-        return Ok(not_found_page(&state, lang));
+        return no_access(&state, &me, lang).await;
     };
     let now = state.clock.now();
     state
@@ -195,6 +195,41 @@ pub async fn show_report(state: State, req: HttpRequest, id: web::Path<String>) 
         _ => None,
     };
     report_page(&state, lang, &me, key, row, ReplyState::shown(notice)).await
+}
+
+/// A report this coordinator cannot open (they hold no key to it, or it does not exist:
+/// the page is the same, so it tells nobody which): that it may exist, and which
+/// colleagues of their own groups can give access. Names no holder of any report.
+async fn no_access(state: &State, me: &super::Coordinator, lang: Lang) -> PageResult {
+    let s = lang.staff();
+    let members = state.store.group_members().await.or_500(lang)?;
+    let mine: Vec<&str> = members
+        .iter()
+        .filter(|m| m.coordinator_id == me.row.id)
+        .map(|m| m.group_name.as_str())
+        .collect();
+    let mut colleagues: Vec<String> = members
+        .iter()
+        .filter(|m| mine.contains(&m.group_name.as_str()) && m.coordinator_id != me.row.id && m.status == "active")
+        .map(|m| m.display_name.clone())
+        .collect();
+    colleagues.sort();
+    colleagues.dedup();
+    let mut paragraphs = vec![s.no_access_text.to_string()];
+    paragraphs.push(if colleagues.is_empty() {
+        s.no_access_nobody.to_string()
+    } else {
+        s.no_access_ask.replace("{names}", &colleagues.join(", "))
+    });
+    Ok(render(
+        StatusCode::NOT_FOUND,
+        &crate::http::MessagePage {
+            page: Page::new(state, lang, paths::ADMIN),
+            title: s.no_access_title.into(),
+            paragraphs,
+            links: vec![(lang.href(paths::ADMIN), s.back_to_inbox.to_string())],
+        },
+    ))
 }
 
 /// Shared start of every post on a report: session, CSRF and access.

@@ -21,6 +21,11 @@ pub struct StaffTexts {
     pub elsewhere_title: &'static str,
     /// The code box after an oral report: a code the coordinator hands over.
     pub oral_code_label: &'static str,
+    /// A report page the coordinator cannot open (or that does not exist).
+    pub no_access_title: &'static str,
+    pub no_access_text: &'static str,
+    pub no_access_ask: &'static str,
+    pub no_access_nobody: &'static str,
     pub lbl_category: &'static str,
     pub lbl_about: &'static str,
     pub lbl_what: &'static str,
