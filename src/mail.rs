@@ -43,31 +43,102 @@ impl Mailer {
         })
     }
 
-    /// Sends one mail with a plain and an HTML part; the error is for the outbox row.
-    pub async fn send(&self, to: &str, subject: &str, text: String, html: String) -> Result<(), String> {
+    /// The domain of the sender's address, for a Message-ID when the organisation's own
+    /// address has no domain name.
+    pub fn from_domain(&self) -> Option<String> {
+        match self {
+            Mailer::Log => None,
+            Mailer::Smtp { from, .. } => Some(from.email.domain().to_string()),
+        }
+    }
+
+    /// Sends one mail with a plain and an HTML part under `message_id` (`<...@...>`, the
+    /// same for every attempt at the same mail); the error is for the outbox row.
+    pub async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+        message_id: &str,
+    ) -> Result<(), SendError> {
         match self {
             Mailer::Log => {
-                tracing::info!(to = %to, subject, "notification mail (no SMTP server configured)");
+                tracing::info!(to = %to, subject, message_id, "notification mail (no SMTP server configured)");
                 Ok(())
             }
             Mailer::Smtp { transport, from, limit } => {
-                let to: Mailbox = to.parse().map_err(|e| format!("invalid address: {e}"))?;
+                let to: Mailbox = to
+                    .parse()
+                    .map_err(|e| SendError::refused(format!("invalid address: {e}")))?;
                 let msg = Message::builder()
                     .from(from.clone())
                     .to(to)
                     .subject(subject)
-                    // Our own id on the sender's domain: lettre's default names this host.
-                    .message_id(Some(format!("<{}@{}>", crate::ids::new_id().0, from.email.domain())))
+                    // The caller's stable id: lettre's default would be new for every attempt.
+                    .message_id(Some(message_id.to_string()))
                     .multipart(MultiPart::alternative_plain_html(text, html))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| SendError::refused(e.to_string()))?;
                 match tokio::time::timeout(*limit, transport.send(msg)).await {
-                    Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(_) => Err(format!(
-                        "the mail server did not finish within {} s (smtp.timeout_seconds)",
-                        limit.as_secs()
-                    )),
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(SendError {
+                        // The server answered no (4xx, 5xx), or we never reached it: the mail
+                        // is not there. Anything else may have broken after the mail was
+                        // handed over.
+                        maybe_delivered: !(e.is_transient() || e.is_permanent() || never_connected(&e)),
+                        message: e.to_string(),
+                    }),
+                    Err(_) => Err(SendError {
+                        maybe_delivered: true,
+                        message: format!(
+                            "the mail server did not finish within {} s (smtp.timeout_seconds)",
+                            limit.as_secs()
+                        ),
+                    }),
                 }
             }
         }
     }
+}
+
+/// Why a mail was not (known to be) delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    /// For the outbox row and the log.
+    pub message: String,
+    /// Whether the mail may have reached the server all the same: it went silent, or the
+    /// connection broke, before its last answer.
+    pub maybe_delivered: bool,
+}
+
+impl SendError {
+    /// A mail that surely did not go out.
+    pub fn refused(message: impl Into<String>) -> SendError {
+        SendError {
+            message: message.into(),
+            maybe_delivered: false,
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Whether the connection to the server was refused (or its name not found): nothing was
+/// sent.
+fn never_connected(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+            );
+        }
+        source = err.source();
+    }
+    false
 }

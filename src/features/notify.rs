@@ -1,7 +1,10 @@
-//! Notifications that are never lost and never sent twice: rows in the outbox (written in
-//! the same transaction as their event), a worker that claims due rows with a lease,
-//! merges them into one mail per coordinator and delivers it over SMTP with back-off, and
-//! deadline warnings. Mails say only that something is waiting: no content, label or id.
+//! Notifications that are never lost, delivered at least once and, as far as SMTP allows,
+//! once: rows in the outbox (written in the same transaction as their event), a worker
+//! that claims due rows with a short lease it renews while it sends, merges them into one
+//! mail per coordinator under a Message-ID recorded before sending (the same on a resend,
+//! so a mail sent again after a crash is recognisable as one), delivers it over SMTP with
+//! back-off, and deadline warnings. Mails say only that something is waiting: no content,
+//! label or id.
 
 use std::collections::BTreeMap;
 
@@ -138,68 +141,207 @@ fn backoff(attempts: i64, cfg: &NotifySettings) -> i64 {
     (30i64 << capped.min(16)).min(cfg.max_backoff_minutes * 60)
 }
 
-/// One pass of the worker: queue deadline warnings, then deliver what is due. Safe to run
-/// from several instances at once: each row is claimed by one of them.
+/// How long a worker's claim on outbox rows lasts, and how often the live worker renews it
+/// while it sends: a worker that dies leaves its rows to another after at most `seconds`,
+/// and a live one whose mail server is slow keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub seconds: i64,
+    pub renew_every: std::time::Duration,
+}
+
+impl Claim {
+    /// 30 s, renewed every 10 s: with `notify.poll_seconds` at 30, a dead instance's mail
+    /// goes out from another within a minute.
+    pub const DEFAULT: Claim = Claim {
+        seconds: 30,
+        renew_every: std::time::Duration::from_secs(10),
+    };
+}
+
+/// Renews a pass's claim in the background until dropped: when the pass ends, and when it
+/// is cancelled or its task aborted, the renewal stops with it.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Renewal {
+    fn start(state: &AppState, worker: &str, ids: Vec<i64>, claim: Claim) -> Renewal {
+        let store = state.store.clone();
+        let clock = state.clock.clone();
+        let worker = worker.to_string();
+        Renewal(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(claim.renew_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await; // the first tick is now: the claim is fresh
+            loop {
+                tick.tick().await;
+                match store
+                    .renew_outbox_claim(&worker, &ids, clock.now() + claim.seconds)
+                    .await
+                {
+                    Ok(0) => return, // nothing held any more
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not renew the claim on notification mail"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The Message-ID of the mail that merges the outbox rows `ids`, claimed at `claimed_at`:
+/// a hash of the organisation's address, that time and the rows' ids, on the organisation's
+/// host (or the sender's domain when that is an IP address). Nothing of a report, nothing
+/// that names a coordinator; the claim time keeps ids used again (a restored backup, an
+/// imported organisation) from repeating a Message-ID.
+pub fn message_id(public_url: &str, fallback_domain: Option<String>, ids: &[i64], claimed_at: i64) -> String {
+    use sha2::Digest;
+    let host = url::Url::parse(public_url).ok().and_then(|u| match u.host() {
+        Some(url::Host::Domain(d)) => Some(d.to_ascii_lowercase()),
+        _ => None,
+    });
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    h.update(b"meldpunt notification mail\0");
+    h.update(public_url.as_bytes());
+    h.update(b"\0");
+    h.update(claimed_at.to_be_bytes());
+    for id in ids {
+        h.update(id.to_be_bytes());
+    }
+    let local = hex::encode(&h.finalize()[..16]);
+    let domain = host.or(fallback_domain).unwrap_or_else(|| "meldpunt.invalid".into());
+    format!("<{local}@{domain}>")
+}
+
+/// One pass of the worker with the default claim: see [`run_once_with`].
 pub async fn run_once(state: &AppState, mailer: &Mailer, worker: &str) -> anyhow::Result<Pass> {
+    run_once_with(state, mailer, worker, Claim::DEFAULT).await
+}
+
+/// One pass of the worker: queue deadline warnings, then deliver what is due. Safe to run
+/// from several instances at once: each row is claimed by one of them, for `claim.seconds`,
+/// renewed while this pass runs. Each mail's Message-ID is recorded in its rows before the
+/// mail is handed over, and each outcome as soon as it is known, so a crash can repeat
+/// only a mail the server was handling at that moment, under the same Message-ID.
+pub async fn run_once_with(state: &AppState, mailer: &Mailer, worker: &str, claim: Claim) -> anyhow::Result<Pass> {
     let now = state.clock.now();
     queue_deadline_warnings(state).await?;
-    let claimed = state.store.claim_outbox(worker, now, now + 300, 500).await?;
-    let mut by_coordinator: BTreeMap<String, Vec<crate::storage::ClaimedNotice>> = BTreeMap::new();
+    let claimed = state.store.claim_outbox(worker, now, now + claim.seconds, 500).await?;
+    let _renewal =
+        (!claimed.is_empty()).then(|| Renewal::start(state, worker, claimed.iter().map(|r| r.id).collect(), claim));
+    // One mail per coordinator, except that rows a mail was already handed over with (and
+    // whose outcome is not known) go out again as that same mail, under its Message-ID.
+    type Mails = BTreeMap<(String, Option<String>), Vec<crate::storage::ClaimedNotice>>;
+    let mut mails: Mails = BTreeMap::new();
     for row in claimed {
-        by_coordinator.entry(row.coordinator_id.clone()).or_default().push(row);
+        mails
+            .entry((row.coordinator_id.clone(), row.message_id.clone()))
+            .or_default()
+            .push(row);
     }
-    let mut pass = Pass::default();
     let cfg = &state.settings.notify;
-    // Look up the addresses first, then deliver several at once, then record the outcomes.
-    let mut jobs = Vec::with_capacity(by_coordinator.len());
-    for (coordinator_id, rows) in by_coordinator {
-        let who = state.store.coordinator(&coordinator_id).await?;
-        let to = who
-            .and_then(|c| c.email.map(|e| (e, c.language)))
-            .ok_or_else(|| "the coordinator has no e-mail address".to_string());
-        jobs.push((to, rows));
+    // Look up the addresses first, then deliver several at once, recording each outcome.
+    let mut addresses = BTreeMap::new();
+    let mut jobs = Vec::with_capacity(mails.len());
+    for ((coordinator_id, recorded), rows) in mails {
+        if !addresses.contains_key(&coordinator_id) {
+            let who = state.store.coordinator(&coordinator_id).await?;
+            let to = who
+                .and_then(|c| c.email.map(|e| (e, c.language)))
+                .ok_or_else(|| "the coordinator has no e-mail address".to_string());
+            addresses.insert(coordinator_id.clone(), to);
+        }
+        jobs.push((addresses[&coordinator_id].clone(), recorded, rows));
     }
     let public_url = &state.settings.http.public_url;
-    let outcomes: Vec<_> = futures_util::stream::iter(jobs)
-        .map(|(to, rows)| async move {
+    let outcomes: Vec<anyhow::Result<Pass>> = futures_util::stream::iter(jobs)
+        .map(|(to, recorded, rows)| async move {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let result = match to {
                 Ok((email, lang)) => {
+                    let id = match recorded {
+                        Some(id) => Some(id),
+                        None => {
+                            let id = message_id(public_url, mailer.from_domain(), &ids, now);
+                            // Recorded before the mail leaves: a resend reuses it.
+                            state
+                                .store
+                                .outbox_set_message_id(worker, &ids, &id)
+                                .await?
+                                .then_some(id)
+                        }
+                    };
+                    let Some(id) = id else {
+                        tracing::warn!("the claim on notification mail lapsed before sending; left to its new holder");
+                        return Ok(Pass::default());
+                    };
                     let link = format!("{}{}", public_url.trim_end_matches('/'), paths::ADMIN);
                     let (subject, text, html) = crate::i18n::mail::notification(Lang::from_code(Some(&lang)), &link);
-                    mailer.send(&email, subject, text, html).await
+                    mailer.send(&email, subject, text, html, &id).await
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(crate::mail::SendError::refused(e)),
             };
-            (result, rows)
+            record(state, worker, now, cfg, result, &rows).await
         })
         .buffer_unordered(PARALLEL_SENDS)
         .collect()
         .await;
-    for (result, rows) in outcomes {
-        match result {
-            Ok(()) => {
-                pass.mails_sent += 1;
-                for r in &rows {
-                    state.store.outbox_sent(r.id, worker, now).await?;
+    let mut pass = Pass::default();
+    for outcome in outcomes {
+        let p = outcome?;
+        pass.mails_sent += p.mails_sent;
+        pass.rows_sent += p.rows_sent;
+        pass.rows_failed += p.rows_failed;
+        pass.rows_given_up += p.rows_given_up;
+    }
+    state.store.prune_outbox(now - 30 * 86_400).await?;
+    Ok(pass)
+}
+
+/// Records what became of one mail in its rows.
+async fn record(
+    state: &AppState,
+    worker: &str,
+    now: i64,
+    cfg: &NotifySettings,
+    result: Result<(), crate::mail::SendError>,
+    rows: &[crate::storage::ClaimedNotice],
+) -> anyhow::Result<Pass> {
+    let mut pass = Pass::default();
+    match result {
+        Ok(()) => {
+            pass.mails_sent += 1;
+            for r in rows {
+                if state.store.outbox_sent(r.id, worker, now).await? {
                     pass.rows_sent += 1;
+                } else {
+                    tracing::warn!("a notification went out after its claim had lapsed; it may go out twice");
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "notification mail failed; will retry");
-                for r in &rows {
-                    let give_up = now - r.first_due_at >= cfg.give_up_hours * 3600;
-                    let retry = (!give_up).then(|| now + backoff(r.attempts, cfg));
-                    state.store.outbox_failed(r.id, worker, &e, retry).await?;
-                    if give_up {
-                        pass.rows_given_up += 1;
-                    } else {
-                        pass.rows_failed += 1;
-                    }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "notification mail failed; will retry");
+            for r in rows {
+                let give_up = now - r.first_due_at >= cfg.give_up_hours * 3600;
+                let retry = (!give_up).then(|| now + backoff(r.attempts, cfg));
+                state
+                    .store
+                    .outbox_failed(r.id, worker, &e.message, retry, e.maybe_delivered)
+                    .await?;
+                if give_up {
+                    pass.rows_given_up += 1;
+                } else {
+                    pass.rows_failed += 1;
                 }
             }
         }
     }
-    state.store.prune_outbox(now - 30 * 86_400).await?;
     Ok(pass)
 }
 
@@ -281,6 +423,20 @@ mod tests {
         let summer = 1_782_864_000; // 2026-07-01 00:00 UTC
         assert_eq!(next_due(summer + 4 * 3600, &slots), summer + 5 * 3600);
         assert!(digest_slots(&["25:00".into()]).is_err());
+    }
+
+    #[test]
+    fn a_message_id_is_stable_and_names_only_the_host() {
+        let url = "https://meldpunt.voorbeeldstad.nl";
+        let a = message_id(url, None, &[3, 1, 2], 1_000);
+        assert_eq!(a, message_id(url, Some("x.test".into()), &[1, 2, 3], 1_000));
+        assert!(a.starts_with('<') && a.ends_with("@meldpunt.voorbeeldstad.nl>"), "{a}");
+        assert_eq!(a.len(), "<@meldpunt.voorbeeldstad.nl>".len() + 32);
+        assert_ne!(a, message_id(url, None, &[1, 2, 3], 1_001), "ids used again");
+        assert_ne!(a, message_id(url, None, &[1, 2], 1_000));
+        assert_ne!(a, message_id("https://meldpunt.anderestad.nl", None, &[1, 2, 3], 1_000));
+        let ip = message_id("http://127.0.0.1:8080", Some("voorbeeldstad.test".into()), &[1], 0);
+        assert!(ip.ends_with("@voorbeeldstad.test>"), "{ip}");
     }
 
     #[test]

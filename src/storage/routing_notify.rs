@@ -1,6 +1,6 @@
 //! Queries for routing groups and the notification outbox. The outbox is claimed with a
-//! lease (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so several instances never send the
-//! same row; it holds no report id and no content.
+//! short lease the live worker renews (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
+//! live instances never send the same row; it holds no report id and no content.
 
 use super::{insert_notice_q, on_pool, DbResult, Notice, Store};
 
@@ -11,6 +11,9 @@ pub struct ClaimedNotice {
     pub kind: String,
     pub attempts: i64,
     pub first_due_at: i64,
+    /// The Message-ID a mail with this row was handed to the SMTP server with, kept until
+    /// the row is sent (or the server said no), so a resend after a crash reuses it.
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -112,7 +115,7 @@ impl Store {
         match self {
             Store::Postgres(pool) => {
                 let q = format!("UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED) \
-                                 RETURNING id, coordinator_id, kind, attempts, first_due_at");
+                                 RETURNING id, coordinator_id, kind, attempts, first_due_at, message_id");
                 sqlx::query_as::<_, ClaimedNotice>(&q)
                     .bind(worker)
                     .bind(lease_until)
@@ -125,7 +128,7 @@ impl Store {
             Store::Sqlite(pool) => {
                 let q = format!(
                     "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id IN ({PICK}) \
-                                 RETURNING id, coordinator_id, kind, attempts, first_due_at"
+                                 RETURNING id, coordinator_id, kind, attempts, first_due_at, message_id"
                 );
                 sqlx::query_as::<_, ClaimedNotice>(&q)
                     .bind(worker)
@@ -138,23 +141,86 @@ impl Store {
         }
     }
 
-    pub async fn outbox_sent(&self, id: i64, worker: &str, now: i64) -> DbResult<()> {
+    /// Extends `worker`'s claim on the rows `ids` it still holds to `lease_until`; how many
+    /// it still held. A row sent, failed or taken over by another worker is left alone.
+    pub async fn renew_outbox_claim(&self, worker: &str, ids: &[i64], lease_until: i64) -> DbResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let q = format!(
+            "UPDATE outbox SET claimed_until = $1 WHERE claimed_by = $2 AND state = 'pending' AND id IN ({})",
+            id_list(3, ids.len())
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query(&q).bind(lease_until).bind(worker);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(pool).await.map(|r| r.rows_affected())
+        })
+    }
+
+    /// Records the Message-ID of the mail about to merge the rows `ids`, before it is handed
+    /// to the SMTP server. True if `worker` still held every one of them (and none had one).
+    pub async fn outbox_set_message_id(&self, worker: &str, ids: &[i64], message_id: &str) -> DbResult<bool> {
+        if ids.is_empty() {
+            return Ok(true);
+        }
+        let q = format!(
+            "UPDATE outbox SET message_id = $1 WHERE claimed_by = $2 AND state = 'pending' AND message_id IS NULL \
+             AND id IN ({})",
+            id_list(3, ids.len())
+        );
+        on_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut query = sqlx::query(&q).bind(message_id).bind(worker);
+                for id in ids {
+                    query = query.bind(*id);
+                }
+                let done = query.execute(&mut *tx).await?.rows_affected();
+                if done == ids.len() as u64 {
+                    tx.commit().await?;
+                    Ok(true)
+                } else {
+                    tx.rollback().await?;
+                    Ok(false)
+                }
+            }
+            .await
+        })
+    }
+
+    /// Marks a row delivered; false if `worker` no longer held it (its claim lapsed).
+    pub async fn outbox_sent(&self, id: i64, worker: &str, now: i64) -> DbResult<bool> {
         on_pool!(self, pool => sqlx::query(
             "UPDATE outbox SET state = 'sent', sent_at = $1, claimed_by = NULL, claimed_until = NULL, last_error = NULL \
              WHERE id = $2 AND claimed_by = $3")
-            .bind(now).bind(id).bind(worker).execute(pool).await.map(|_| ()))
+            .bind(now).bind(id).bind(worker).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    /// Records a failed attempt: retry at `retry_at`, or give up for good.
-    pub async fn outbox_failed(&self, id: i64, worker: &str, error: &str, retry_at: Option<i64>) -> DbResult<()> {
+    /// Records a failed attempt: retry at `retry_at`, or give up for good. The Message-ID
+    /// is kept when the mail may have arrived all the same (`maybe_delivered`: the server
+    /// went silent or the connection broke after the mail was handed over), so the retry
+    /// is recognisable as the same mail; otherwise the row may merge into a new mail.
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        maybe_delivered: bool,
+    ) -> DbResult<()> {
         let (state, due) = match retry_at {
             Some(t) => ("pending", Some(t)),
             None => ("given_up", None),
         };
         on_pool!(self, pool => sqlx::query(
             "UPDATE outbox SET state = $1, due_at = COALESCE($2, due_at), attempts = attempts + 1, last_error = $3, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $4 AND claimed_by = $5")
-            .bind(state).bind(due).bind(error).bind(id).bind(worker).execute(pool).await.map(|_| ()))
+             claimed_by = NULL, claimed_until = NULL, message_id = CASE WHEN $6 THEN message_id ELSE NULL END \
+             WHERE id = $4 AND claimed_by = $5")
+            .bind(state).bind(due).bind(error).bind(id).bind(worker).bind(maybe_delivered)
+            .execute(pool).await.map(|_| ()))
     }
 
     /// Recent outbox rows for the admin view, newest first.
@@ -197,4 +263,12 @@ impl Store {
             Ok(fresh)
         })
     }
+}
+
+/// `$first, $first+1, ...`: `n` numbered parameters for an `IN (...)` list.
+fn id_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,13 +1,16 @@
 //! Notifications over a real SMTP server started here: a new report reaches exactly its
 //! routed coordinators; with the server down the report is still stored and the mail waits
 //! visibly, then arrives exactly once; two workers on one database send each mail once;
-//! no mail carries report content; undeliverable mail is given up visibly.
+//! no mail carries report content; undeliverable mail is given up visibly. A killed
+//! sender's mail goes out from another worker once its short claim lapses, a live slow
+//! one keeps its claim, and a mail sent again after the server took it carries the same
+//! Message-ID.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use mailin_embedded::{response, Handler, Response, Server};
-use meldpunt::features::notify::run_once;
+use meldpunt::features::notify::{message_id, run_once, run_once_with, Claim};
 use meldpunt::settings::Settings;
 use reqwest::StatusCode;
 
@@ -21,6 +24,10 @@ both_backends!(
     mail_without_address_is_given_up_visibly,
     deadline_warnings_go_out_once_each,
     a_silent_mail_server_costs_one_mail_a_bounded_wait,
+    a_dead_workers_mail_goes_out_within_a_minute_under_its_message_id,
+    a_live_slow_send_keeps_its_claim,
+    a_mail_whose_answer_never_came_goes_again_under_the_same_message_id,
+    a_sender_killed_mid_send_mails_again_under_the_same_message_id,
 );
 
 /// (recipients, raw message) of every mail the server accepted.
@@ -495,4 +502,294 @@ async fn a_silent_mail_server_costs_one_mail_a_bounded_wait(backend: Backend) {
     let outbox = anna.get("/beheer/uitgaand").await;
     assert!(outbox.body.contains("did not finish within 2 s"), "{}", outbox.body);
     assert!(outbox.body.contains("class=\"outbox-pending\""));
+}
+
+/// What the holding server saw, and whether it holds back its answer to the end of a mail.
+#[derive(Default)]
+struct HoldLog {
+    /// Every mail whose end it read, in order, whether it answered it or not.
+    mails: Vec<String>,
+    /// While true, the answer to the end of a mail waits (the mail is stored already).
+    hold: bool,
+}
+
+/// An SMTP server that stores each mail as soon as it has read it, and then, while `hold`
+/// is set, keeps its final answer back: the moment at which a sender killed or timed out
+/// does not know that its mail arrived.
+fn start_holding_smtp(listener: TcpListener) -> Arc<Mutex<HoldLog>> {
+    use std::io::{BufRead, BufReader, Write};
+    let log: Arc<Mutex<HoldLog>> = Arc::default();
+    let shared = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { break };
+            let log = shared.clone();
+            std::thread::spawn(move || {
+                let Ok(input) = out.try_clone() else { return };
+                let mut input = BufReader::new(input);
+                let _ = out.write_all(b"220 hold.test ESMTP\r\n");
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if input.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let answer: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 hold.test\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = out.write_all(b"354 go ahead\r\n");
+                        let mut mail = String::new();
+                        loop {
+                            line.clear();
+                            if input.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            mail.push_str(&line);
+                        }
+                        log.lock().expect("log").mails.push(mail);
+                        while log.lock().expect("log").hold {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    if out.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    log
+}
+
+fn message_id_of(mail: &str) -> String {
+    mail.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .expect("a Message-ID header")
+        .trim()
+        .to_string()
+}
+
+/// Waits until `done` holds; after two minutes (a hang, not a slow machine) the test fails.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let wait = async {
+        while !done().await {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), wait)
+        .await
+        .unwrap_or_else(|_| panic!("never happened: {what}"));
+}
+
+/// The latest time to which a pending row is claimed, if any is.
+async fn claimed_until(app: &TestApp) -> Option<i64> {
+    let q = "SELECT MAX(claimed_until) FROM outbox WHERE state = 'pending'";
+    match &app.state.store {
+        meldpunt::storage::Store::Sqlite(p) => sqlx::query_scalar::<_, Option<i64>>(q).fetch_one(p).await,
+        meldpunt::storage::Store::Postgres(p) => sqlx::query_scalar::<_, Option<i64>>(q).fetch_one(p).await,
+    }
+    .expect("claimed_until")
+}
+
+/// A coordinator Anna with an address, and one report waiting to be mailed to her.
+async fn one_waiting_mail(app: &TestApp) {
+    app.setup("anna").await;
+    app.state
+        .store
+        .set_coordinator_email("anna", Some("anna@voorbeeldstad.test"), "nl")
+        .await
+        .expect("email");
+    report(app, "ambtenaar", "melding").await;
+}
+
+async fn a_dead_workers_mail_goes_out_within_a_minute_under_its_message_id(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox = start_smtp(listener);
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    one_waiting_mail(&app).await;
+
+    // A worker claims the row and records the mail's Message-ID, as a pass does just
+    // before it hands the mail over, and is then killed: it never renews or finishes.
+    let store = &app.state.store;
+    let claim = Claim::DEFAULT;
+    let rows = store
+        .claim_outbox("killed-worker", T0, T0 + claim.seconds, 500)
+        .await
+        .expect("claim");
+    assert_eq!(rows.len(), 1);
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let recorded = message_id(
+        &app.state.settings.http.public_url,
+        app.state.mailer.from_domain(),
+        &ids,
+        T0,
+    );
+    assert!(store
+        .outbox_set_message_id("killed-worker", &ids, &recorded)
+        .await
+        .expect("record"));
+    assert!(!recorded.contains(&rows[0].coordinator_id), "{recorded}");
+
+    // While its claim lasts, nobody else sends it.
+    assert_eq!(drain(&app).await, meldpunt::features::notify::Pass::default());
+    app.clock.set(T0 + claim.seconds);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    // Once it has lapsed (well within a minute), the next pass sends it, once, under the
+    // Message-ID the dead worker recorded.
+    app.clock.set(T0 + claim.seconds + 1);
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_sent), (1, 1), "{pass:?}");
+    app.clock.set(T0 + 600);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    let got = inbox.lock().expect("inbox").clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(message_id_of(&got[0].1), recorded);
+    for id in app.report_ids().await {
+        assert!(!recorded.contains(&id), "a report id in the Message-ID");
+    }
+}
+
+async fn a_live_slow_send_keeps_its_claim(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let log = start_holding_smtp(listener);
+    log.lock().expect("log").hold = true;
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(port)(s);
+        s.smtp.timeout_seconds = 600;
+    })
+    .await;
+    one_waiting_mail(&app).await;
+
+    // Worker A hands the mail over; the server takes its time to answer.
+    let claim = Claim {
+        seconds: 30,
+        renew_every: std::time::Duration::from_millis(20),
+    };
+    let (state, mailer) = (app.state.clone(), app.state.mailer.clone());
+    let a = tokio::spawn(async move { run_once_with(&state, &mailer, "worker-a", claim).await });
+    until("the server has the mail", || {
+        let got = !log.lock().expect("log").mails.is_empty();
+        async move { got }
+    })
+    .await;
+
+    // Far more time passes than the claim lasts; A, alive, renews it from the new time ...
+    app.clock.set(T0 + 1000);
+    until("worker A renews its claim", || async {
+        claimed_until(&app).await.is_some_and(|t| t > T0 + 1000)
+    })
+    .await;
+    // ... so worker B, on a second instance, does not take the mail over.
+    let other = crate::helpers::second_instance(&app, smtp_to(port)).await;
+    let b = run_once(&other, &other.mailer, "worker-b").await.expect("b");
+    assert_eq!(b, meldpunt::features::notify::Pass::default());
+
+    // The server answers: A records the mail sent, and it went out once.
+    log.lock().expect("log").hold = false;
+    let a = a.await.expect("task").expect("a");
+    assert_eq!((a.mails_sent, a.rows_sent), (1, 1), "{a:?}");
+    assert_eq!(claimed_until(&app).await, None, "nothing is claimed any more");
+    app.clock.set(T0 + 7200);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    assert_eq!(log.lock().expect("log").mails.len(), 1);
+}
+
+async fn a_mail_whose_answer_never_came_goes_again_under_the_same_message_id(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let log = start_holding_smtp(listener);
+    log.lock().expect("log").hold = true;
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(port)(s);
+        s.smtp.timeout_seconds = 1;
+    })
+    .await;
+    let (anna, _) = app.setup("anna").await;
+    app.state
+        .store
+        .set_coordinator_email("anna", Some("anna@voorbeeldstad.test"), "nl")
+        .await
+        .expect("email");
+    report(&app, "ambtenaar", "melding").await;
+
+    // The server stores the mail but its answer does not come in time: for us it failed.
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_failed), (0, 1), "{pass:?}");
+    assert_eq!(log.lock().expect("log").mails.len(), 1);
+    let outbox = anna.get("/beheer/uitgaand").await;
+    assert!(outbox.body.contains("did not finish within 1 s"), "{}", outbox.body);
+
+    // Another report for Anna meanwhile: it goes in a mail of its own, not merged into
+    // the one that may have arrived, which goes again unchanged.
+    report(&app, "ambtenaar", "tweede melding").await;
+    log.lock().expect("log").hold = false;
+    app.clock.set(T0 + 60);
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_sent), (2, 2), "{pass:?}");
+    app.clock.set(T0 + 7200);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    let mails = log.lock().expect("log").mails.clone();
+    assert_eq!(mails.len(), 3);
+    let ids: Vec<String> = mails.iter().map(|m| message_id_of(m)).collect();
+    assert!(
+        ids.contains(&ids[0]) && ids[1..].iter().filter(|i| **i == ids[0]).count() == 1,
+        "{ids:?}"
+    );
+    let other: Vec<&String> = ids.iter().filter(|i| **i != ids[0]).collect();
+    assert_eq!(other.len(), 1, "the second report's own mail: {ids:?}");
+}
+
+async fn a_sender_killed_mid_send_mails_again_under_the_same_message_id(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let log = start_holding_smtp(listener);
+    log.lock().expect("log").hold = true;
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(port)(s);
+        s.smtp.timeout_seconds = 600;
+    })
+    .await;
+    one_waiting_mail(&app).await;
+
+    // The sender hands the mail over; the server has stored it; before its answer comes,
+    // the sender is killed.
+    let (state, mailer) = (app.state.clone(), app.state.mailer.clone());
+    let sender = tokio::spawn(async move { run_once(&state, &mailer, "killed-worker").await });
+    until("the server has the mail", || {
+        let got = !log.lock().expect("log").mails.is_empty();
+        async move { got }
+    })
+    .await;
+    sender.abort();
+    assert!(sender.await.expect_err("aborted").is_cancelled());
+    log.lock().expect("log").hold = false;
+
+    // A fresh worker leaves it alone while the dead one's claim lasts ...
+    assert_eq!(drain(&app).await.mails_sent, 0);
+    // ... and sends it once the claim has lapsed, within a minute of the kill.
+    app.clock.set(T0 + Claim::DEFAULT.seconds + 1);
+    let pass = drain(&app).await;
+    assert_eq!((pass.mails_sent, pass.rows_sent), (1, 1), "{pass:?}");
+    app.clock.set(T0 + 7200);
+    assert_eq!(drain(&app).await.mails_sent, 0);
+
+    // The server holds it twice, under one Message-ID: a duplicate it and the reader's
+    // mail program can recognise.
+    let mails = log.lock().expect("log").mails.clone();
+    assert_eq!(mails.len(), 2);
+    let (first, again) = (message_id_of(&mails[0]), message_id_of(&mails[1]));
+    assert_eq!(first, again);
+    assert!(first.ends_with("@voorbeeldstad.test>"), "{first}");
 }
