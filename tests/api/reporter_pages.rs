@@ -243,3 +243,36 @@ async fn refused_form_and_meldcode_page() {
     assert!(done.body.contains("id=\"keep-code\"") && done.body.contains("Sluit deze pagina pas"));
     assert_eq!(done.body.matches("<span class=\"group\">").count(), 5, "five groups");
 }
+
+/// Set-up asks how a reporter can ask for a conversation (optional, one line); what is
+/// given is shown on the home page, which offers the conversation beside the form.
+#[tokio::test]
+async fn set_up_asks_for_the_oral_report_contact() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let path = app.setup_path.clone().expect("link");
+    let b = app.browser();
+    let page = b.get(&path).await;
+    assert!(page.body.contains("Hoe kan een melder om een gesprek vragen?"));
+    let mut fields = vec![
+        ("display_name", "Anna de Vries"),
+        ("username", "anna"),
+        ("password", crate::helpers::PASSWORD),
+        ("password_repeat", crate::helpers::PASSWORD),
+    ];
+    let too_long = "bel ons ".repeat(40);
+    let mut refused = fields.clone();
+    refused.push(("oral_contact", too_long.as_str()));
+    let res = b.post(&path, &refused).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("ten hoogste 300 tekens"), "{}", res.body);
+    assert!(res.body.contains("value=\"anna\""), "the typed username is kept");
+    assert!(res.body.contains("aria-invalid=\"true\""));
+    let contact = "bel 14 0123 en vraag naar de integriteitscoördinator";
+    fields.push(("oral_contact", contact));
+    let res = b.post(&path, &fields).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    app.registry.sync().await.expect("sync");
+    let home = app.browser().get("/").await;
+    assert!(home.body.contains(contact), "{}", home.body);
+    assert!(home.body.contains("href=\"#oral\""), "offered beside the form");
+}

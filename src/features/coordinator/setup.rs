@@ -25,6 +25,7 @@ struct SetupPage {
     username: String,
     display_name: String,
     email: String,
+    oral_contact: String,
     errors: FieldErrors,
 }
 
@@ -45,6 +46,36 @@ struct RecoveryPage {
     fingerprint: String,
 }
 
+/// The most characters of the oral-report contact asked at set-up.
+const ORAL_CONTACT_CHARS: usize = 300;
+
+/// Puts the oral-report contact in the organisation's own settings (the registry).
+async fn set_oral_contact(state: &State, contact: &str, now: i64) -> anyhow::Result<()> {
+    let Some(entry) = state.registry.organisation_entry(state.org_id).await? else {
+        anyhow::bail!("the organisation is not in the registry");
+    };
+    let mut doc: toml::Table = if entry.settings.trim().is_empty() {
+        toml::Table::new()
+    } else {
+        entry.settings.parse()?
+    };
+    let section = doc
+        .entry("organisation")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(table) = section else {
+        anyhow::bail!("[organisation] in the organisation's settings is not a section");
+    };
+    table.insert("oral_contact".into(), toml::Value::String(contact.to_string()));
+    let own = toml::to_string(&doc)?;
+    // Checked as the service will read it.
+    state.settings.for_organisation(&own)?;
+    state
+        .registry
+        .change_organisation_settings(&entry, &entry.name, &own, "organisation.oral_contact (set-up)", now)
+        .await?;
+    Ok(())
+}
+
 async fn setup_token_valid(state: &State, token: &str, lang: Lang) -> Result<bool, AppError> {
     let org = state.store.organisation().await.or_500(lang)?;
     let hash = account::setup_token_hash(token);
@@ -55,6 +86,7 @@ async fn setup_token_valid(state: &State, token: &str, lang: Lang) -> Result<boo
     }))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn setup_form(
     state: &State,
     lang: Lang,
@@ -62,6 +94,7 @@ fn setup_form(
     username: String,
     display_name: String,
     email: String,
+    oral_contact: String,
     errors: FieldErrors,
 ) -> SetupPage {
     let path = format!("{}{}", paths::SETUP_PREFIX, token);
@@ -71,6 +104,7 @@ fn setup_form(
         username,
         display_name,
         email,
+        oral_contact,
         errors,
     }
 }
@@ -95,6 +129,7 @@ pub async fn setup_page(state: State, req: HttpRequest, token: web::Path<String>
             String::new(),
             String::new(),
             String::new(),
+            state.settings.organisation.oral_contact.clone(),
             vec![],
         ),
     ))
@@ -124,7 +159,11 @@ pub async fn setup_submit(
         Zeroizing::new(form.text("password_repeat")),
     );
     let email = form.text("email").trim().to_string();
+    let oral_contact = form.text("oral_contact").trim().to_string();
     let mut errors = FieldErrors::new();
+    if oral_contact.chars().count() > ORAL_CONTACT_CHARS || oral_contact.chars().any(char::is_control) {
+        errors.push(("oral_contact", s.err_oral_contact.into()));
+    }
     if !account::valid_display_name(&display_name) {
         errors.push(("display_name", s.err_display_name.into()));
     }
@@ -135,7 +174,16 @@ pub async fn setup_submit(
     if !errors.is_empty() {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &setup_form(&state, lang, &token, username, display_name, email, errors),
+            &setup_form(
+                &state,
+                lang,
+                &token,
+                username,
+                display_name,
+                email,
+                oral_contact,
+                errors,
+            ),
         ));
     }
     let now = state.clock.now();
@@ -201,6 +249,13 @@ pub async fn setup_submit(
     // and the page that shows it. Audit and session are best effort.
     if let Err(e) = state.store.audit(now, Some(&first.id), "setup_completed", None).await {
         tracing::warn!(error = %e, "could not audit the set-up");
+    }
+    // How reporters ask for a conversation: the organisation's own setting from now on
+    // (changed later on the settings page). Best effort too: the set-up stands without it.
+    if !oral_contact.is_empty() && oral_contact != state.settings.organisation.oral_contact {
+        if let Err(e) = set_oral_contact(&state, &oral_contact, now).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not keep the oral-report contact given at set-up");
+        }
     }
     tracing::info!("set-up completed; the recovery key was shown once");
     // With a second factor required, the first coordinator enrols it right after noting

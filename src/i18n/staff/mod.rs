@@ -22,6 +22,11 @@ pub struct StaffTexts {
     /// The code box after an oral report: a code the coordinator hands over.
     pub oral_code_label: &'static str,
     /// A report page the coordinator cannot open (or that does not exist).
+    /// Set-up asks how reporters can ask for a conversation.
+    pub setup_reporters_legend: &'static str,
+    pub setup_oral_label: &'static str,
+    pub setup_oral_hint: &'static str,
+    pub err_oral_contact: &'static str,
     pub no_access_title: &'static str,
     pub no_access_text: &'static str,
     pub no_access_ask: &'static str,
