@@ -18,8 +18,10 @@ use crate::ids;
 use crate::storage::{InboxQuery, InboxSort};
 
 pub const PAGE_SIZE: i64 = 50;
-/// Overdue reports are counted up to this many; beyond it the page says "25+".
-pub const OVERDUE_CAP: i64 = 25;
+/// Overdue reports are counted exactly up to this many (a coordinator needs the real
+/// number: 40 overdue is not "25+"); only beyond it does the page say "9999+", which keeps
+/// the count's walk bounded on an installation gone badly wrong.
+pub const OVERDUE_CAP: i64 = 9_999;
 
 pub struct InboxItem {
     pub deadline: Option<DeadlineView>,
