@@ -165,11 +165,12 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: State) -> HttpResponse {
     const MARGIN: u64 = 64 * 1024 * 1024;
     let need = state.settings.limits.report_bytes().saturating_add(MARGIN);
-    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), state.store.can_store(need));
+    // Within 2 s: a load balancer asking is told in time to send the next request elsewhere.
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.can_store(need));
     let verdict = match probe.await {
         Ok(v) => v,
         Err(_) => Err(crate::storage::NotReady {
-            reason: "the database did not answer a write within 5 s",
+            reason: "the database did not answer a write within 2 s",
             detail: "a write lock is held or the server does not answer".into(),
         }),
     };

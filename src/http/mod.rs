@@ -316,13 +316,42 @@ impl std::fmt::Display for AppError {
     }
 }
 
+impl AppError {
+    /// The database failing (refusing connections, out of room, busy past its wait) rather
+    /// than a bug: the page says so and when to come back, as a 503 with Retry-After.
+    pub fn is_outage(&self) -> bool {
+        crate::storage::is_outage_chain(&self.cause)
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+        if self.is_outage() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
     fn error_response(&self) -> HttpResponse {
-        tracing::error!(error = %format!("{:#}", self.cause), "request failed");
         let t = self.lang.t();
+        if self.is_outage() {
+            tracing::error!(error = %format!("{:#}", self.cause), "request failed: the database is unavailable");
+            let body = format!(
+                "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
+                 <link rel=\"stylesheet\" href=\"{}\"></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",
+                t.html_lang,
+                t.outage_title,
+                paths::STYLE,
+                t.outage_title,
+                t.store_down_text
+            );
+            return retry_later(
+                HttpResponse::ServiceUnavailable()
+                    .content_type("text/html; charset=utf-8")
+                    .body(body),
+            );
+        }
+        tracing::error!(error = %format!("{:#}", self.cause), "request failed");
         let body = format!(
             "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
              <link rel=\"stylesheet\" href=\"{}\"></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",

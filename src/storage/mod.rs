@@ -15,6 +15,7 @@ mod evidence;
 mod floods;
 mod lifecycle;
 mod organisations;
+mod outage;
 mod queries;
 mod retention;
 mod routing_notify;
@@ -26,6 +27,7 @@ pub use evidence::FileRow;
 pub(crate) use evidence::{segments_table, FILES_WITHOUT_CONTENT};
 pub use lifecycle::RowBatch;
 pub use organisations::{CoordinatorLink, OrganisationEntry, OrganisationEvent};
+pub use outage::{is_conflict, is_outage, is_outage_chain, retry_conflicts};
 pub use queries::*;
 pub use retention::*;
 pub use routing_notify::*;
@@ -577,7 +579,7 @@ async fn open_pg_organisation(url: &str, max_connections: u32, org_id: i64) -> a
         .max_connections(max_connections.max(1))
         .min_connections(0)
         .idle_timeout(Duration::from_secs(60))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 sqlx::query(&format!("SET ROLE {SERVICE_ROLE}"))
@@ -590,6 +592,11 @@ async fn open_pg_organisation(url: &str, max_connections: u32, org_id: i64) -> a
         .connect_lazy_with(opts);
     Ok(pool)
 }
+
+/// How long a request waits for a PostgreSQL connection before it is told the database is
+/// unavailable (a 503 with Retry-After): a database that refuses connections, or a pool
+/// every connection of which is stuck, is answered within this, not after 10 s.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a report could not be stored now: a short reason anyone may read on `/readyz`, and
 /// the detail (paths, database errors) for the operator's log only.

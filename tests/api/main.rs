@@ -22,6 +22,7 @@ mod operate;
 mod organisation_lifecycle;
 mod organisation_settings;
 mod organisations;
+mod outage;
 mod recipient_keys;
 mod reporter_pages;
 mod retention;
