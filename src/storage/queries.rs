@@ -545,8 +545,18 @@ impl Store {
         self.insert_message_with_files(m, notices, &[]).await
     }
 
-    /// Adds a message with its pending evidence files attached in the same transaction.
+    /// Adds a message with its pending evidence files attached in the same transaction (run
+    /// again if PostgreSQL gave it up for a deadlock or serialisation failure).
     pub async fn insert_message_with_files(
+        &self,
+        m: &NewMessage,
+        notices: &[Notice],
+        files: &[String],
+    ) -> DbResult<()> {
+        super::retry_conflicts(|| self.insert_message_with_files_once(m, notices, files)).await
+    }
+
+    async fn insert_message_with_files_once(
         &self,
         m: &NewMessage,
         notices: &[Notice],
@@ -568,8 +578,13 @@ impl Store {
     }
 
     /// Records the acknowledgement of receipt (once) with its message to the reporter.
-    /// False if the report was acknowledged already.
+    /// False if the report was acknowledged already. A deadlock with reporters submitting
+    /// (both touch the counter rows) runs it again rather than failing.
     pub async fn acknowledge(&self, m: &NewMessage, next_due_on: &str) -> DbResult<bool> {
+        super::retry_conflicts(|| self.acknowledge_once(m, next_due_on)).await
+    }
+
+    async fn acknowledge_once(&self, m: &NewMessage, next_due_on: &str) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             bump_counts!(tx, &m.report_id, -1);
@@ -591,6 +606,10 @@ impl Store {
     /// The reporter confirms the minutes of an oral report (once), with the thread message and
     /// notifications in the same transaction. False if not oral or already confirmed.
     pub async fn confirm_minutes(&self, m: &NewMessage, notices: &[Notice]) -> DbResult<bool> {
+        super::retry_conflicts(|| self.confirm_minutes_once(m, notices)).await
+    }
+
+    async fn confirm_minutes_once(&self, m: &NewMessage, notices: &[Notice]) -> DbResult<bool> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let first = sqlx::query("UPDATE reports SET minutes_confirmed_on = $1, unread_for_coordinators = unread_for_coordinators + 1 \
