@@ -653,7 +653,11 @@ async fn oral_report_recorded_and_confirmed(backend: Backend) {
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("Geef deze eenmalige overdrachtscode aan de melder"));
     // Worded for the coordinator handing a code over, not for a reporter.
-    assert!(done.body.contains("<title>De mondelinge melding is vastgelegd"), "{}", done.body);
+    assert!(
+        done.body.contains("<title>De mondelinge melding is vastgelegd"),
+        "{}",
+        done.body
+    );
     assert!(done.body.contains("Overdrachtscode voor de melder"));
     assert!(!done.body.contains("Uw meldcode") && !done.body.contains("Uw melding is ontvangen"));
     let handover = crate::helpers::shown_code(&done.body).expect("code to hand over");
