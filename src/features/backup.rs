@@ -65,10 +65,11 @@ pub(crate) async fn write_sqlite_copy(conn: &mut sqlx::SqliteConnection, url: &s
     copy_evidence_into(conn, url, path).await
 }
 
-/// Empties `tables` (those of them the copy has) in the copy at `path`, their freed pages
-/// overwritten and given back: an exported organisation carries nothing of the
-/// installation it came from (the first organisation's database is also the registry,
-/// with every other organisation's sealed secret in it).
+/// Empties `tables` (those of them the copy has) in the copy at `path`, the deleted rows
+/// overwritten with zeros in place (secure_delete; no VACUUM, which would rewrite the whole
+/// copy, evidence and all): an exported organisation carries nothing of the installation
+/// it came from (the first organisation's database is also the registry, with every other
+/// organisation's sealed secret in it).
 pub(crate) async fn empty_tables_in_copy(path: &Path, tables: &[&str]) -> anyhow::Result<()> {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
@@ -86,7 +87,6 @@ pub(crate) async fn empty_tables_in_copy(path: &Path, tables: &[&str]) -> anyhow
                 sqlx::query(&format!("DELETE FROM {table}")).execute(&mut conn).await?;
             }
         }
-        sqlx::query("VACUUM").execute(&mut conn).await?;
         Ok::<_, sqlx::Error>(())
     }
     .await;

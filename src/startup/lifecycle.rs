@@ -416,6 +416,14 @@ pub async fn import(
     // Checked as the service will read them, before anything is written.
     let own = organisation_settings(settings, &entry)
         .map_err(|e| e.context("the organisation's own settings do not fit this installation; nothing was imported"))?;
+    // An export carries no logo file: one its settings name must be here already, or the
+    // organisation could not be opened.
+    crate::http::Logo::load(&own.organisation.logo_file).map_err(|e| {
+        e.context(
+            "its own settings name a logo this installation cannot read: put the file at that path \
+             first; nothing was imported",
+        )
+    })?;
     let places = Places::of(settings, &own, id)?;
     for dir in places.folders() {
         if dir.exists() {

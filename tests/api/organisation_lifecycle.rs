@@ -351,6 +351,10 @@ async fn the_first_organisation_moves_without_the_registry(backend: Backend) {
     );
     if let Some(db) = &other.sqlite_path {
         let copy = db.parent().expect("dir").join("organisations/2/meldpunt.db");
+        // Not even in freed pages: the other organisation's sealed secret is gone.
+        let sealed_b = registry(&app).await[1].sealed_key.clone().expect("B's sealed secret");
+        let raw = std::fs::read(&copy).expect("the imported file");
+        assert!(!contains(&raw, &sealed_b), "B's sealed secret travelled with A");
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", copy.display()))
             .await
             .expect("open the imported file");
@@ -522,4 +526,116 @@ async fn removing_an_organisation_destroys_it_and_leaves_the_other(backend: Back
     assert_eq!(opened.status, StatusCode::OK);
     assert!(opened.body.contains(&what_a));
     assert_eq!(registry(&app).await.len(), 2);
+}
+
+/// Export and import of an organisation with `MELDPUNT_LIFECYCLE_MIB` MiB of evidence
+/// (default 1024) through the binary, timed, with each command's peak resident memory (by
+/// `/usr/bin/time`). Not run by default: `cargo test --release --test api large_organisation
+/// -- --ignored --nocapture` (PostgreSQL with MELDPUNT_TEST_POSTGRES_URL set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: minutes and gigabytes"]
+async fn a_large_organisation_moves() {
+    let backend = Backend::postgres().unwrap_or(Backend::Sqlite);
+    let mib: usize = std::env::var("MELDPUNT_LIFECYCLE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let grow = |s: &mut meldpunt::settings::Settings| {
+        s.limits.file_mib = 256;
+        s.limits.report_mib = 256;
+        s.limits.anonymous_mib_per_hour = 1 << 20;
+    };
+    let app = spawn_app_with(backend.clone(), |s| {
+        s.http.public_url = format!("http://{HOST_A}");
+        s.organisation.name = "Gemeente Aldam".into();
+        grow(s);
+    })
+    .await;
+    run_setup(
+        &Browser::for_host(HOST_A, app.port()),
+        &app.setup_path.clone().expect("link"),
+        "anna",
+    )
+    .await;
+    add_beekdal(&app).await;
+    let reporter = Browser::for_host(HOST_B, app.port());
+    let started = std::time::Instant::now();
+    let mut last = Vec::new();
+    let mut left = mib;
+    let mut code = String::new();
+    while left > 0 {
+        let n = left.min(256);
+        let mut file = vec![0u8; n * 1024 * 1024];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut file);
+        for b in file.iter_mut() {
+            *b = b'a' + (*b % 26);
+        }
+        code = report_with_file(&reporter, &marker("groot"), &file).await;
+        last = file;
+        left -= n;
+    }
+    let upload = started.elapsed();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let export = dir.path().join("groot.export");
+    let export_s = export.to_str().expect("utf-8").to_string();
+    let timed = |app: &TestApp, args: &[&str], stdin: &[u8]| {
+        // A release build measures what an operator gets (the dev profile leaves the
+        // generic AEAD and SQLite code unoptimised): MELDPUNT_LIFECYCLE_BIN=target/release/meldpunt.
+        let bin = std::env::var("MELDPUNT_LIFECYCLE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_meldpunt").into());
+        let mut full = vec!["-f", "TIMED %e s %M KiB", bin.as_str()];
+        full.extend_from_slice(args);
+        let mut cmd = std::process::Command::new("/usr/bin/time");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MELDPUNT_") {
+                cmd.env_remove(name);
+            }
+        }
+        use std::io::Write;
+        let mut child = cmd
+            .args(&full)
+            .env("MELDPUNT_DATABASE__URL", &app.db_url)
+            .env("MELDPUNT_SECURITY__PEPPER_FILE", &app.pepper_file)
+            .env("MELDPUNT_HTTP__PUBLIC_URL", &app.state.settings.http.public_url)
+            .env("MELDPUNT_ORGANISATION__NAME", &app.state.settings.organisation.name)
+            .env("MELDPUNT_LIMITS__FILE_MIB", "256")
+            .env("MELDPUNT_LIMITS__REPORT_MIB", "256")
+            .env("MELDPUNT_LOG__FILTER", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run");
+        child.stdin.take().expect("stdin").write_all(stdin).expect("stdin");
+        let out = child.wait_with_output().expect("output");
+        let said = output_text(&out);
+        let line = said.lines().find(|l| l.starts_with("TIMED")).unwrap_or("").to_string();
+        (out, line)
+    };
+    let (out, export_time) = timed(&app, &["organisation", "export", "2", "--out", &export_s], b"");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let key = key_of(&out);
+    let size = std::fs::metadata(&export).expect("meta").len();
+
+    let other = spawn_app_with(backend, |s| {
+        s.http.public_url = format!("http://{HOST_C}");
+        grow(s);
+    })
+    .await;
+    let (done, import_time) = timed(&other, &["organisation", "import", "--from", &export_s], key.as_bytes());
+    assert!(done.status.success(), "{}", output_text(&done));
+    other.registry.sync().await.expect("sync");
+    let there = Browser::for_host(HOST_B, other.port());
+    let opened = there.post("/opvolgen", &[("code", code.as_str())]).await;
+    let href = links(&opened.body, "/opvolgen/bestanden/")
+        .into_iter()
+        .next()
+        .expect("the report's file");
+    let (_, _, body) = there.get_bytes(&href).await;
+    assert!(body.expect("download") == last, "the last file downloads byte for byte");
+    eprintln!(
+        "LIFECYCLE {} MiB evidence: upload {:.1} s; export {export_time} ({} MiB file); import {import_time}",
+        mib,
+        upload.as_secs_f64(),
+        size / (1024 * 1024)
+    );
 }
