@@ -39,6 +39,9 @@ pub struct Installation {
     /// Whether the installation serves more than one organisation (the coordinators'
     /// navigation then offers the switch between them); every organisation's state shares it.
     pub shared: Arc<std::sync::atomic::AtomicBool>,
+    /// Held while the served set follows the registry: a sync asked for (after `add`) and
+    /// the two-second loop must not interleave, or the slower could put back an older set.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl Installation {
@@ -56,6 +59,7 @@ impl Installation {
             mailer,
             clock,
             shared: Arc::default(),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -272,6 +276,7 @@ pub async fn serve(inst: &Installation, entry: &OrganisationEntry) -> Arc<Organi
 /// Brings the served set in line with the registry: opens organisations added since,
 /// follows suspensions, resumptions and changed settings, and drops removed ones.
 pub async fn sync(inst: &Installation, orgs: &Organisations) -> anyhow::Result<()> {
+    let _one_at_a_time = inst.syncing.lock().await;
     let entries = inst.store.organisations().await?;
     let current = orgs.all();
     let mut next = Vec::with_capacity(entries.len());
