@@ -385,18 +385,6 @@ pub fn format_time(unix: i64) -> String {
     crate::clock::local_time(unix)
 }
 
-/// Runs the worker every `poll_seconds` until the process ends.
-pub async fn worker_loop(state: actix_web::web::Data<AppState>, mailer: Mailer) {
-    let worker = crate::ids::new_id().0;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(state.settings.notify.poll_seconds));
-    loop {
-        tick.tick().await;
-        if let Err(e) = run_once(&state, &mailer, &worker).await {
-            tracing::warn!(error = %format!("{e:#}"), "notification worker pass failed");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
