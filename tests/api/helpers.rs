@@ -373,6 +373,28 @@ impl TestApp {
     }
 }
 
+/// Adds organisation `name` on `host` to the running `app` (as `organisation add` does),
+/// sets it up through its own link on its own host with coordinator `username`, and
+/// returns that coordinator's logged-in browser and the organisation's id.
+pub async fn add_organisation(app: &TestApp, name: &str, host: &str, username: &str) -> (Browser, i64) {
+    let (id, link) = app
+        .registry
+        .add(name, &format!("http://{host}"))
+        .await
+        .expect("add organisation");
+    let link = match link {
+        meldpunt::features::coordinator::account::SetupLink::New(l) => l.to_string(),
+        _ => panic!("a new organisation gets a set-up link"),
+    };
+    let path = link
+        .strip_prefix(&format!("http://{host}"))
+        .expect("the link is on the organisation's own host")
+        .to_string();
+    let coord = Browser::for_host(host, app.port());
+    run_setup(&coord, &path, username).await;
+    (coord, id)
+}
+
 /// Set-up through the browser `b` at the one-time `path`, as "Anna de Vries" with
 /// `username`; returns the recovery key shown. `b` is logged in afterwards.
 pub async fn run_setup(b: &Browser, path: &str, username: &str) -> String {

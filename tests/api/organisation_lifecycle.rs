@@ -62,22 +62,8 @@ async fn installation(backend: Backend, host: &str, name: &str) -> TestApp {
 
 /// Adds "Waterschap Beekdal" on HOST_B and sets it up with coordinator bert.
 async fn add_beekdal(app: &TestApp) -> Browser {
-    let (id, link) = app
-        .registry
-        .add("Waterschap Beekdal", &format!("http://{HOST_B}"))
-        .await
-        .expect("add organisation");
+    let (coord, id) = crate::helpers::add_organisation(app, "Waterschap Beekdal", HOST_B, "bert").await;
     assert_eq!(id, 2);
-    let link = match link {
-        meldpunt::features::coordinator::account::SetupLink::New(l) => l.to_string(),
-        _ => panic!("a new organisation gets a set-up link"),
-    };
-    let path = link
-        .strip_prefix(&format!("http://{HOST_B}"))
-        .expect("own host")
-        .to_string();
-    let coord = Browser::for_host(HOST_B, app.port());
-    run_setup(&coord, &path, "bert").await;
     coord
 }
 

@@ -39,22 +39,8 @@ async fn two_organisations_with(
     let coord_a = Browser::for_host(HOST_A, app.port());
     let path = app.setup_path.clone().expect("set-up link");
     run_setup(&coord_a, &path, "anna").await;
-    let (id, link) = app
-        .registry
-        .add("Waterschap Beekdal", &format!("http://{HOST_B}"))
-        .await
-        .expect("add organisation");
+    let (coord_b, id) = crate::helpers::add_organisation(&app, "Waterschap Beekdal", HOST_B, "bert").await;
     assert_eq!(id, 2);
-    let link = match link {
-        meldpunt::features::coordinator::account::SetupLink::New(l) => l.to_string(),
-        _ => panic!("a new organisation gets a set-up link"),
-    };
-    let path_b = link
-        .strip_prefix(&format!("http://{HOST_B}"))
-        .expect("the link is on the organisation's own host")
-        .to_string();
-    let coord_b = Browser::for_host(HOST_B, app.port());
-    run_setup(&coord_b, &path_b, "bert").await;
     let reporter_a = Browser::for_host(HOST_A, app.port());
     let reporter_b = Browser::for_host(HOST_B, app.port());
     (app, coord_a, coord_b, reporter_a, reporter_b)
